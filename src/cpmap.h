@@ -1,0 +1,358 @@
+/*
+ * cpmap.h - the one internal header: the map of the house.
+ *
+ * Vocabulary.  An *input* is one record read (a line, a NUL-separated
+ * record, one ::: argument, or a combination of one value per ::: group).  A
+ * *task* is one command invocation built from one input, or from a chunk of
+ * inputs (--chunk).  An *attempt* is one run of a task.  A *slot* is one unit
+ * of parallelism (-j).  A *worker* is where a slot runs its attempts; today
+ * that is a local child process (job.c).
+ *
+ * Data flows one way, and the sections below follow it:
+ *
+ *   input.c/record.c -> template.c -> pool.c -> job.c -> pool.c -> output.c
+ *
+ * Structs are private to the file that owns them, except the plain value
+ * types shared by everybody: options, input, result and buf.
+ */
+#ifndef CPMAP_H
+#define CPMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#define CPMAP_EXIT_USAGE 255 /* usage error or cpmap's own fatal error */
+
+/* ---- options (main.c fills it; everybody reads it) -------------------- */
+
+enum source_kind {
+	SOURCE_STDIN,	  /* standard input, split by the delimiter */
+	SOURCE_FILE,	  /* :::: FILE or -a FILE */
+	SOURCE_ARGUMENTS, /* ::: a b c */
+};
+
+/* One input group: several groups combine into one input per combination. */
+struct source {
+	enum source_kind kind;
+	const char *path;	 /* SOURCE_FILE: its path, "-" is stdin */
+	char **arguments;	 /* SOURCE_ARGUMENTS: borrowed from argv */
+	size_t argument_count;
+};
+
+enum output_mode {
+	OUTPUT_GROUP,	/* each task's output in one piece when it ends */
+	OUTPUT_LINE,	/* whole lines as they come (--line-buffer) */
+	OUTPUT_UNGROUP, /* the tasks write to our stdout/stderr directly */
+};
+
+enum shell_choice { SHELL_AUTO, SHELL_NEVER, SHELL_ALWAYS };
+
+struct options {
+	/* inputs */
+	int delimiter;		  /* record separator byte; '\n' by default */
+	bool keep_empty;	  /* keep empty records (--keep-empty) */
+	bool link;		  /* pair groups up instead of a product */
+	const char *colsep;	  /* -C: literal column separator, or NULL */
+	bool header;		  /* --header: the first input names columns */
+	struct source *sources;	  /* at least one */
+	size_t source_count;
+
+	/* the command */
+	char **command; /* borrowed from argv, NULL-terminated */
+	int command_count;
+	const char *replace; /* -I STR: STR stands for the input, or NULL */
+	enum shell_choice shell;
+	bool feed_stdin; /* --stdin: the input goes to the task's stdin */
+
+	/* the pool */
+	unsigned jobs;	 /* slots, >= 1 */
+	unsigned chunk;	 /* inputs per task, >= 1 */
+	unsigned buffer; /* tasks started but not yet written, >= jobs */
+
+	/* output and control */
+	bool ordered;
+	enum output_mode output_mode;
+	bool tag;
+	bool dry_run;
+};
+
+/* ---- xmalloc.c: allocation that never returns NULL ------------------- */
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+void *xreallocarray(void *ptr, size_t count, size_t size);
+char *xstrdup(const char *s);
+void *xmemdup(const void *p, size_t size);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- log.c: messages on stderr, prefixed with the program name -------- */
+
+void log_init(const char *progname);
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a message and exit 255: for cpmap's own unrecoverable errors. */
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- buf.c: a growable byte buffer (a plain value) -------------------- */
+
+struct buf {
+	char *data; /* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+};
+
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_append_str(struct buf *b, const char *s);
+void buf_append_char(struct buf *b, char c);
+/* Hand the bytes over to the caller and leave b empty. */
+char *buf_steal(struct buf *b, size_t *len);
+void buf_free(struct buf *b);
+
+/* ---- shquote.c: POSIX shell quoting (pure) ---------------------------- */
+
+/* Append s as one literal shell word: unquoted when safe, else '...'. */
+void shquote_append(struct buf *out, const char *s, size_t len);
+/* Does the word need the shell: whitespace or shell syntax in it? */
+bool shquote_needs_shell(const char *word);
+
+/* ---- record.c: splitting bytes into records and columns (pure) -------- */
+
+/* Parse a -d argument: one byte, or \n \t \0 \\ \xHH.  -1 if invalid. */
+int record_parse_delimiter(const char *spec);
+/*
+ * Find the next complete record in data[0..len).  On success return the
+ * record's length (without the delimiter) and set *consumed to the bytes to
+ * drop, delimiter included.  Return -1 when no delimiter is in the data; at
+ * end of input, the caller takes the rest as the last record.
+ */
+ssize_t record_next(const char *data, size_t len, int delimiter,
+		    size_t *consumed);
+/* Remove a trailing '\r' (line mode tolerates CRLF); return the new len. */
+size_t record_strip_cr(const char *data, size_t len);
+
+/* ---- input.c: inputs, read lazily from their sources ------------------ */
+
+/* One input, owned by the task that uses it. */
+struct input {
+	char *text; /* the input as read; NUL-terminated; may hold NULs */
+	size_t len;
+	char **columns;	     /* --colsep columns or ::: group values */
+	size_t *column_lens; /* lengths of columns[i] */
+	size_t column_count; /* 0: the whole text is column 1 */
+	const struct header *header; /* --header names, or NULL */
+	uint64_t number;	     /* 1-based input number, for messages */
+};
+
+struct input_reader;
+typedef void (*input_ready_cb)(void *arg);
+
+/* Open every source; NULL with *cause set if one cannot be opened. */
+struct input_reader *input_start(uv_loop_t *loop, const struct options *opts,
+				 char **cause);
+/* ready is called when input_next, having said "wait", may yield more. */
+void input_set_ready(struct input_reader *reader, input_ready_cb ready,
+		     void *arg);
+/*
+ * Take the next input.  Return 1 and set *out, 0 when none is ready yet
+ * (ready will be called later), or -1 at the end of all input.  Reading is
+ * paused whenever nobody asks for the next input.
+ */
+int input_next(struct input_reader *reader, struct input **out);
+/* The input's column n (1-based); the whole input if it has no columns. */
+const char *input_column(const struct input *in, size_t n, size_t *len);
+/* A --header column by name; NULL with *cause set if there is none. */
+const char *input_field(const struct input *in, const char *name,
+			size_t *len, char **cause);
+void input_free(struct input *in);
+/* Stop reading and close every handle; safe at any time. */
+void input_stop(struct input_reader *reader);
+void input_reader_free(struct input_reader *reader);
+/* Build an input from its text and split it into columns (unit tests). */
+struct input *input_create(const char *text, size_t len, const char *colsep,
+			   uint64_t number);
+
+/* ---- template.c: the command, parsed once, expanded per task (pure) --- */
+
+struct template;
+
+/* The values one expansion needs besides the inputs. */
+struct expansion {
+	struct input *const *inputs; /* the task's inputs (>= 1) */
+	size_t input_count;
+	uint64_t seq;	/* {#} */
+	unsigned slot;	/* {%} */
+};
+
+struct template *template_parse(char *const *words, int count,
+				const char *replace, enum shell_choice shell,
+				bool named_fields, char **cause);
+/* Does the command run through /bin/sh -c? */
+bool template_uses_shell(const struct template *t);
+/* Does the command mention the input (otherwise it is appended)? */
+bool template_has_input(const struct template *t);
+/* Does the command use {%} (the slot), which is only known at start? */
+bool template_uses_slot(const struct template *t);
+/*
+ * Expand into a NULL-terminated argv in one allocation (free() it).  When
+ * with_input is false the inputs are not appended (--stdin).  Return NULL
+ * and set *cause when a value cannot be passed (a NUL byte in an argument,
+ * a missing field).
+ */
+char **template_expand(struct template *t, const struct expansion *e,
+		       bool with_input, char **cause);
+void template_free(struct template *t);
+
+/* ---- child.c: starting and reaping child processes -------------------- */
+
+typedef void (*child_exit_cb)(void *arg, int wait_status);
+
+/* What a child gets: its argv, its three descriptors, its environment. */
+struct child_spec {
+	char *const *argv;
+	int stdin_fd, stdout_fd, stderr_fd; /* dup2'ed onto 0, 1, 2 */
+	uint64_t seq;			    /* CPMAP_SEQ */
+	unsigned slot;			    /* CPMAP_SLOT */
+	const char *host;		    /* CPMAP_HOST */
+};
+
+/* Watch SIGCHLD on loop; every child of cpmap must come from child_spawn. */
+int child_init(uv_loop_t *loop);
+/*
+ * Start a child in a new process group.  Return 0 and set *pid, or a
+ * negative errno (ENOENT, EACCES, E2BIG...) when it could not be started;
+ * then no child exists and exit is never called.
+ */
+int child_spawn(const struct child_spec *spec, child_exit_cb exit, void *arg,
+		pid_t *pid);
+/* Signal the process group of every live child. */
+void child_signal_all(int sig);
+size_t child_count(void);
+void child_stop(void);
+
+/* ---- io.c: whole writes to a descriptor ------------------------------ */
+
+/* Write all of data, riding out EINTR and EAGAIN; 0 or -errno. */
+int io_write_all(int fd, const void *data, size_t len);
+
+/* ---- capture.c: a task's output, in memory or spilled to a temp file -- */
+
+struct capture;
+
+struct capture *capture_create(void);
+void capture_append(struct capture *c, const char *data, size_t len);
+size_t capture_size(const struct capture *c);
+/* Write the whole capture to fd; 0, or -errno of the failed write. */
+int capture_write(struct capture *c, int fd);
+/* Visit the bytes in order, in pieces, without copying them all. */
+int capture_each(struct capture *c,
+		 int (*visit)(void *arg, const char *data, size_t len),
+		 void *arg);
+void capture_free(struct capture *c);
+
+/* ---- job.c: one attempt as a local child process (the local worker) --- */
+
+/* How an attempt ended, as the worker saw it. */
+struct attempt_end {
+	int spawn_error; /* errno when the command could not start, else 0 */
+	int wait_status; /* waitpid status when spawn_error is 0 */
+};
+
+/* What the pool hears from a running attempt. */
+struct attempt_callbacks {
+	/* A piece of the task's stdout (stream 1) or stderr (stream 2). */
+	void (*data)(void *arg, int stream, const char *data, size_t len);
+	/* The attempt is over; called exactly once, never from *_start. */
+	void (*done)(void *arg, const struct attempt_end *end);
+};
+
+/* What one attempt needs to run. */
+struct attempt_spec {
+	char *const *argv;
+	const char *stdin_data; /* fed to stdin, or NULL for /dev/null */
+	size_t stdin_len;
+	bool capture; /* pipes for stdout/stderr; else inherit ours */
+	uint64_t seq;
+	unsigned slot;
+};
+
+/* A kind of worker: the pool's one interface to where attempts run. */
+struct worker_kind {
+	const char *name;
+	/* Start an attempt; NULL only if cpmap itself cannot go on. */
+	void *(*start)(uv_loop_t *loop, const struct attempt_spec *spec,
+		       const struct attempt_callbacks *cb, void *arg);
+	/* Send sig to the attempt's whole process group. */
+	void (*signal)(void *attempt, int sig);
+};
+
+extern const struct worker_kind local_worker;
+
+/* ---- pool.c: the scheduler -------------------------------------------- */
+
+/* The outcome of a task, as the sinks see it (a plain value). */
+enum task_status {
+	STATUS_OK,
+	STATUS_FAILED,	 /* non-zero exit */
+	STATUS_SIGNALED, /* killed by a signal */
+	STATUS_ERROR,	 /* could not run, or bad input */
+};
+
+struct result {
+	uint64_t seq;
+	const char *input; /* the first input's text, for --tag and messages */
+	size_t input_len;
+	enum task_status status;
+	int exit_code; /* valid for OK and FAILED */
+	int signal;    /* valid for SIGNALED */
+	char *message; /* for STATUS_ERROR: what went wrong */
+};
+
+struct pool;
+
+/* The pool writes through an output of its own, made from opts. */
+struct pool *pool_create(uv_loop_t *loop, const struct options *opts,
+			 struct template *tmpl, struct input_reader *reader);
+/* Run until every task is written or the run is stopped. */
+void pool_run(struct pool *p);
+/* The exit status the run earned (0, 1-101, 129, 130, 143). */
+int pool_exit_status(const struct pool *p);
+/* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
+int pool_output_error(const struct pool *p);
+void pool_free(struct pool *p);
+
+/* ---- output.c: the sinks, in input order or as tasks finish ----------- */
+
+struct output;
+struct task_output; /* one task's place in the output */
+
+/* A task's place is written or skipped: its owner may free it now. */
+typedef void (*output_written_cb)(void *owner);
+
+struct output *output_create(const struct options *opts,
+			     output_written_cb written);
+/*
+ * A task with sequence number seq begins; tag is its --tag prefix and must
+ * live, like owner, until written(owner) is called.
+ */
+struct task_output *output_begin(struct output *o, uint64_t seq,
+				 const char *tag, size_t tag_len, void *owner);
+void output_data(struct output *o, struct task_output *t, int stream,
+		 const char *data, size_t len);
+/* The task's result is final: write it as soon as order allows. */
+void output_finish(struct output *o, struct task_output *t,
+		   const struct result *r);
+/* The task will never have a result (interrupted): skip its place. */
+void output_discard(struct output *o, struct task_output *t);
+/* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
+int output_error(const struct output *o);
+/* Tasks begun whose result is not yet written. */
+size_t output_pending(const struct output *o);
+void output_free(struct output *o);
+
+#endif /* CPMAP_H */

@@ -1,0 +1,650 @@
+/*
+ * input.c - inputs, read lazily from stdin, files and ::: arguments.
+ *
+ * Each source is a *group*: stdin or a file is read as a stream of records,
+ * ::: arguments are a list.  With one group, each record is one input.  With
+ * several, each input is one combination of one value per group: their
+ * cartesian product (the last group varies fastest, as in GNU parallel), or
+ * with --link the i-th value of each group, the shorter groups wrapping
+ * around.  The first group of a product is streamed; the others repeat, so
+ * they are read in full at start.
+ *
+ * A stream is read only when somebody asks for an input and none is
+ * buffered: a pipe or terminal through a libuv poll watcher (one read per
+ * readiness, so the descriptor is left blocking for whoever shares it), a
+ * regular file directly.  That is what makes `tail -f | cpmap` work and keeps
+ * memory independent of the length of the input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cpmap.h"
+
+#define INPUT_READ_SIZE 65536
+
+struct header {
+	char **names;
+	size_t count;
+};
+
+struct stream {
+	struct input_reader *reader;
+	char *name; /* for messages */
+	int fd;
+	bool close_fd;
+	struct buf data; /* data.data[start..len) is not yet taken */
+	size_t start;
+	bool eof;
+	bool pollable;
+	uv_poll_t poll;
+	bool poll_open, polling;
+	int error; /* errno of a failed read */
+	uint64_t records; /* records seen, empty ones included */
+};
+
+struct group {
+	struct stream *stream; /* streamed, or NULL */
+	char **values;	       /* materialized values */
+	size_t *lens;
+	size_t count;
+};
+
+struct input_reader {
+	const struct options *opts;
+	input_ready_cb ready;
+	void *arg;
+	struct group *groups;
+	size_t group_count;
+	struct header *header;
+	bool header_pending;
+	/* The state of the walk over the combinations. */
+	size_t *index;	 /* per group: the next value to use */
+	char *outer;	 /* product: the current value of group 0 */
+	size_t outer_len;
+	bool have_outer;
+	uint64_t combinations; /* inputs yielded so far */
+	bool finished;
+};
+
+static void input_poll_cb(uv_poll_t *handle, int status, int events);
+
+/* Split text into columns on the literal sep; columns point into text. */
+static void
+input_split_columns(struct input *in, const char *sep)
+{
+	size_t sep_len = strlen(sep), count = 1, i = 0;
+	const char *p = in->text, *end = in->text + in->len, *hit;
+
+	if (sep_len == 0)
+		return;
+	for (p = in->text; (hit = memmem(p, (size_t)(end - p), sep, sep_len));
+	     p = hit + sep_len)
+		count++;
+	in->columns = xcalloc(count, sizeof *in->columns);
+	in->column_lens = xcalloc(count, sizeof *in->column_lens);
+	for (p = in->text;; p = hit + sep_len) {
+		hit = memmem(p, (size_t)(end - p), sep, sep_len);
+		in->columns[i] = (char *)(uintptr_t)p;
+		in->column_lens[i++] = (size_t)((hit ? hit : end) - p);
+		if (hit == NULL)
+			break;
+	}
+	in->column_count = count;
+}
+
+struct input *
+input_create(const char *text, size_t len, const char *colsep,
+	     uint64_t number)
+{
+	struct input *in = xcalloc(1, sizeof *in + len + 1);
+
+	in->text = (char *)(in + 1);
+	memcpy(in->text, text, len);
+	in->text[len] = '\0';
+	in->len = len;
+	in->number = number;
+	if (colsep != NULL)
+		input_split_columns(in, colsep);
+	return in;
+}
+
+/* An input made of one value per group, joined by spaces in its text. */
+static struct input *
+input_combine(char *const *values, const size_t *lens, size_t count,
+	      uint64_t number)
+{
+	size_t total = count;
+	struct input *in;
+	char *p;
+
+	for (size_t i = 0; i < count; i++)
+		total += lens[i];
+	in = input_create("", 0, NULL, number);
+	in = xrealloc(in, sizeof *in + total);
+	in->text = (char *)(in + 1);
+	in->columns = xcalloc(count, sizeof *in->columns);
+	in->column_lens = xcalloc(count, sizeof *in->column_lens);
+	p = in->text;
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			*p++ = ' ';
+		memcpy(p, values[i], lens[i]);
+		in->columns[i] = p;
+		in->column_lens[i] = lens[i];
+		p += lens[i];
+	}
+	*p = '\0';
+	in->len = (size_t)(p - in->text);
+	in->column_count = count;
+	return in;
+}
+
+const char *
+input_column(const struct input *in, size_t n, size_t *len)
+{
+	if (in->column_count == 0) {
+		/* No columns: the whole input is column 1. */
+		*len = n == 1 ? in->len : 0;
+		return n == 1 ? in->text : "";
+	}
+	if (n == 0 || n > in->column_count) {
+		*len = 0; /* as GNU parallel: a missing column is empty */
+		return "";
+	}
+	*len = in->column_lens[n - 1];
+	return in->columns[n - 1];
+}
+
+const char *
+input_field(const struct input *in, const char *name, size_t *len,
+	    char **cause)
+{
+	if (in->header != NULL) {
+		for (size_t i = 0; i < in->header->count; i++)
+			if (strcmp(in->header->names[i], name) == 0)
+				return input_column(in, i + 1, len);
+	}
+	*cause = xasprintf("input %llu: no column named '%s' in the header",
+			   (unsigned long long)in->number, name);
+	return NULL;
+}
+
+void
+input_free(struct input *in)
+{
+	if (in == NULL)
+		return;
+	free(in->columns);
+	free(in->column_lens);
+	free(in);
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+static struct stream *
+stream_open(struct input_reader *reader, uv_loop_t *loop, const char *path,
+	    char **cause)
+{
+	struct stream *s = xcalloc(1, sizeof *s);
+
+	s->reader = reader;
+	s->poll.data = s;
+	if (path == NULL || strcmp(path, "-") == 0) {
+		s->fd = STDIN_FILENO;
+		s->name = xstrdup("standard input");
+	} else {
+		s->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->fd < 0) {
+			*cause = xasprintf("%s: %s", path, strerror(errno));
+			free(s);
+			return NULL;
+		}
+		s->close_fd = true;
+		s->name = xstrdup(path);
+	}
+	/*
+	 * Pipes, FIFOs and terminals are polled; epoll refuses regular files
+	 * (always readable anyway), so those are read when needed.  libuv
+	 * makes a polled fd non-blocking; we read only when it is readable, so
+	 * its original flags go back at once for the sake of whoever shares it.
+	 */
+	int flags = fcntl(s->fd, F_GETFL);
+
+	if (uv_poll_init(loop, &s->poll, s->fd) == 0) {
+		s->poll.data = s;
+		s->pollable = s->poll_open = true;
+		if (flags >= 0)
+			(void)fcntl(s->fd, F_SETFL, flags);
+	}
+	return s;
+}
+
+/* Read once into the buffer; the bytes read, 0 at EOF or on an error. */
+static size_t
+stream_read(struct stream *s)
+{
+	ssize_t n;
+
+	if (s->start > 0 && s->start >= s->data.len / 2) {
+		/* Drop what was taken before the buffer grows. */
+		memmove(s->data.data, s->data.data + s->start,
+			s->data.len - s->start);
+		s->data.len -= s->start;
+		s->start = 0;
+	}
+	buf_reserve(&s->data, INPUT_READ_SIZE);
+	do
+		n = read(s->fd, s->data.data + s->data.len, INPUT_READ_SIZE);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		if (n < 0) {
+			s->error = errno;
+			log_warn("reading %s: %s", s->name, strerror(errno));
+		}
+		s->eof = true;
+		return 0;
+	}
+	s->data.len += (size_t)n;
+	s->data.data[s->data.len] = '\0';
+	return (size_t)n;
+}
+
+/*
+ * Take the next record: 1 with *rec pointing into the buffer (valid until the
+ * next call), 0 when it has to wait for data, -1 at the end.
+ */
+static int
+stream_take(struct stream *s, const char **rec, size_t *len, uint64_t *number)
+{
+	const struct options *opts = s->reader->opts;
+
+	for (;;) {
+		const char *data = s->data.data + s->start;
+		size_t avail = s->data.len - s->start, consumed = 0;
+		ssize_t n = avail ? record_next(data, avail, opts->delimiter,
+						&consumed)
+				  : -1;
+
+		if (n < 0 && s->eof && avail > 0) {
+			n = (ssize_t)avail; /* the last record, unterminated */
+			consumed = avail;
+		}
+		if (n >= 0) {
+			size_t l = (size_t)n;
+
+			s->start += consumed;
+			s->records++;
+			if (opts->delimiter == '\n')
+				l = record_strip_cr(data, l);
+			if (l == 0 && !opts->keep_empty)
+				continue;
+			*rec = data;
+			*len = l;
+			*number = s->records;
+			return 1;
+		}
+		if (s->eof)
+			return -1;
+		if (s->pollable) {
+			if (!s->polling) {
+				uv_poll_start(&s->poll, UV_READABLE,
+					      input_poll_cb);
+				s->polling = true;
+			}
+			return 0;
+		}
+		(void)stream_read(s);
+	}
+}
+
+static void
+input_poll_cb(uv_poll_t *handle, int status, int events)
+{
+	struct stream *s = handle->data;
+	size_t n = 0;
+
+	if (status < 0) {
+		log_warn("reading %s: %s", s->name, uv_strerror(status));
+		s->eof = true;
+	} else {
+		n = stream_read(s);
+	}
+	/* Wait on while no new record is complete. */
+	if (!s->eof &&
+	    (n == 0 || memchr(s->data.data + s->data.len - n,
+			      s->reader->opts->delimiter, n) == NULL))
+		return;
+	uv_poll_stop(&s->poll);
+	s->polling = false;
+	s->reader->ready(s->reader->arg);
+}
+
+static void
+stream_close_cb(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void
+stream_close(struct stream *s)
+{
+	if (s == NULL)
+		return;
+	if (s->poll_open) {
+		uv_poll_stop(&s->poll);
+		s->poll_open = false;
+		s->polling = false;
+		/* The stream is freed in the poll handle's close callback. */
+		uv_close((uv_handle_t *)&s->poll, stream_close_cb);
+	}
+	if (s->close_fd && s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	buf_free(&s->data);
+	free(s->name);
+	if (!s->pollable)
+		free(s);
+}
+
+/* Read a whole stream at start: a group that repeats must be in memory. */
+static void
+stream_slurp(struct stream *s, struct group *g)
+{
+	const char *rec;
+	size_t len;
+	uint64_t number;
+	int rc;
+
+	s->pollable = false; /* read it blocking, here and now */
+	while ((rc = stream_take(s, &rec, &len, &number)) == 1) {
+		g->values = xreallocarray(g->values, g->count + 1,
+					  sizeof *g->values);
+		g->lens = xreallocarray(g->lens, g->count + 1, sizeof *g->lens);
+		g->values[g->count] = xmemdup(rec, len + 1);
+		g->values[g->count][len] = '\0';
+		g->lens[g->count++] = len;
+	}
+	s->pollable = s->poll_open;
+}
+
+/* ---- the reader -------------------------------------------------------- */
+
+struct input_reader *
+input_start(uv_loop_t *loop, const struct options *opts, char **cause)
+{
+	struct input_reader *r = xcalloc(1, sizeof *r);
+
+	r->opts = opts;
+	r->group_count = opts->source_count;
+	r->groups = xcalloc(r->group_count, sizeof *r->groups);
+	r->index = xcalloc(r->group_count, sizeof *r->index);
+	r->header_pending = opts->header;
+	for (size_t i = 0; i < r->group_count; i++) {
+		const struct source *src = &opts->sources[i];
+		struct group *g = &r->groups[i];
+
+		if (src->kind == SOURCE_ARGUMENTS) {
+			g->count = src->argument_count;
+			g->values = xcalloc(g->count, sizeof *g->values);
+			g->lens = xcalloc(g->count, sizeof *g->lens);
+			for (size_t k = 0; k < g->count; k++) {
+				g->values[k] = xstrdup(src->arguments[k]);
+				g->lens[k] = strlen(src->arguments[k]);
+			}
+			continue;
+		}
+		g->stream = stream_open(r, loop,
+					src->kind == SOURCE_FILE ? src->path
+								 : NULL,
+					cause);
+		if (g->stream == NULL) {
+			input_stop(r);
+			input_reader_free(r);
+			return NULL;
+		}
+		/* Only the outer group of a product is streamed. */
+		if (i > 0 || opts->link) {
+			stream_slurp(g->stream, g);
+			stream_close(g->stream);
+			g->stream = NULL;
+		}
+	}
+	if (r->header_pending && r->group_count > 1 && !opts->link) {
+		/* The first value of each inner group names its column. */
+		for (size_t i = 1; i < r->group_count; i++)
+			r->index[i] = 1;
+	}
+	return r;
+}
+
+void
+input_set_ready(struct input_reader *r, input_ready_cb ready, void *arg)
+{
+	r->ready = ready;
+	r->arg = arg;
+}
+
+/* Set the header from a record's columns (or its whole text). */
+static void
+input_set_header(struct input_reader *r, const struct input *in)
+{
+	size_t count = in->column_count ? in->column_count : 1;
+
+	r->header = xcalloc(1, sizeof *r->header);
+	r->header->names = xcalloc(count, sizeof *r->header->names);
+	r->header->count = count;
+	for (size_t i = 0; i < count; i++) {
+		size_t len;
+		const char *name = input_column(in, i + 1, &len);
+
+		r->header->names[i] = xmemdup(name, len + 1);
+		r->header->names[i][len] = '\0';
+	}
+}
+
+/* The header of a run with groups: the first value of each. */
+static void
+input_set_group_header(struct input_reader *r, const char *outer,
+		       size_t outer_len)
+{
+	static char empty[1];
+	char **values = xcalloc(r->group_count, sizeof *values);
+	size_t *lens = xcalloc(r->group_count, sizeof *lens);
+	struct input *names;
+
+	for (size_t i = 0; i < r->group_count; i++) {
+		struct group *g = &r->groups[i];
+
+		values[i] = g->stream ? (char *)(uintptr_t)outer
+				      : (g->count ? g->values[0] : empty);
+		lens[i] = g->stream ? outer_len : (g->count ? g->lens[0] : 0);
+	}
+	names = input_combine(values, lens, r->group_count, 0);
+	input_set_header(r, names);
+	input_free(names);
+	free(values);
+	free(lens);
+}
+
+/* The next value of the outer group: 1, 0 (wait) or -1 (end). */
+static int
+input_next_outer(struct input_reader *r, const char **value, size_t *len,
+		 uint64_t *number)
+{
+	struct group *g = &r->groups[0];
+
+	if (g->stream != NULL)
+		return stream_take(g->stream, value, len, number);
+	if (r->index[0] >= g->count)
+		return -1;
+	*number = r->index[0] + 1;
+	*value = g->values[r->index[0]];
+	*len = g->lens[r->index[0]++];
+	return 1;
+}
+
+static int
+input_next_linked(struct input_reader *r, struct input **out)
+{
+	size_t longest = 0, first = r->header_pending ? 1 : 0;
+	char **values;
+	size_t *lens;
+
+	for (size_t i = 0; i < r->group_count; i++) {
+		if (r->groups[i].count <= first)
+			return -1; /* an empty group pairs with nothing */
+		if (r->groups[i].count > longest)
+			longest = r->groups[i].count;
+	}
+	if (r->header_pending) {
+		input_set_group_header(r, NULL, 0);
+		r->header_pending = false;
+	}
+	if (first + r->combinations >= longest)
+		return -1;
+	values = xcalloc(r->group_count, sizeof *values);
+	lens = xcalloc(r->group_count, sizeof *lens);
+	for (size_t i = 0; i < r->group_count; i++) {
+		struct group *g = &r->groups[i];
+		size_t k = first + r->combinations % (g->count - first);
+
+		values[i] = g->values[k];
+		lens[i] = g->lens[k];
+	}
+	*out = input_combine(values, lens, r->group_count,
+			     ++r->combinations);
+	free(values);
+	free(lens);
+	return 1;
+}
+
+int
+input_next(struct input_reader *r, struct input **out)
+{
+	const char *value;
+	size_t len;
+	uint64_t number;
+	int rc;
+
+	if (r->finished)
+		return -1;
+	if (r->opts->link && r->group_count > 1) {
+		rc = input_next_linked(r, out);
+		if (rc < 0)
+			r->finished = true;
+		return rc;
+	}
+	if (r->group_count == 1) {
+		while ((rc = input_next_outer(r, &value, &len, &number)) == 1) {
+			struct input *in = input_create(value, len,
+							r->opts->colsep, number);
+
+			if (r->header_pending) {
+				input_set_header(r, in);
+				input_free(in);
+				r->header_pending = false;
+				continue;
+			}
+			in->header = r->header;
+			*out = in;
+			return 1;
+		}
+		if (rc < 0)
+			r->finished = true;
+		return rc;
+	}
+
+	/* A product: the outer value, then each inner group's next value. */
+	for (size_t i = 1; i < r->group_count; i++) {
+		if (r->groups[i].count <= r->index[i]) {
+			r->finished = true; /* an empty group: no product */
+			return -1;
+		}
+	}
+	while (!r->have_outer) {
+		rc = input_next_outer(r, &value, &len, &number);
+		if (rc <= 0) {
+			if (rc < 0)
+				r->finished = true;
+			return rc;
+		}
+		if (r->header_pending) {
+			input_set_group_header(r, value, len);
+			r->header_pending = false;
+			continue;
+		}
+		free(r->outer);
+		r->outer = xmemdup(value, len + 1);
+		r->outer[len] = '\0';
+		r->outer_len = len;
+		r->have_outer = true;
+	}
+
+	char **values = xcalloc(r->group_count, sizeof *values);
+	size_t *lens = xcalloc(r->group_count, sizeof *lens);
+	size_t first = r->opts->header ? 1 : 0;
+
+	values[0] = r->outer;
+	lens[0] = r->outer_len;
+	for (size_t i = 1; i < r->group_count; i++) {
+		values[i] = r->groups[i].values[r->index[i]];
+		lens[i] = r->groups[i].lens[r->index[i]];
+	}
+	*out = input_combine(values, lens, r->group_count,
+			     ++r->combinations);
+	(*out)->header = r->header;
+	free(values);
+	free(lens);
+	/* Advance like an odometer, the last group fastest. */
+	for (size_t i = r->group_count - 1; i >= 1; i--) {
+		if (++r->index[i] < r->groups[i].count)
+			break;
+		r->index[i] = first;
+		if (i == 1)
+			r->have_outer = false;
+	}
+	return 1;
+}
+
+void
+input_stop(struct input_reader *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->group_count; i++) {
+		stream_close(r->groups[i].stream);
+		r->groups[i].stream = NULL;
+	}
+	r->finished = true;
+}
+
+void
+input_reader_free(struct input_reader *r)
+{
+	if (r == NULL)
+		return;
+	input_stop(r);
+	for (size_t i = 0; i < r->group_count; i++) {
+		for (size_t k = 0; k < r->groups[i].count; k++)
+			free(r->groups[i].values[k]);
+		free(r->groups[i].values);
+		free(r->groups[i].lens);
+	}
+	if (r->header != NULL) {
+		for (size_t i = 0; i < r->header->count; i++)
+			free(r->header->names[i]);
+		free(r->header->names);
+		free(r->header);
+	}
+	free(r->groups);
+	free(r->index);
+	free(r->outer);
+	free(r);
+}

@@ -1,0 +1,440 @@
+/*
+ * main.c - cpmap's command line: options into one struct options, the
+ * modules wired together, the loop run, the outcome mapped to an exit
+ * status.  The only file outside the library.
+ *
+ * Every usage error is found here, before any task starts, and ends the run
+ * with one line naming the problem and exit status 255.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cpmap.h"
+
+enum long_only_option {
+	OPT_KEEP_EMPTY = 1000,
+	OPT_LINK,
+	OPT_HEADER,
+	OPT_SHELL,
+	OPT_NO_SHELL,
+	OPT_STDIN,
+	OPT_BUFFER,
+	OPT_UNORDERED,
+	OPT_LINE_BUFFER,
+	OPT_TAG,
+	OPT_DRY_RUN,
+};
+
+static const struct option main_long_options[] = {
+    {"null", no_argument, NULL, '0'},
+    {"delimiter", required_argument, NULL, 'd'},
+    {"arg-file", required_argument, NULL, 'a'},
+    {"colsep", required_argument, NULL, 'C'},
+    {"header", no_argument, NULL, OPT_HEADER},
+    {"keep-empty", no_argument, NULL, OPT_KEEP_EMPTY},
+    {"link", no_argument, NULL, OPT_LINK},
+    {"replace", required_argument, NULL, 'I'},
+    {"shell", no_argument, NULL, OPT_SHELL},
+    {"no-shell", no_argument, NULL, OPT_NO_SHELL},
+    {"stdin", no_argument, NULL, OPT_STDIN},
+    {"jobs", required_argument, NULL, 'j'},
+    {"chunk", required_argument, NULL, 'n'},
+    {"buffer", required_argument, NULL, OPT_BUFFER},
+    {"ordered", no_argument, NULL, 'k'},
+    {"keep-order", no_argument, NULL, 'k'},
+    {"unordered", no_argument, NULL, OPT_UNORDERED},
+    {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
+    {"ungroup", no_argument, NULL, 'u'},
+    {"tag", no_argument, NULL, OPT_TAG},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void
+main_usage(FILE *f)
+{
+	fputs(
+	    "usage: cpmap [options] [--] command [arg ...]\n"
+	    "       cpmap [options] [--] command [arg ...] ::: input ... "
+	    "[::: input ...]\n"
+	    "       cpmap [options] [--] command [arg ...] :::: file ...\n"
+	    "\n"
+	    "Runs command once per input, in parallel.  Inputs are the lines of\n"
+	    "stdin unless ::: or :::: or -a give them.\n"
+	    "\n"
+	    "inputs:\n"
+	    "  -0, --null             inputs are separated by NUL bytes\n"
+	    "  -d, --delimiter C      inputs are separated by byte C (\\n \\t "
+	    "\\0 \\xHH)\n"
+	    "  -a, --arg-file FILE    read inputs from FILE (repeatable)\n"
+	    "  -C, --colsep SEP       split inputs into columns {1} {2} ... on "
+	    "SEP\n"
+	    "      --header           the first input names the columns: "
+	    "{name}\n"
+	    "      --keep-empty       do not skip empty inputs\n"
+	    "      --link             pair ::: groups up instead of combining "
+	    "them all\n"
+	    "command:\n"
+	    "  -I STR                 STR stands for the input instead of {}\n"
+	    "      --shell            run the command with /bin/sh -c\n"
+	    "      --no-shell         never use the shell\n"
+	    "      --stdin            feed the input to the command's stdin\n"
+	    "      --dry-run          print the commands, run nothing\n"
+	    "parallelism:\n"
+	    "  -j, --jobs N           run N tasks at once (N% of the CPUs; 0: "
+	    "as many as allowed)\n"
+	    "  -n, --chunk N          up to N inputs per task\n"
+	    "      --buffer N         at most N tasks started and not yet "
+	    "written\n"
+	    "output:\n"
+	    "  -k, --ordered          write results in input order\n"
+	    "      --unordered        write results as tasks finish (default)\n"
+	    "      --line-buffer      pass output through line by line\n"
+	    "  -u, --ungroup          pass output through as it comes\n"
+	    "      --tag              prefix each output line with the input\n"
+	    "\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n"
+	    "\n"
+	    "Placeholders: {} {.} {/} {//} {/.} {#} {%} {N} {name}.  See "
+	    "cpmap(1).\n",
+	    f);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+main_usage_error(const char *fmt, ...)
+{
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	fatal("%s (see cpmap --help)", message);
+}
+
+/* Parse a whole decimal number in [min, max] for option name. */
+static unsigned long
+main_number(const char *name, const char *text, unsigned long min,
+	    unsigned long max)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0)
+		main_usage_error("%s: '%s' is not a number", name, text);
+	if (n < min || n > max)
+		main_usage_error("%s: %s is out of range (%lu to %lu)", name,
+				 text, min, max);
+	return n;
+}
+
+static unsigned
+main_online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* -j 0: as many slots as the descriptor and process limits allow. */
+static unsigned
+main_max_jobs(void)
+{
+	struct rlimit files, procs;
+	unsigned long jobs = 65536;
+
+	/* A running task holds up to three pipe ends of ours. */
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+	    files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 64)
+		jobs = (files.rlim_cur - 32) / 3;
+	if (getrlimit(RLIMIT_NPROC, &procs) == 0 &&
+	    procs.rlim_cur != RLIM_INFINITY && procs.rlim_cur / 2 < jobs)
+		jobs = procs.rlim_cur / 2;
+	if (jobs < 1)
+		jobs = 1;
+	log_warn("-j 0: running up to %lu tasks at once", jobs);
+	return (unsigned)jobs;
+}
+
+static unsigned
+main_parse_jobs(const char *text)
+{
+	size_t len = strlen(text);
+
+	if (len > 1 && text[len - 1] == '%') {
+		char *number = xstrdup(text);
+		unsigned long percent, jobs;
+
+		number[len - 1] = '\0';
+		percent = main_number("-j", number, 1, 100000);
+		free(number);
+		jobs = (main_online_cpus() * percent + 99) / 100;
+		return jobs > 0 ? (unsigned)jobs : 1;
+	}
+	if (main_number("-j", text, 0, 1000000) == 0)
+		return main_max_jobs();
+	return (unsigned)strtoul(text, NULL, 10);
+}
+
+static void
+main_add_source(struct options *opts, enum source_kind kind, const char *path)
+{
+	opts->sources = xreallocarray(opts->sources, opts->source_count + 1,
+				      sizeof *opts->sources);
+	opts->sources[opts->source_count++] =
+	    (struct source){.kind = kind, .path = path};
+}
+
+/* Split "command ... ::: a b :::: f" into the command and its groups. */
+static void
+main_parse_groups(struct options *opts, int argc, char **argv)
+{
+	int i = 0;
+
+	while (i < argc && strcmp(argv[i], ":::") != 0 &&
+	       strcmp(argv[i], "::::") != 0)
+		i++;
+	opts->command = argv;
+	opts->command_count = i;
+	while (i < argc) {
+		bool files = strcmp(argv[i], "::::") == 0;
+		int start = ++i;
+
+		while (i < argc && strcmp(argv[i], ":::") != 0 &&
+		       strcmp(argv[i], "::::") != 0)
+			i++;
+		if (files) {
+			if (start == i)
+				main_usage_error(":::: needs a file name");
+			for (int k = start; k < i; k++)
+				main_add_source(opts, SOURCE_FILE, argv[k]);
+		} else {
+			main_add_source(opts, SOURCE_ARGUMENTS, NULL);
+			opts->sources[opts->source_count - 1].arguments =
+			    argv + start;
+			opts->sources[opts->source_count - 1].argument_count =
+			    (size_t)(i - start);
+		}
+	}
+	argv[opts->command_count] = NULL; /* the command's own end */
+}
+
+static void
+main_parse(struct options *opts, int argc, char **argv)
+{
+	bool buffer_given = false;
+	int c, delimiter;
+
+	memset(opts, 0, sizeof *opts);
+	opts->delimiter = '\n';
+	opts->jobs = main_online_cpus();
+	opts->chunk = 1;
+	opts->shell = SHELL_AUTO;
+	opts->output_mode = OUTPUT_GROUP;
+
+	/* "+": the first non-option word starts the command. */
+	while ((c = getopt_long(argc, argv, "+0d:a:C:I:j:n:kuhV",
+				main_long_options, NULL)) != -1) {
+		switch (c) {
+		case '0':
+			opts->delimiter = '\0';
+			break;
+		case 'd':
+			if ((delimiter = record_parse_delimiter(optarg)) < 0)
+				main_usage_error(
+				    "-d: '%s' is not one byte or an escape "
+				    "(\\n \\t \\0 \\xHH)",
+				    optarg);
+			opts->delimiter = delimiter;
+			break;
+		case 'a':
+			main_add_source(opts, SOURCE_FILE, optarg);
+			break;
+		case 'C':
+			if (optarg[0] == '\0')
+				main_usage_error("--colsep needs a separator");
+			opts->colsep = optarg;
+			break;
+		case OPT_HEADER:
+			opts->header = true;
+			break;
+		case OPT_KEEP_EMPTY:
+			opts->keep_empty = true;
+			break;
+		case OPT_LINK:
+			opts->link = true;
+			break;
+		case 'I':
+			if (optarg[0] == '\0')
+				main_usage_error("-I needs a non-empty string");
+			opts->replace = optarg;
+			break;
+		case OPT_SHELL:
+			opts->shell = SHELL_ALWAYS;
+			break;
+		case OPT_NO_SHELL:
+			opts->shell = SHELL_NEVER;
+			break;
+		case OPT_STDIN:
+			opts->feed_stdin = true;
+			break;
+		case 'j':
+			opts->jobs = main_parse_jobs(optarg);
+			break;
+		case 'n':
+			opts->chunk =
+			    (unsigned)main_number("--chunk", optarg, 1, 1000000);
+			break;
+		case OPT_BUFFER:
+			opts->buffer = (unsigned)main_number("--buffer", optarg,
+							     1, 100000000);
+			buffer_given = true;
+			break;
+		case 'k':
+			opts->ordered = true;
+			break;
+		case OPT_UNORDERED:
+			opts->ordered = false;
+			break;
+		case OPT_LINE_BUFFER:
+			opts->output_mode = OUTPUT_LINE;
+			break;
+		case 'u':
+			opts->output_mode = OUTPUT_UNGROUP;
+			break;
+		case OPT_TAG:
+			opts->tag = true;
+			break;
+		case OPT_DRY_RUN:
+			opts->dry_run = true;
+			break;
+		case 'h':
+			main_usage(stdout);
+			exit(0);
+		case 'V':
+			printf("cpmap %s (libuv %s)\n", PACKAGE_VERSION,
+			       uv_version_string());
+			exit(0);
+		default:
+			/* getopt has named the problem on stderr. */
+			fprintf(stderr, "cpmap: see cpmap --help\n");
+			exit(CPMAP_EXIT_USAGE);
+		}
+	}
+	main_parse_groups(opts, argc - optind, argv + optind);
+	if (opts->command_count == 0)
+		main_usage_error("no command given");
+	if (opts->source_count == 0)
+		main_add_source(opts, SOURCE_STDIN, NULL);
+	if (!buffer_given) {
+		unsigned long buffer = 64ul * opts->jobs;
+
+		opts->buffer = buffer > 100000000 ? 100000000 : (unsigned)buffer;
+	}
+	/* Without pipes there is no line to prefix: --tag needs lines. */
+	if (opts->tag && opts->output_mode == OUTPUT_UNGROUP)
+		opts->output_mode = OUTPUT_LINE;
+	if (opts->output_mode == OUTPUT_UNGROUP)
+		opts->ordered = false;
+}
+
+/* Descriptors 0-2 must exist, or a pipe could land on one of them. */
+static void
+main_open_standard_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+
+		if (null >= 0 && null != fd) {
+			dup2(null, fd);
+			close(null);
+		}
+	}
+}
+
+/* A run holds several descriptors per task: take all the kernel allows. */
+static void
+main_raise_fd_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+	    limit.rlim_cur < limit.rlim_max) {
+		limit.rlim_cur = limit.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &limit);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opts;
+	struct template *tmpl;
+	struct input_reader *reader;
+	struct pool *pool;
+	uv_loop_t *loop = uv_default_loop();
+	char *cause = NULL;
+	int status, rc;
+
+	log_init(argv[0]);
+	main_open_standard_fds();
+	main_parse(&opts, argc, argv);
+
+	tmpl = template_parse(opts.command, opts.command_count, opts.replace,
+			      opts.shell, opts.header, &cause);
+	if (tmpl == NULL)
+		main_usage_error("%s", cause);
+
+	/* A dead reader must be an error we see, not a signal that kills. */
+	signal(SIGPIPE, SIG_IGN);
+	main_raise_fd_limit();
+	if ((rc = child_init(loop)) != 0)
+		fatal("cannot watch child processes: %s", uv_strerror(rc));
+
+	reader = input_start(loop, &opts, &cause);
+	if (reader == NULL)
+		fatal("%s", cause);
+	pool = pool_create(loop, &opts, tmpl, reader);
+	pool_run(pool);
+
+	status = pool_exit_status(pool);
+	rc = pool_output_error(pool);
+	pool_free(pool);
+	input_reader_free(reader);
+	template_free(tmpl);
+	child_stop();
+	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
+	(void)uv_loop_close(loop);
+	free(opts.sources);
+
+	if (rc == EPIPE) {
+		/* Die as a filter does when its reader goes away. */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	if (rc != 0)
+		return CPMAP_EXIT_USAGE; /* the message is out already */
+	if (close(STDOUT_FILENO) < 0 && errno != EBADF) {
+		log_warn("writing to standard output: %s", strerror(errno));
+		return CPMAP_EXIT_USAGE;
+	}
+	return status;
+}

@@ -1,0 +1,327 @@
+/*
+ * output.c - the sinks: each task's output, written whole, in input order or
+ * as tasks finish.
+ *
+ * The pool announces a task (output_begin), hands over its bytes as they come
+ * (output_data) and then its result (output_finish).  What happens to the
+ * bytes depends on the mode:
+ *
+ *   grouped      kept in a capture, written in one piece when the task is
+ *                finished and order allows;
+ *   line         whole lines written as they come; with --ordered only the
+ *                oldest unwritten task is live, the others are held until
+ *                their turn;
+ *   ungrouped    nothing passes through here: the task writes to our
+ *                stdout itself.
+ *
+ * Ordering uses a ring of --buffer places indexed by sequence number: the
+ * pool never has more than --buffer tasks begun and unwritten, so a task's
+ * place is free when it begins and finding it is O(1).
+ *
+ * This file knows nothing of processes.  A write error on stdout (the reader
+ * went away) marks the output broken; the pool then stops the run.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpmap.h"
+
+struct task_output {
+	uint64_t seq;
+	const char *tag; /* --tag prefix, owned by the pool's task */
+	size_t tag_len;
+	struct capture *held[3]; /* by stream (1, 2): bytes not yet written */
+	struct buf partial[3];	 /* line mode: a line not yet complete */
+	bool live;		 /* line mode: bytes go straight out */
+	bool at_line_start[3];	 /* grouped --tag: next byte starts a line */
+	bool finished, discarded;
+	void *owner; /* told when this place is written */
+};
+
+struct output {
+	const struct options *opts;
+	output_written_cb written;
+	struct task_output **ring; /* ordered: by seq % ring_size */
+	size_t ring_size;
+	uint64_t next_seq; /* ordered: the next sequence number to write */
+	size_t pending;	   /* begun, not yet written */
+	bool broken;	   /* stdout failed: write nothing more to it */
+	int error;	   /* the errno it failed with */
+};
+
+struct output *
+output_create(const struct options *opts, output_written_cb written)
+{
+	struct output *o = xcalloc(1, sizeof *o);
+
+	o->opts = opts;
+	o->written = written;
+	o->ring_size = opts->buffer;
+	o->ring = xcalloc(o->ring_size, sizeof *o->ring);
+	o->next_seq = 1;
+	return o;
+}
+
+int
+output_error(const struct output *o)
+{
+	return o->error;
+}
+
+size_t
+output_pending(const struct output *o)
+{
+	return o->pending;
+}
+
+/* A failed write to stdout breaks the output for good. */
+static int
+output_check(struct output *o, int stream, int rc)
+{
+	if (rc < 0 && stream == 1 && !o->broken) {
+		o->broken = true;
+		o->error = -rc;
+		if (rc != -EPIPE)
+			log_warn("writing to standard output: %s",
+				 strerror(-rc));
+	}
+	return rc;
+}
+
+/* Write to fd 1 or 2. */
+static int
+output_write(struct output *o, int stream, const char *data, size_t len)
+{
+	if (o->broken && stream == 1)
+		return -EPIPE;
+	return output_check(o, stream, io_write_all(stream, data, len));
+}
+
+struct tag_writer {
+	struct output *o;
+	struct task_output *t;
+	int stream;
+};
+
+/* Write data with the tag before every line (grouped --tag). */
+static int
+output_write_tagged(void *arg, const char *data, size_t len)
+{
+	struct tag_writer *w = arg;
+	struct task_output *t = w->t;
+	struct buf lines = {0};
+	int rc;
+
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) + 1 : len;
+
+		if (t->at_line_start[w->stream]) {
+			buf_append(&lines, t->tag, t->tag_len);
+			buf_append_char(&lines, '\t');
+		}
+		buf_append(&lines, data, n);
+		t->at_line_start[w->stream] = nl != NULL;
+		data += n;
+		len -= n;
+	}
+	rc = output_write(w->o, w->stream, lines.data, lines.len);
+	buf_free(&lines);
+	return rc;
+}
+
+/* Write data that may end mid-line; the partial line waits (line mode). */
+static int
+output_write_lines(void *arg, const char *data, size_t len)
+{
+	struct tag_writer *w = arg;
+	struct buf *partial = &w->t->partial[w->stream];
+	const char *last = memrchr(data, '\n', len);
+	size_t whole;
+	int rc = 0;
+
+	if (last == NULL) {
+		buf_append(partial, data, len);
+		return 0;
+	}
+	whole = (size_t)(last - data) + 1;
+	if (partial->len > 0) {
+		buf_append(partial, data, whole);
+		rc = w->o->opts->tag ? output_write_tagged(w, partial->data,
+							   partial->len)
+				     : output_write(w->o, w->stream,
+						    partial->data, partial->len);
+		partial->len = 0;
+	} else {
+		rc = w->o->opts->tag
+			 ? output_write_tagged(w, data, whole)
+			 : output_write(w->o, w->stream, data, whole);
+	}
+	buf_append(partial, data + whole, len - whole);
+	return rc;
+}
+
+struct task_output *
+output_begin(struct output *o, uint64_t seq, const char *tag, size_t tag_len,
+	     void *owner)
+{
+	struct task_output *t = xcalloc(1, sizeof *t);
+
+	t->owner = owner;
+	t->seq = seq;
+	t->tag = tag;
+	t->tag_len = tag_len;
+	t->at_line_start[1] = t->at_line_start[2] = true;
+	/* Unordered lines, and the oldest task of ordered ones, flow live. */
+	t->live = o->opts->output_mode == OUTPUT_LINE &&
+		  (!o->opts->ordered || seq == o->next_seq);
+	o->ring[seq % o->ring_size] = t;
+	o->pending++;
+	return t;
+}
+
+void
+output_data(struct output *o, struct task_output *t, int stream,
+	    const char *data, size_t len)
+{
+	if (t->live) {
+		struct tag_writer w = {o, t, stream};
+
+		(void)output_write_lines(&w, data, len);
+		return;
+	}
+	if (t->held[stream] == NULL)
+		t->held[stream] = capture_create();
+	capture_append(t->held[stream], data, len);
+}
+
+/* Write a capture as it is: one write for an output held in memory. */
+static void
+output_write_capture(struct output *o, struct capture *c, int stream)
+{
+	if (o->broken && stream == 1)
+		return;
+	(void)output_check(o, stream, capture_write(c, stream));
+}
+
+/* Write out one task whose turn it is. */
+static void
+output_emit(struct output *o, struct task_output *t)
+{
+	for (int stream = 1; stream <= 2; stream++) {
+		struct tag_writer w = {o, t, stream};
+
+		if (t->held[stream] != NULL) {
+			if (o->opts->output_mode == OUTPUT_LINE)
+				(void)capture_each(t->held[stream],
+						   output_write_lines, &w);
+			else if (o->opts->tag)
+				(void)capture_each(t->held[stream],
+						   output_write_tagged, &w);
+			else
+				output_write_capture(o, t->held[stream],
+						     stream);
+		}
+		/* The end of a task ends its last line too. */
+		if (t->finished && t->partial[stream].len > 0) {
+			struct buf *p = &t->partial[stream];
+
+			if (o->opts->tag)
+				(void)output_write_tagged(&w, p->data, p->len);
+			else
+				(void)output_write(o, stream, p->data, p->len);
+			p->len = 0;
+		}
+	}
+}
+
+static void
+output_release(struct output *o, struct task_output *t)
+{
+	uint64_t seq = t->seq;
+	void *owner = t->owner;
+
+	if (o->ring[seq % o->ring_size] == t)
+		o->ring[seq % o->ring_size] = NULL;
+	for (int stream = 1; stream <= 2; stream++) {
+		capture_free(t->held[stream]);
+		buf_free(&t->partial[stream]);
+	}
+	free(t);
+	o->pending--;
+	o->written(owner);
+}
+
+/* Ordered: write every task from next_seq on whose result is final. */
+static void
+output_flush_ordered(struct output *o)
+{
+	struct task_output *t;
+
+	while ((t = o->ring[o->next_seq % o->ring_size]) != NULL &&
+	       t->seq == o->next_seq) {
+		if (!t->finished && !t->discarded) {
+			if (o->opts->output_mode == OUTPUT_LINE && !t->live) {
+				/* Its turn: what it wrote so far, then live. */
+				output_emit(o, t);
+				for (int s = 1; s <= 2; s++) {
+					capture_free(t->held[s]);
+					t->held[s] = NULL;
+				}
+				t->live = true;
+			}
+			return;
+		}
+		if (t->finished)
+			output_emit(o, t);
+		o->next_seq++;
+		output_release(o, t);
+	}
+}
+
+void
+output_finish(struct output *o, struct task_output *t,
+	      const struct result *r)
+{
+	(void)r; /* the raw formats write bytes only; JSON records will not */
+	t->finished = true;
+	if (o->opts->ordered && o->opts->output_mode != OUTPUT_UNGROUP) {
+		output_flush_ordered(o);
+		return;
+	}
+	output_emit(o, t);
+	output_release(o, t);
+}
+
+void
+output_discard(struct output *o, struct task_output *t)
+{
+	t->discarded = true;
+	if (o->opts->ordered && o->opts->output_mode != OUTPUT_UNGROUP) {
+		output_flush_ordered(o);
+		return;
+	}
+	output_release(o, t);
+}
+
+void
+output_free(struct output *o)
+{
+	if (o == NULL)
+		return;
+	for (size_t i = 0; i < o->ring_size; i++) {
+		struct task_output *t = o->ring[i];
+
+		if (t == NULL)
+			continue;
+		for (int stream = 1; stream <= 2; stream++) {
+			capture_free(t->held[stream]);
+			buf_free(&t->partial[stream]);
+		}
+		free(t);
+	}
+	free(o->ring);
+	free(o);
+}

@@ -215,7 +215,10 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 
 	t->attempt = NULL;
 	pool_release_slot(p, t);
-	if (t->interrupted) {
+	/* A task we stopped has no result, unless it finished all the same. */
+	if (t->interrupted && (end->spawn_error != 0 ||
+			       !WIFEXITED(end->wait_status) ||
+			       WEXITSTATUS(end->wait_status) != 0)) {
 		output_discard(p->out, t->out);
 	} else {
 		pool_make_result(t, end, &r);

@@ -16,7 +16,7 @@
 
 #include "cpmap.h"
 
-#define CAPTURE_MEMORY_LIMIT (1024 * 1024)	   /* bytes per capture */
+#define CAPTURE_MEMORY_LIMIT (1024 * 1024)	 /* bytes per capture */
 #define CAPTURE_MEMORY_BUDGET (64 * 1024 * 1024) /* bytes for them all */
 
 struct capture {

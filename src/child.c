@@ -30,7 +30,6 @@
 
 #include "cpmap.h"
 
-
 struct child {
 	pid_t pid;
 	child_exit_cb exit;
@@ -49,7 +48,7 @@ static struct buf child_host_var;
 static size_t child_host_index; /* where child_host_var is in the array */
 
 /* Signals whose disposition a child must not inherit from cpmap. */
-static const int child_reset_signals[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP,
+static const int child_reset_signals[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
 					  SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2};
 
 static void
@@ -131,8 +130,7 @@ child_exec(const struct child_spec *spec, const sigset_t *mask,
 	     i < sizeof child_reset_signals / sizeof child_reset_signals[0];
 	     i++)
 		(void)sigaction(child_reset_signals[i], &dfl, NULL);
-	if (setpgid(0, 0) < 0 ||
-	    dup2(spec->stdin_fd, STDIN_FILENO) < 0 ||
+	if (setpgid(0, 0) < 0 || dup2(spec->stdin_fd, STDIN_FILENO) < 0 ||
 	    dup2(spec->stdout_fd, STDOUT_FILENO) < 0 ||
 	    dup2(spec->stderr_fd, STDERR_FILENO) < 0) {
 		*error = errno;
@@ -159,7 +157,8 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 		 (unsigned long long)spec->seq);
 	snprintf(child_slot_var, sizeof child_slot_var, "CPMAP_SLOT=%u",
 		 spec->slot);
-	if (spec->host != NULL && strcmp(child_host_var.data + 11, spec->host)) {
+	if (spec->host != NULL &&
+	    strcmp(child_host_var.data + 11, spec->host)) {
 		child_host_var.len = 11;
 		buf_append_str(&child_host_var, spec->host);
 		child_environment[child_host_index] = child_host_var.data;

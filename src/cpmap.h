@@ -38,8 +38,8 @@ enum source_kind {
 /* One input group: several groups combine into one input per combination. */
 struct source {
 	enum source_kind kind;
-	const char *path;	 /* SOURCE_FILE: its path, "-" is stdin */
-	char **arguments;	 /* SOURCE_ARGUMENTS: borrowed from argv */
+	const char *path; /* SOURCE_FILE: its path, "-" is stdin */
+	char **arguments; /* SOURCE_ARGUMENTS: borrowed from argv */
 	size_t argument_count;
 };
 
@@ -53,12 +53,12 @@ enum shell_choice { SHELL_AUTO, SHELL_NEVER, SHELL_ALWAYS };
 
 struct options {
 	/* inputs */
-	int delimiter;		  /* record separator byte; '\n' by default */
-	bool keep_empty;	  /* keep empty records (--keep-empty) */
-	bool link;		  /* pair groups up instead of a product */
-	const char *colsep;	  /* -C: literal column separator, or NULL */
-	bool header;		  /* --header: the first input names columns */
-	struct source *sources;	  /* at least one */
+	int delimiter;		/* record separator byte; '\n' by default */
+	bool keep_empty;	/* keep empty records (--keep-empty) */
+	bool link;		/* pair groups up instead of a product */
+	const char *colsep;	/* -C: literal column separator, or NULL */
+	bool header;		/* --header: the first input names columns */
+	struct source *sources; /* at least one */
 	size_t source_count;
 
 	/* the command */
@@ -142,9 +142,9 @@ size_t record_strip_cr(const char *data, size_t len);
 struct input {
 	char *text; /* the input as read; NUL-terminated; may hold NULs */
 	size_t len;
-	char **columns;	     /* --colsep columns or ::: group values */
-	size_t *column_lens; /* lengths of columns[i] */
-	size_t column_count; /* 0: the whole text is column 1 */
+	char **columns;		     /* --colsep columns or ::: group values */
+	size_t *column_lens;	     /* lengths of columns[i] */
+	size_t column_count;	     /* 0: the whole text is column 1 */
 	const struct header *header; /* --header names, or NULL */
 	uint64_t number;	     /* 1-based input number, for messages */
 };
@@ -167,8 +167,8 @@ int input_next(struct input_reader *reader, struct input **out);
 /* The input's column n (1-based); the whole input if it has no columns. */
 const char *input_column(const struct input *in, size_t n, size_t *len);
 /* A --header column by name; NULL with *cause set if there is none. */
-const char *input_field(const struct input *in, const char *name,
-			size_t *len, char **cause);
+const char *input_field(const struct input *in, const char *name, size_t *len,
+			char **cause);
 void input_free(struct input *in);
 /* Stop reading and close every handle; safe at any time. */
 void input_stop(struct input_reader *reader);
@@ -185,8 +185,8 @@ struct template;
 struct expansion {
 	struct input *const *inputs; /* the task's inputs (>= 1) */
 	size_t input_count;
-	uint64_t seq;	/* {#} */
-	unsigned slot;	/* {%} */
+	uint64_t seq;  /* {#} */
+	unsigned slot; /* {%} */
 };
 
 struct template *template_parse(char *const *words, int count,

@@ -43,7 +43,7 @@ struct stream {
 	bool pollable;
 	uv_poll_t poll;
 	bool poll_open, polling;
-	int error; /* errno of a failed read */
+	int error;	  /* errno of a failed read */
 	uint64_t records; /* records seen, empty ones included */
 };
 
@@ -63,8 +63,8 @@ struct input_reader {
 	struct header *header;
 	bool header_pending;
 	/* The state of the walk over the combinations. */
-	size_t *index;	 /* per group: the next value to use */
-	char *outer;	 /* product: the current value of group 0 */
+	size_t *index; /* per group: the next value to use */
+	char *outer;   /* product: the current value of group 0 */
 	size_t outer_len;
 	bool have_outer;
 	uint64_t combinations; /* inputs yielded so far */
@@ -98,8 +98,7 @@ input_split_columns(struct input *in, const char *sep)
 }
 
 struct input *
-input_create(const char *text, size_t len, const char *colsep,
-	     uint64_t number)
+input_create(const char *text, size_t len, const char *colsep, uint64_t number)
 {
 	struct input *in = xcalloc(1, sizeof *in + len + 1);
 
@@ -161,8 +160,7 @@ input_column(const struct input *in, size_t n, size_t *len)
 }
 
 const char *
-input_field(const struct input *in, const char *name, size_t *len,
-	    char **cause)
+input_field(const struct input *in, const char *name, size_t *len, char **cause)
 {
 	if (in->header != NULL) {
 		for (size_t i = 0; i < in->header->count; i++)
@@ -268,9 +266,9 @@ stream_take(struct stream *s, const char **rec, size_t *len, uint64_t *number)
 	for (;;) {
 		const char *data = s->data.data + s->start;
 		size_t avail = s->data.len - s->start, consumed = 0;
-		ssize_t n = avail ? record_next(data, avail, opts->delimiter,
-						&consumed)
-				  : -1;
+		ssize_t n =
+		    avail ? record_next(data, avail, opts->delimiter, &consumed)
+			  : -1;
 
 		if (n < 0 && s->eof && avail > 0) {
 			n = (ssize_t)avail; /* the last record, unterminated */
@@ -364,8 +362,8 @@ stream_slurp(struct stream *s, struct group *g)
 
 	s->pollable = false; /* read it blocking, here and now */
 	while ((rc = stream_take(s, &rec, &len, &number)) == 1) {
-		g->values = xreallocarray(g->values, g->count + 1,
-					  sizeof *g->values);
+		g->values =
+		    xreallocarray(g->values, g->count + 1, sizeof *g->values);
 		g->lens = xreallocarray(g->lens, g->count + 1, sizeof *g->lens);
 		g->values[g->count] = xmemdup(rec, len + 1);
 		g->values[g->count][len] = '\0';
@@ -400,10 +398,9 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 			}
 			continue;
 		}
-		g->stream = stream_open(r, loop,
-					src->kind == SOURCE_FILE ? src->path
-								 : NULL,
-					cause);
+		g->stream = stream_open(
+		    r, loop, src->kind == SOURCE_FILE ? src->path : NULL,
+		    cause);
 		if (g->stream == NULL) {
 			input_stop(r);
 			input_reader_free(r);
@@ -518,8 +515,7 @@ input_next_linked(struct input_reader *r, struct input **out)
 		values[i] = g->values[k];
 		lens[i] = g->lens[k];
 	}
-	*out = input_combine(values, lens, r->group_count,
-			     ++r->combinations);
+	*out = input_combine(values, lens, r->group_count, ++r->combinations);
 	free(values);
 	free(lens);
 	return 1;
@@ -543,8 +539,8 @@ input_next(struct input_reader *r, struct input **out)
 	}
 	if (r->group_count == 1) {
 		while ((rc = input_next_outer(r, &value, &len, &number)) == 1) {
-			struct input *in = input_create(value, len,
-							r->opts->colsep, number);
+			struct input *in =
+			    input_create(value, len, r->opts->colsep, number);
 
 			if (r->header_pending) {
 				input_set_header(r, in);
@@ -597,8 +593,7 @@ input_next(struct input_reader *r, struct input **out)
 		values[i] = r->groups[i].values[r->index[i]];
 		lens[i] = r->groups[i].lens[r->index[i]];
 	}
-	*out = input_combine(values, lens, r->group_count,
-			     ++r->combinations);
+	*out = input_combine(values, lens, r->group_count, ++r->combinations);
 	(*out)->header = r->header;
 	free(values);
 	free(lens);

@@ -23,7 +23,8 @@ io_write_all(int fd, const void *data, size_t len)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+				struct pollfd pfd = {.fd = fd,
+						     .events = POLLOUT};
 
 				(void)poll(&pfd, 1, -1);
 				continue;

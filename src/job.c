@@ -134,8 +134,9 @@ job_exit_cb(void *arg, int wait_status)
 	/* Nobody will read what is left to write to its stdin. */
 	job_close(job, (uv_handle_t *)&job->stdin_pipe, &job->stdin_open);
 	if (job->stdout_open || job->stderr_open) {
-		uv_timer_init(uv_handle_get_loop((uv_handle_t *)&job->stdout_pipe),
-			      &job->timer);
+		uv_timer_init(
+		    uv_handle_get_loop((uv_handle_t *)&job->stdout_pipe),
+		    &job->timer);
 		job->timer.data = job;
 		job->timer_open = true;
 		job->open_handles++;
@@ -149,7 +150,8 @@ job_write_cb(uv_write_t *req, int status)
 {
 	struct job *job = req->data;
 
-	/* All written (or the child went away): EOF tells it there is no more. */
+	/* All written (or the child went away): EOF tells it there is no more.
+	 */
 	job_close(job, (uv_handle_t *)&job->stdin_pipe, &job->stdin_open);
 }
 
@@ -257,8 +259,8 @@ job_signal(void *attempt, int sig)
 {
 	struct job *job = attempt;
 
-	if (job->pid > 0 && (!job->exited || job->stdout_open ||
-			     job->stderr_open))
+	if (job->pid > 0 &&
+	    (!job->exited || job->stdout_open || job->stderr_open))
 		(void)kill(-job->pid, sig);
 }
 

@@ -72,7 +72,8 @@ main_usage(FILE *f)
 	    "[::: input ...]\n"
 	    "       cpmap [options] [--] command [arg ...] :::: file ...\n"
 	    "\n"
-	    "Runs command once per input, in parallel.  Inputs are the lines of\n"
+	    "Runs command once per input, in parallel.  Inputs are the lines "
+	    "of\n"
 	    "stdin unless ::: or :::: or -a give them.\n"
 	    "\n"
 	    "inputs:\n"
@@ -298,8 +299,8 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->jobs = main_parse_jobs(optarg);
 			break;
 		case 'n':
-			opts->chunk =
-			    (unsigned)main_number("--chunk", optarg, 1, 1000000);
+			opts->chunk = (unsigned)main_number("--chunk", optarg,
+							    1, 1000000);
 			break;
 		case OPT_BUFFER:
 			opts->buffer = (unsigned)main_number("--buffer", optarg,
@@ -345,7 +346,8 @@ main_parse(struct options *opts, int argc, char **argv)
 	if (!buffer_given) {
 		unsigned long buffer = 64ul * opts->jobs;
 
-		opts->buffer = buffer > 100000000 ? 100000000 : (unsigned)buffer;
+		opts->buffer =
+		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
 	}
 	/* Without pipes there is no line to prefix: --tag needs lines. */
 	if (opts->tag && opts->output_mode == OUTPUT_UNGROUP)

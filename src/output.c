@@ -149,10 +149,10 @@ output_write_lines(void *arg, const char *data, size_t len)
 	whole = (size_t)(last - data) + 1;
 	if (partial->len > 0) {
 		buf_append(partial, data, whole);
-		rc = w->o->opts->tag ? output_write_tagged(w, partial->data,
-							   partial->len)
-				     : output_write(w->o, w->stream,
-						    partial->data, partial->len);
+		rc = w->o->opts->tag
+			 ? output_write_tagged(w, partial->data, partial->len)
+			 : output_write(w->o, w->stream, partial->data,
+					partial->len);
 		partial->len = 0;
 	} else {
 		rc = w->o->opts->tag
@@ -282,8 +282,7 @@ output_flush_ordered(struct output *o)
 }
 
 void
-output_finish(struct output *o, struct task_output *t,
-	      const struct result *r)
+output_finish(struct output *o, struct task_output *t, const struct result *r)
 {
 	(void)r; /* the raw formats write bytes only; JSON records will not */
 	t->finished = true;

@@ -36,7 +36,7 @@ struct task {
 	char **argv;
 	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
 	size_t stdin_len;
-	char *tag; /* --tag: the inputs joined by spaces, when several */
+	char *tag;     /* --tag: the inputs joined by spaces, when several */
 	void *attempt; /* the worker's attempt while it runs */
 	struct task_output *out;
 	bool interrupted; /* stopped by us: it gets no result */
@@ -49,19 +49,19 @@ struct pool {
 	struct input_reader *reader;
 	struct output *out;
 	const struct worker_kind *worker;
-	struct task **slots;	 /* by slot - 1: the running task, or NULL */
-	unsigned *free_slots;	 /* a stack of free slot numbers */
+	struct task **slots;  /* by slot - 1: the running task, or NULL */
+	unsigned *free_slots; /* a stack of free slot numbers */
 	unsigned free_count;
 	unsigned running;
-	struct input **chunk;	 /* inputs gathered for the next task */
+	struct input **chunk; /* inputs gathered for the next task */
 	size_t chunk_count;
 	uint64_t next_seq;
 	uint64_t failed;
 	bool input_done;
-	bool stopping;	      /* start nothing new */
-	int stop_signal;      /* the signal that stopped us, or 0 */
+	bool stopping;	 /* start nothing new */
+	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
-	bool left_undone;     /* inputs were left unread or unrun */
+	bool left_undone; /* inputs were left unread or unrun */
 	uv_signal_t signals[3];
 	bool signals_open;
 };
@@ -216,9 +216,9 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	t->attempt = NULL;
 	pool_release_slot(p, t);
 	/* A task we stopped has no result, unless it finished all the same. */
-	if (t->interrupted && (end->spawn_error != 0 ||
-			       !WIFEXITED(end->wait_status) ||
-			       WEXITSTATUS(end->wait_status) != 0)) {
+	if (t->interrupted &&
+	    (end->spawn_error != 0 || !WIFEXITED(end->wait_status) ||
+	     WEXITSTATUS(end->wait_status) != 0)) {
 		output_discard(p->out, t->out);
 	} else {
 		pool_make_result(t, end, &r);
@@ -335,8 +335,8 @@ pool_start_task(struct pool *p)
 	    .seq = t->seq,
 	    .slot = t->slot,
 	};
-	t->attempt = p->worker->start(p->loop, &spec, &pool_attempt_callbacks,
-				      t);
+	t->attempt =
+	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
 	if (t->attempt == NULL)
 		fatal("cannot start task %llu", (unsigned long long)t->seq);
 }

@@ -46,7 +46,8 @@ record_parse_delimiter(const char *spec)
 	}
 	if (spec[1] == 'x' && spec[2] != '\0' && spec[3] != '\0' &&
 	    spec[4] == '\0') {
-		int hi = record_hex_digit(spec[2]), lo = record_hex_digit(spec[3]);
+		int hi = record_hex_digit(spec[2]),
+		    lo = record_hex_digit(spec[3]);
 
 		if (hi >= 0 && lo >= 0)
 			return hi * 16 + lo;

@@ -32,9 +32,9 @@ enum segment_kind {
 
 enum modifier {
 	MODIFIER_NONE,
-	MODIFIER_NO_EXTENSION, /* {.} */
-	MODIFIER_BASENAME,     /* {/} */
-	MODIFIER_DIRNAME,      /* {//} */
+	MODIFIER_NO_EXTENSION,		/* {.} */
+	MODIFIER_BASENAME,		/* {/} */
+	MODIFIER_DIRNAME,		/* {//} */
 	MODIFIER_BASENAME_NO_EXTENSION, /* {/.} */
 };
 
@@ -52,14 +52,15 @@ struct word {
 	bool per_input; /* mentions an input: repeated once per input */
 };
 
-struct template {
+struct template
+{
 	struct word *words;
 	size_t count;
 	bool shell;
 	bool has_input;
 	bool uses_slot;
-	char *joined;	  /* shell mode: the command words joined by spaces */
-	char **names;	  /* field names, owned */
+	char *joined; /* shell mode: the command words joined by spaces */
+	char **names; /* field names, owned */
 	size_t name_count;
 	struct buf scratch; /* reused by every expansion */
 };
@@ -133,8 +134,8 @@ template_add_segment(struct word *w, const struct segment *seg)
 {
 	if (seg->kind == SEGMENT_LITERAL && seg->len == 0)
 		return;
-	w->segments = xreallocarray(w->segments, w->count + 1,
-				    sizeof *w->segments);
+	w->segments =
+	    xreallocarray(w->segments, w->count + 1, sizeof *w->segments);
 	w->segments[w->count++] = *seg;
 	if (seg->kind == SEGMENT_INPUT || seg->kind == SEGMENT_COLUMN ||
 	    seg->kind == SEGMENT_FIELD)
@@ -162,9 +163,9 @@ template_parse_word(struct template *t, struct word *w, const char *s,
 			const char *close = strchr(s + 1, '}');
 
 			if (close != NULL &&
-			    template_parse_body(t, s + 1, (size_t)(close - s - 1),
-						named_fields, replace == NULL,
-						&seg))
+			    template_parse_body(
+				t, s + 1, (size_t)(close - s - 1), named_fields,
+				replace == NULL, &seg))
 				skip = (size_t)(close - s) + 1;
 		}
 		if (skip == 0) {
@@ -204,9 +205,9 @@ template_parse(char *const *words, int count, const char *replace,
 		return NULL;
 	}
 	t = xcalloc(1, sizeof *t);
-	t->shell = shell == SHELL_ALWAYS ||
-		   (shell == SHELL_AUTO && count == 1 &&
-		    shquote_needs_shell(words[0]));
+	t->shell =
+	    shell == SHELL_ALWAYS || (shell == SHELL_AUTO && count == 1 &&
+				      shquote_needs_shell(words[0]));
 	if (t->shell) {
 		/* The shell sees the words joined, as GNU parallel does. */
 		struct buf joined = {0};
@@ -264,13 +265,12 @@ template_modify(enum modifier m, const char *value, size_t *len)
 			value = slash + 1;
 		}
 	}
-	if (m == MODIFIER_NO_EXTENSION ||
-	    m == MODIFIER_BASENAME_NO_EXTENSION) {
+	if (m == MODIFIER_NO_EXTENSION || m == MODIFIER_BASENAME_NO_EXTENSION) {
 		/* From the last dot on, unless a slash follows it. */
 		const char *dot = memrchr(value, '.', n);
 
-		if (dot != NULL && memchr(dot, '/', n - (size_t)(dot - value)) ==
-				       NULL)
+		if (dot != NULL &&
+		    memchr(dot, '/', n - (size_t)(dot - value)) == NULL)
 			n = (size_t)(dot - value);
 	}
 	if (m == MODIFIER_DIRNAME) {
@@ -296,8 +296,8 @@ template_modify(enum modifier m, const char *value, size_t *len)
 
 /* Find the value a per-input segment stands for in one input. */
 static const char *
-template_value(const struct segment *seg, const struct input *in,
-	       size_t *len, char **cause)
+template_value(const struct segment *seg, const struct input *in, size_t *len,
+	       char **cause)
 {
 	const char *value;
 
@@ -418,8 +418,8 @@ template_append_inputs(const struct template *t, const struct expansion *e,
 }
 
 char **
-template_expand(struct template *t, const struct expansion *e,
-		bool with_input, char **cause)
+template_expand(struct template *t, const struct expansion *e, bool with_input,
+		char **cause)
 {
 	struct buf *out = &t->scratch;
 	size_t argc = 0;
@@ -428,8 +428,8 @@ template_expand(struct template *t, const struct expansion *e,
 	out->len = 0;
 	if (t->shell) {
 		const struct word *w = &t->words[0];
-		const struct input *only = e->input_count == 1 ? e->inputs[0]
-							       : NULL;
+		const struct input *only =
+		    e->input_count == 1 ? e->inputs[0] : NULL;
 
 		buf_append(out, "/bin/sh\0-c\0", 11);
 		if (!template_expand_word(t, w, e, only, out, cause))

@@ -26,7 +26,9 @@ main(int argc, char **argv)
 		i = 3;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: fifo-wait [-s FILE] GATE [STATUS [WORD ...]]\n");
+		fprintf(
+		    stderr,
+		    "usage: fifo-wait [-s FILE] GATE [STATUS [WORD ...]]\n");
 		return 2;
 	}
 	if (started != NULL) {

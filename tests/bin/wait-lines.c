@@ -43,6 +43,7 @@ main(int argc, char **argv)
 			return 0;
 		nanosleep(&pause, NULL);
 	}
-	fprintf(stderr, "wait-lines: %s never reached %ld lines\n", argv[1], want);
+	fprintf(stderr, "wait-lines: %s never reached %ld lines\n", argv[1],
+		want);
 	return 1;
 }

@@ -51,6 +51,12 @@ enum output_mode {
 
 enum shell_choice { SHELL_AUTO, SHELL_NEVER, SHELL_ALWAYS };
 
+enum bad_input_policy {
+	BAD_INPUT_RECORD, /* a task result with error kind bad-input */
+	BAD_INPUT_SKIP,	  /* a message on stderr, no result */
+	BAD_INPUT_ABORT,  /* a result, then stop starting tasks */
+};
+
 struct options {
 	/* inputs */
 	int delimiter;		/* record separator byte; '\n' by default */
@@ -73,11 +79,61 @@ struct options {
 	unsigned chunk;	 /* inputs per task, >= 1 */
 	unsigned buffer; /* tasks started but not yet written, >= jobs */
 
+	/* JSON */
+	bool json_input;	       /* -J: each line is a JSON value */
+	bool json_output;	       /* --json: a record per task */
+	enum bad_input_policy bad_input; /* --on-bad-input */
+	uint64_t max_output;	       /* --max-output bytes per stream, 0: none */
+	const char *results_dir;       /* --results DIR, or NULL */
+
 	/* output and control */
 	bool ordered;
 	enum output_mode output_mode;
 	bool tag;
 	bool dry_run;
+};
+
+struct input;
+struct capture;
+
+/* ---- the result of a task (a plain value: the pool makes it, the sinks
+ * write it) ------------------------------------------------------------ */
+
+enum task_status {
+	STATUS_OK,
+	STATUS_FAILED,	 /* non-zero exit */
+	STATUS_SIGNALED, /* killed by a signal */
+	STATUS_TIMEOUT,	 /* killed by --timeout */
+	STATUS_ERROR,	 /* could not run, bad input, output over the limit */
+	STATUS_SKIPPED,	 /* --resume: done by an earlier run */
+};
+
+enum error_kind {
+	ERROR_NONE,
+	ERROR_SPAWN,
+	ERROR_BAD_INPUT,
+	ERROR_TIMEOUT,
+	ERROR_HOST_LOST,
+	ERROR_OUTPUT_LIMIT,
+};
+
+struct result {
+	uint64_t seq;
+	struct input *const *inputs; /* the task's, borrowed */
+	size_t input_count;
+	char *const *argv; /* borrowed; NULL when it was never built */
+	const char *host;  /* where the last attempt ran, or NULL */
+	unsigned slot;
+	unsigned attempts;
+	double start;	 /* of the last attempt, seconds since the epoch */
+	double duration; /* of the last attempt, seconds */
+	enum task_status status;
+	int exit_code; /* -1 when there is none */
+	int signal;    /* 0 when there is none */
+	enum error_kind error;
+	char *message;	      /* for an error: what went wrong (owned) */
+	uint64_t output_size; /* output-limit: the bytes the task wrote */
+	uint64_t line, column; /* bad input: where, when known */
 };
 
 /* ---- xmalloc.c: allocation that never returns NULL ------------------- */
@@ -94,6 +150,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void log_init(const char *progname);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Put "SIGKILL" (or "signal 70") into name. */
+void signal_name(int sig, char *name, size_t size);
 /* Print a message and exit 255: for cpmap's own unrecoverable errors. */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -140,13 +198,21 @@ size_t record_strip_cr(const char *data, size_t len);
 
 /* One input, owned by the task that uses it. */
 struct input {
-	char *text; /* the input as read; NUL-terminated; may hold NULs */
+	char *text; /* the input as read (-J: compact JSON, or a string's
+		       value); NUL-terminated; may hold NULs */
 	size_t len;
-	char **columns;		     /* --colsep columns or ::: group values */
-	size_t *column_lens;	     /* lengths of columns[i] */
-	size_t column_count;	     /* 0: the whole text is column 1 */
+	char **columns;	     /* --colsep columns, ::: values, -J elements */
+	size_t *column_lens; /* lengths of columns[i] */
+	size_t column_count; /* 0: the whole text is column 1 */
+	bool owns_columns;   /* columns[i] are allocations of their own */
+	bool empty_columns;  /* -J []: no column at all, not even the text */
+	bool strict;	     /* -J: a missing column or field is an error */
 	const struct header *header; /* --header names, or NULL */
+	void *json;		     /* -J: the parsed value (json.c's) */
+	char *field_text;	     /* -J: the last {name} looked up */
 	uint64_t number;	     /* 1-based input number, for messages */
+	char *error;		     /* bad input: why, or NULL */
+	uint64_t error_line, error_column;
 };
 
 struct input_reader;
@@ -240,6 +306,36 @@ void child_stop(void);
 /* Write all of data, riding out EINTR and EAGAIN; 0 or -errno. */
 int io_write_all(int fd, const void *data, size_t len);
 
+/* ---- utf8.c: streaming UTF-8 validation, JSON string escaping (pure) -- */
+
+struct utf8_state {
+	bool valid;
+	unsigned need;	    /* continuation bytes still expected */
+	unsigned char low;  /* the range of the next continuation byte */
+	unsigned char high;
+};
+
+void utf8_init(struct utf8_state *s);
+/* Feed the next piece; false as soon as the bytes cannot be UTF-8. */
+bool utf8_feed(struct utf8_state *s, const char *data, size_t len);
+/* Valid, and no character left unfinished at the end? */
+bool utf8_finish(const struct utf8_state *s);
+bool utf8_valid(const char *data, size_t len);
+/* Append valid UTF-8 as the inside of a JSON string (no quotes). */
+void utf8_json_escape(struct buf *out, const char *data, size_t len);
+
+/* ---- base64.c: streaming base64 (pure) --------------------------------- */
+
+struct base64_state {
+	unsigned char held[3]; /* bytes of an unfinished group */
+	unsigned pending;
+};
+
+void base64_init(struct base64_state *s);
+void base64_feed(struct base64_state *s, struct buf *out, const char *data,
+		 size_t len);
+void base64_finish(struct base64_state *s, struct buf *out);
+
 /* ---- capture.c: a task's output, in memory or spilled to a temp file -- */
 
 struct capture;
@@ -293,25 +389,30 @@ struct worker_kind {
 
 extern const struct worker_kind local_worker;
 
+/* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
+
+/* Parse one -J line; a bad one gives an input whose error says why. */
+struct input *json_input_create(const char *line, size_t len,
+				uint64_t number);
+/* A field or dotted path of a -J input; NULL with *cause if missing. */
+const char *json_input_field(struct input *in, const char *path, size_t *len,
+			     char **cause);
+void json_release(void *json);
+/* Append the result's record, one line of compact JSON, to out. */
+void json_record_encode(struct buf *out, const struct result *r,
+			struct capture *stdout_capture,
+			struct capture *stderr_capture);
+
+/* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */
+
+/* Make sure DIR exists; -1 with *cause set if it cannot be used. */
+int results_prepare(const char *dir, char **cause);
+void results_write(const char *dir, const struct result *r,
+		   struct capture *stdout_capture,
+		   struct capture *stderr_capture, const char *record,
+		   size_t record_len);
+
 /* ---- pool.c: the scheduler -------------------------------------------- */
-
-/* The outcome of a task, as the sinks see it (a plain value). */
-enum task_status {
-	STATUS_OK,
-	STATUS_FAILED,	 /* non-zero exit */
-	STATUS_SIGNALED, /* killed by a signal */
-	STATUS_ERROR,	 /* could not run, or bad input */
-};
-
-struct result {
-	uint64_t seq;
-	const char *input; /* the first input's text, for --tag and messages */
-	size_t input_len;
-	enum task_status status;
-	int exit_code; /* valid for OK and FAILED */
-	int signal;    /* valid for SIGNALED */
-	char *message; /* for STATUS_ERROR: what went wrong */
-};
 
 struct pool;
 
@@ -344,7 +445,8 @@ struct task_output *output_begin(struct output *o, uint64_t seq,
 				 const char *tag, size_t tag_len, void *owner);
 void output_data(struct output *o, struct task_output *t, int stream,
 		 const char *data, size_t len);
-/* The task's result is final: write it as soon as order allows. */
+/* The task's result is final: write it as soon as order allows.  The
+ * output takes r->message. */
 void output_finish(struct output *o, struct task_output *t,
 		   const struct result *r);
 /* The task will never have a result (interrupted): skip its place. */

@@ -160,8 +160,10 @@ input_column(const struct input *in, size_t n, size_t *len)
 }
 
 const char *
-input_field(const struct input *in, const char *name, size_t *len, char **cause)
+input_field(struct input *in, const char *name, size_t *len, char **cause)
 {
+	if (in->json != NULL)
+		return json_input_field(in, name, len, cause);
 	if (in->header != NULL) {
 		for (size_t i = 0; i < in->header->count; i++)
 			if (strcmp(in->header->names[i], name) == 0)
@@ -177,8 +179,15 @@ input_free(struct input *in)
 {
 	if (in == NULL)
 		return;
+	if (in->owns_columns)
+		for (size_t i = 0; i < in->column_count; i++)
+			free(in->columns[i]);
 	free(in->columns);
 	free(in->column_lens);
+	if (in->json != NULL)
+		json_release(in->json);
+	free(in->field_text);
+	free(in->error);
 	free(in);
 }
 
@@ -281,7 +290,8 @@ stream_take(struct stream *s, const char **rec, size_t *len, uint64_t *number)
 			s->records++;
 			if (opts->delimiter == '\n')
 				l = record_strip_cr(data, l);
-			if (l == 0 && !opts->keep_empty)
+			/* -J: an empty line is bad input, not nothing. */
+			if (l == 0 && !opts->keep_empty && !opts->json_input)
 				continue;
 			*rec = data;
 			*len = l;
@@ -540,7 +550,10 @@ input_next(struct input_reader *r, struct input **out)
 	if (r->group_count == 1) {
 		while ((rc = input_next_outer(r, &value, &len, &number)) == 1) {
 			struct input *in =
-			    input_create(value, len, r->opts->colsep, number);
+			    r->opts->json_input
+				? json_input_create(value, len, number)
+				: input_create(value, len, r->opts->colsep,
+					       number);
 
 			if (r->header_pending) {
 				input_set_header(r, in);

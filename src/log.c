@@ -5,6 +5,7 @@
  * interleaves with a task's output that cpmap writes to the same stderr.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,17 @@ log_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_write(fmt, ap);
 	va_end(ap);
+}
+
+void
+signal_name(int sig, char *name, size_t size)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev != NULL)
+		snprintf(name, size, "SIG%s", abbrev);
+	else
+		snprintf(name, size, "signal %d", sig);
 }
 
 void

@@ -34,6 +34,10 @@ enum long_only_option {
 	OPT_LINE_BUFFER,
 	OPT_TAG,
 	OPT_DRY_RUN,
+	OPT_JSON,
+	OPT_ON_BAD_INPUT,
+	OPT_MAX_OUTPUT,
+	OPT_RESULTS,
 };
 
 static const struct option main_long_options[] = {
@@ -58,6 +62,11 @@ static const struct option main_long_options[] = {
     {"ungroup", no_argument, NULL, 'u'},
     {"tag", no_argument, NULL, OPT_TAG},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"json-input", no_argument, NULL, 'J'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
+    {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
+    {"results", required_argument, NULL, OPT_RESULTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -88,6 +97,10 @@ main_usage(FILE *f)
 	    "      --keep-empty       do not skip empty inputs\n"
 	    "      --link             pair ::: groups up instead of combining "
 	    "them all\n"
+	    "  -J, --json-input       each line is a JSON value: {name} {a.b} "
+	    "{1} fields\n"
+	    "      --on-bad-input P   record (default), skip or abort on bad "
+	    "input\n"
 	    "command:\n"
 	    "  -I STR                 STR stands for the input instead of {}\n"
 	    "      --shell            run the command with /bin/sh -c\n"
@@ -106,6 +119,11 @@ main_usage(FILE *f)
 	    "      --line-buffer      pass output through line by line\n"
 	    "  -u, --ungroup          pass output through as it comes\n"
 	    "      --tag              prefix each output line with the input\n"
+	    "      --json             write one JSON result record per task\n"
+	    "      --max-output SIZE  keep at most SIZE bytes of each stream "
+	    "(k, M, G)\n"
+	    "      --results DIR      also keep DIR/SEQ/{stdout,stderr,"
+	    "record.json}\n"
 	    "\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
@@ -143,6 +161,33 @@ main_number(const char *name, const char *text, unsigned long min,
 		main_usage_error("%s: %s is out of range (%lu to %lu)", name,
 				 text, min, max);
 	return n;
+}
+
+/* Parse a byte count with an optional binary suffix: 10k, 5M, 1G. */
+static uint64_t
+main_size(const char *name, const char *text)
+{
+	char *end;
+	unsigned long long n;
+	int shift = 0;
+
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (end != text && end[0] != '\0' && end[1] == '\0') {
+		const char *units = "kKmMgG";
+		const char *u = strchr(units, end[0]);
+
+		if (u != NULL) {
+			shift = (int)((u - units) / 2 + 1) * 10;
+			end++;
+		}
+	}
+	if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 ||
+	    n == 0 || n > (UINT64_MAX >> shift))
+		main_usage_error("%s: '%s' is not a positive size (like 4096, "
+				 "64k, 10M, 1G)",
+				 name, text);
+	return (uint64_t)n << shift;
 }
 
 static unsigned
@@ -250,7 +295,7 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->output_mode = OUTPUT_GROUP;
 
 	/* "+": the first non-option word starts the command. */
-	while ((c = getopt_long(argc, argv, "+0d:a:C:I:j:n:kuhV",
+	while ((c = getopt_long(argc, argv, "+0d:a:C:I:j:n:kuJhV",
 				main_long_options, NULL)) != -1) {
 		switch (c) {
 		case '0':
@@ -325,6 +370,32 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_DRY_RUN:
 			opts->dry_run = true;
 			break;
+		case 'J':
+			opts->json_input = true;
+			break;
+		case OPT_JSON:
+			opts->json_output = true;
+			break;
+		case OPT_ON_BAD_INPUT:
+			if (strcmp(optarg, "record") == 0)
+				opts->bad_input = BAD_INPUT_RECORD;
+			else if (strcmp(optarg, "skip") == 0)
+				opts->bad_input = BAD_INPUT_SKIP;
+			else if (strcmp(optarg, "abort") == 0)
+				opts->bad_input = BAD_INPUT_ABORT;
+			else
+				main_usage_error("--on-bad-input: '%s' is not "
+						 "record, skip or abort",
+						 optarg);
+			break;
+		case OPT_MAX_OUTPUT:
+			opts->max_output = main_size("--max-output", optarg);
+			break;
+		case OPT_RESULTS:
+			if (optarg[0] == '\0')
+				main_usage_error("--results needs a directory");
+			opts->results_dir = optarg;
+			break;
 		case 'h':
 			main_usage(stdout);
 			exit(0);
@@ -349,6 +420,24 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->buffer =
 		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
 	}
+	if (opts->json_output && opts->output_mode != OUTPUT_GROUP)
+		main_usage_error("--json writes whole records: it does not "
+				 "combine with %s",
+				 opts->output_mode == OUTPUT_LINE
+				     ? "--line-buffer"
+				     : "--ungroup");
+	if (opts->json_output && opts->tag)
+		main_usage_error("--json does not combine with --tag (the "
+				 "record has the input)");
+	if (opts->json_output && opts->dry_run)
+		main_usage_error("--json does not combine with --dry-run");
+	if (opts->json_input && (opts->colsep || opts->header))
+		main_usage_error("-J does not combine with %s (a JSON record "
+				 "has its own fields)",
+				 opts->colsep ? "--colsep" : "--header");
+	if (opts->json_input && opts->source_count > 1)
+		main_usage_error("-J reads one source of JSON lines, not %zu",
+				 opts->source_count);
 	/* Without pipes there is no line to prefix: --tag needs lines. */
 	if (opts->tag && opts->output_mode == OUTPUT_UNGROUP)
 		opts->output_mode = OUTPUT_LINE;
@@ -401,9 +490,13 @@ main(int argc, char **argv)
 	main_parse(&opts, argc, argv);
 
 	tmpl = template_parse(opts.command, opts.command_count, opts.replace,
-			      opts.shell, opts.header, &cause);
+			      opts.shell, opts.header || opts.json_input,
+			      &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
+	if (opts.results_dir != NULL && results_prepare(opts.results_dir,
+							&cause) < 0)
+		fatal("%s", cause);
 
 	/* A dead reader must be an error we see, not a signal that kills. */
 	signal(SIGPIPE, SIG_IGN);

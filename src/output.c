@@ -12,7 +12,11 @@
  *                oldest unwritten task is live, the others are held until
  *                their turn;
  *   ungrouped    nothing passes through here: the task writes to our
- *                stdout itself.
+ *                stdout itself;
+ *   JSON         kept like grouped output, then written as one record per
+ *                task (json.c encodes it) instead of the bytes themselves.
+ *
+ * --results DIR also gets each task's streams and record (results.c).
  *
  * Ordering uses a ring of --buffer places indexed by sequence number: the
  * pool never has more than --buffer tasks begun and unwritten, so a task's
@@ -37,7 +41,8 @@ struct task_output {
 	bool live;		 /* line mode: bytes go straight out */
 	bool at_line_start[3];	 /* grouped --tag: next byte starts a line */
 	bool finished, discarded;
-	void *owner; /* told when this place is written */
+	struct result result; /* once finished; its message is ours */
+	void *owner;	      /* told when this place is written */
 };
 
 struct output {
@@ -206,10 +211,32 @@ output_write_capture(struct output *o, struct capture *c, int stream)
 	(void)output_check(o, stream, capture_write(c, stream));
 }
 
+/* --json: the task's record, encoded whole and written in one piece. */
+static void
+output_emit_record(struct output *o, struct task_output *t,
+		   struct buf *record)
+{
+	json_record_encode(record, &t->result, t->held[1], t->held[2]);
+	if (o->opts->json_output && !(o->broken))
+		(void)output_write(o, 1, record->data, record->len);
+}
+
 /* Write out one task whose turn it is. */
 static void
 output_emit(struct output *o, struct task_output *t)
 {
+	struct buf record = {0};
+
+	if (t->finished && (o->opts->json_output || o->opts->results_dir)) {
+		output_emit_record(o, t, &record);
+		if (o->opts->results_dir != NULL)
+			results_write(o->opts->results_dir, &t->result,
+				      t->held[1], t->held[2], record.data,
+				      record.len);
+		buf_free(&record);
+		if (o->opts->json_output)
+			return;
+	}
 	for (int stream = 1; stream <= 2; stream++) {
 		struct tag_writer w = {o, t, stream};
 
@@ -249,6 +276,7 @@ output_release(struct output *o, struct task_output *t)
 		capture_free(t->held[stream]);
 		buf_free(&t->partial[stream]);
 	}
+	free(t->result.message);
 	free(t);
 	o->pending--;
 	o->written(owner);
@@ -284,7 +312,7 @@ output_flush_ordered(struct output *o)
 void
 output_finish(struct output *o, struct task_output *t, const struct result *r)
 {
-	(void)r; /* the raw formats write bytes only; JSON records will not */
+	t->result = *r;
 	t->finished = true;
 	if (o->opts->ordered && o->opts->output_mode != OUTPUT_UNGROUP) {
 		output_flush_ordered(o);
@@ -319,6 +347,7 @@ output_free(struct output *o)
 			capture_free(t->held[stream]);
 			buf_free(&t->partial[stream]);
 		}
+		free(t->result.message);
 		free(t);
 	}
 	free(o->ring);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -39,7 +40,10 @@ struct task {
 	char *tag;     /* --tag: the inputs joined by spaces, when several */
 	void *attempt; /* the worker's attempt while it runs */
 	struct task_output *out;
-	bool interrupted; /* stopped by us: it gets no result */
+	bool interrupted;     /* stopped by us: it gets no result */
+	double start;	      /* wall clock at the start, seconds */
+	uint64_t start_ns;    /* monotonic clock at the start */
+	uint64_t seen[3];     /* bytes the task wrote, by stream (1, 2) */
 };
 
 struct pool {
@@ -62,6 +66,8 @@ struct pool {
 	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
 	bool left_undone; /* inputs were left unread or unrun */
+	bool aborted;	  /* --on-bad-input=abort: a bad input stopped us */
+	struct input *held; /* a bad input waiting for its chunk to start */
 	uv_signal_t signals[3];
 	bool signals_open;
 };
@@ -92,6 +98,8 @@ pool_written_cb(void *owner)
 static void
 pool_release_slot(struct pool *p, struct task *t)
 {
+	if (t->slot == 0)
+		return; /* it never ran */
 	p->slots[t->slot - 1] = NULL;
 	p->free_slots[p->free_count++] = t->slot;
 	p->running--;
@@ -107,6 +115,8 @@ pool_stop_input(struct pool *p)
 	for (size_t i = 0; i < p->chunk_count; i++)
 		input_free(p->chunk[i]);
 	p->chunk_count = 0;
+	input_free(p->held);
+	p->held = NULL;
 	p->input_done = true;
 }
 
@@ -129,71 +139,96 @@ pool_abandon(struct pool *p)
 	}
 }
 
+/* The fields every result of the task shares. */
 static void
-pool_describe_signal(int sig, char *name, size_t size)
+pool_result_init(struct pool *p, struct task *t, struct result *r)
 {
-	const char *abbrev = sigabbrev_np(sig);
-
-	if (abbrev != NULL)
-		snprintf(name, size, "SIG%s", abbrev);
-	else
-		snprintf(name, size, "signal %d", sig);
+	memset(r, 0, sizeof *r);
+	r->seq = t->seq;
+	r->inputs = t->inputs;
+	r->input_count = t->input_count;
+	r->argv = t->argv;
+	r->slot = t->slot;
+	r->exit_code = -1;
+	if (t->start > 0) {
+		r->host = p->worker->name;
+		r->attempts = 1;
+		r->start = t->start;
+		r->duration = (double)(uv_hrtime() - t->start_ns) / 1e9;
+	}
 }
 
 /* Turn how an attempt ended into the task's result. */
 static void
-pool_make_result(struct task *t, const struct attempt_end *end,
-		 struct result *r)
+pool_make_result(struct pool *p, struct task *t,
+		 const struct attempt_end *end, struct result *r)
 {
-	memset(r, 0, sizeof *r);
-	r->seq = t->seq;
-	r->input = t->inputs[0]->text;
-	r->input_len = t->inputs[0]->len;
+	uint64_t limit = p->opts->max_output;
+
+	pool_result_init(p, t, r);
 	if (end->spawn_error != 0) {
 		r->status = STATUS_ERROR;
-		r->exit_code = 127;
+		r->error = ERROR_SPAWN;
 		r->message = xasprintf("cannot run %s: %s", t->argv[0],
 				       strerror(end->spawn_error));
-	} else if (WIFEXITED(end->wait_status)) {
+		return;
+	}
+	if (WIFEXITED(end->wait_status)) {
 		r->exit_code = WEXITSTATUS(end->wait_status);
 		r->status = r->exit_code == 0 ? STATUS_OK : STATUS_FAILED;
 	} else if (WIFSIGNALED(end->wait_status)) {
 		r->status = STATUS_SIGNALED;
 		r->signal = WTERMSIG(end->wait_status);
 	}
+	if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
+		/* What was kept is incomplete: the result must say so. */
+		r->status = STATUS_ERROR;
+		r->error = ERROR_OUTPUT_LIMIT;
+		r->output_size = t->seen[1] + t->seen[2];
+		r->message = xasprintf(
+		    "output over --max-output %llu bytes: stdout %llu bytes, "
+		    "stderr %llu bytes",
+		    (unsigned long long)limit, (unsigned long long)t->seen[1],
+		    (unsigned long long)t->seen[2]);
+	}
 }
 
-/* Say on stderr what became of a task that did not run to an exit. */
+/* Say on stderr what became of a task that did not succeed. */
 static void
 pool_report(const struct task *t, const struct result *r)
 {
-	char name[32];
+	const struct input *in = t->inputs[0];
+	int shown = (int)(in->len > 200 ? 200 : in->len);
+	char why[64];
 
-	if (r->status == STATUS_ERROR) {
-		log_warn("task %llu (input %.*s): %s",
-			 (unsigned long long)t->seq,
-			 (int)(r->input_len > 200 ? 200 : r->input_len),
-			 r->input, r->message);
-	} else if (r->status == STATUS_SIGNALED) {
-		pool_describe_signal(r->signal, name, sizeof name);
-		log_warn("task %llu (input %.*s): killed by %s",
-			 (unsigned long long)t->seq,
-			 (int)(r->input_len > 200 ? 200 : r->input_len),
-			 r->input, name);
+	switch (r->status) {
+	case STATUS_OK:
+	case STATUS_SKIPPED:
+		return;
+	case STATUS_FAILED:
+		snprintf(why, sizeof why, "exit status %d", r->exit_code);
+		break;
+	case STATUS_SIGNALED:
+		memcpy(why, "killed by ", 10);
+		signal_name(r->signal, why + 10, sizeof why - 10);
+		break;
+	default:
+		snprintf(why, sizeof why, "%s", "");
+		break;
 	}
+	log_warn("task %llu (input %.*s%s): %s", (unsigned long long)t->seq,
+		 shown, in->text, (size_t)shown < in->len ? "..." : "",
+		 r->message != NULL ? r->message : why);
 }
 
 /* Hand a final result to the output; the task is freed once written. */
 static void
 pool_finish(struct pool *p, struct task *t, struct result *r)
 {
-	char *message = r->message;
-
-	if (r->status != STATUS_OK)
+	if (r->status != STATUS_OK && r->status != STATUS_SKIPPED)
 		p->failed++;
 	pool_report(t, r);
 	output_finish(p->out, t->out, r); /* t may be gone after this */
-	free(message);
 	if (output_error(p->out) != 0)
 		pool_abandon(p);
 }
@@ -202,7 +237,20 @@ static void
 pool_attempt_data_cb(void *arg, int stream, const char *data, size_t len)
 {
 	struct task *t = arg;
+	uint64_t limit = t->pool->opts->max_output;
 
+	if (limit > 0) {
+		/* Keep up to the limit; count the rest to report its size. */
+		uint64_t kept = t->seen[stream];
+
+		t->seen[stream] += len;
+		if (kept >= limit)
+			return;
+		if (kept + len > limit)
+			len = (size_t)(limit - kept);
+	} else {
+		t->seen[stream] += len;
+	}
 	output_data(t->pool->out, t->out, stream, data, len);
 }
 
@@ -221,7 +269,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	     WEXITSTATUS(end->wait_status) != 0)) {
 		output_discard(p->out, t->out);
 	} else {
-		pool_make_result(t, end, &r);
+		pool_make_result(p, t, end, &r);
 		pool_finish(p, t, &r);
 	}
 	pool_fill(p);
@@ -250,7 +298,7 @@ static void
 pool_dry_run(struct pool *p, struct task *t)
 {
 	struct buf line = {0};
-	struct result r = {.seq = t->seq, .status = STATUS_OK};
+	struct result r;
 
 	if (template_uses_shell(p->tmpl)) {
 		buf_append_str(&line, t->argv[2]);
@@ -265,16 +313,16 @@ pool_dry_run(struct pool *p, struct task *t)
 	output_data(p->out, t->out, 1, line.data, line.len);
 	buf_free(&line);
 	pool_release_slot(p, t);
+	pool_result_init(p, t, &r);
+	r.status = STATUS_OK;
 	output_finish(p->out, t->out, &r);
 }
 
-/* Make a task of the gathered inputs and start it on a free slot. */
-static void
-pool_start_task(struct pool *p)
+/* A new task for the gathered inputs, with its place in the output. */
+static struct task *
+pool_new_task(struct pool *p, bool runs)
 {
 	struct task *t = xcalloc(1, sizeof *t);
-	struct expansion e;
-	char *cause = NULL;
 	const char *tag;
 	size_t tag_len;
 
@@ -283,10 +331,11 @@ pool_start_task(struct pool *p)
 	t->inputs = xmemdup(p->chunk, p->chunk_count * sizeof *p->chunk);
 	t->input_count = p->chunk_count;
 	p->chunk_count = 0;
-	t->slot = p->free_slots[--p->free_count];
-	p->slots[t->slot - 1] = t;
-	p->running++;
-
+	if (runs) {
+		t->slot = p->free_slots[--p->free_count];
+		p->slots[t->slot - 1] = t;
+		p->running++;
+	}
 	tag = t->inputs[0]->text;
 	tag_len = t->inputs[0]->len;
 	if (t->input_count > 1) {
@@ -302,6 +351,45 @@ pool_start_task(struct pool *p)
 		tag = t->tag;
 	}
 	t->out = output_begin(p->out, t->seq, tag, tag_len, t);
+	return t;
+}
+
+/* A bad input is a task of its own whose result says what is wrong. */
+static void
+pool_bad_input(struct pool *p, struct input *in)
+{
+	struct result r;
+	struct task *t;
+
+	if (p->opts->bad_input == BAD_INPUT_SKIP) {
+		log_warn("skipping bad input: %s", in->error);
+		input_free(in);
+		return;
+	}
+	p->chunk[p->chunk_count++] = in;
+	t = pool_new_task(p, false);
+	pool_result_init(p, t, &r);
+	r.status = STATUS_ERROR;
+	r.error = ERROR_BAD_INPUT;
+	r.message = xstrdup(in->error);
+	r.line = in->error_line;
+	r.column = in->error_column;
+	pool_finish(p, t, &r);
+	if (p->opts->bad_input == BAD_INPUT_ABORT && !p->stopping) {
+		log_warn("stopping: bad input (--on-bad-input=abort)");
+		p->aborted = true;
+		p->stopping = true;
+		pool_stop_input(p);
+	}
+}
+
+/* Make a task of the gathered inputs and start it on a free slot. */
+static void
+pool_start_task(struct pool *p)
+{
+	struct task *t = pool_new_task(p, true);
+	struct expansion e;
+	char *cause = NULL;
 
 	e = (struct expansion){.inputs = t->inputs,
 			       .input_count = t->input_count,
@@ -310,13 +398,14 @@ pool_start_task(struct pool *p)
 	t->argv = template_expand(p->tmpl, &e, !p->opts->feed_stdin, &cause);
 	if (t->argv == NULL) {
 		/* Bad input is the task's result, not the run's end. */
-		struct result r = {.seq = t->seq,
-				   .input = tag,
-				   .input_len = tag_len,
-				   .status = STATUS_ERROR,
-				   .message = cause};
+		struct result r;
 
 		pool_release_slot(p, t);
+		t->slot = 0;
+		pool_result_init(p, t, &r);
+		r.status = STATUS_ERROR;
+		r.error = ERROR_BAD_INPUT;
+		r.message = cause;
 		pool_finish(p, t, &r);
 		return;
 	}
@@ -335,8 +424,13 @@ pool_start_task(struct pool *p)
 	    .seq = t->seq,
 	    .slot = t->slot,
 	};
-	t->attempt =
-	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
+	t->start_ns = uv_hrtime();
+	t->attempt = p->worker->start(p->loop, &spec, &pool_attempt_callbacks,
+				      t);
 	if (t->attempt == NULL)
 		fatal("cannot start task %llu", (unsigned long long)t->seq);
 }
@@ -347,7 +441,15 @@ pool_fill(struct pool *p)
 {
 	while (!p->stopping && p->running < p->opts->jobs &&
 	       output_pending(p->out) < p->opts->buffer) {
-		while (!p->input_done && p->chunk_count < p->opts->chunk) {
+		if (p->held != NULL && p->chunk_count == 0) {
+			struct input *bad = p->held;
+
+			p->held = NULL;
+			pool_bad_input(p, bad);
+			continue;
+		}
+		while (!p->input_done && p->held == NULL &&
+		       p->chunk_count < p->opts->chunk) {
 			struct input *in;
 			int rc = input_next(p->reader, &in);
 
@@ -357,10 +459,16 @@ pool_fill(struct pool *p)
 				p->input_done = true;
 				break;
 			}
-			p->chunk[p->chunk_count++] = in;
+			if (in->error != NULL)
+				p->held = in; /* after the chunk before it */
+			else
+				p->chunk[p->chunk_count++] = in;
 		}
-		if (p->chunk_count == 0)
+		if (p->chunk_count == 0) {
+			if (p->held != NULL)
+				continue;
 			break;
+		}
 		pool_start_task(p);
 	}
 	if (p->input_done && p->running == 0 && p->signals_open &&
@@ -454,6 +562,8 @@ pool_exit_status(const struct pool *p)
 {
 	if (p->stop_signal == SIGINT || p->stop_signal == SIGTERM)
 		return 128 + p->stop_signal;
+	if (p->aborted)
+		return CPMAP_EXIT_USAGE;
 	if (p->stop_signal == SIGHUP && p->left_undone)
 		return 128 + SIGHUP;
 	if (p->failed > 100)

@@ -296,7 +296,7 @@ template_modify(enum modifier m, const char *value, size_t *len)
 
 /* Find the value a per-input segment stands for in one input. */
 static const char *
-template_value(const struct segment *seg, const struct input *in, size_t *len,
+template_value(const struct segment *seg, struct input *in, size_t *len,
 	       char **cause)
 {
 	const char *value;
@@ -307,6 +307,15 @@ template_value(const struct segment *seg, const struct input *in, size_t *len,
 		*len = in->len;
 		break;
 	case SEGMENT_COLUMN:
+		if (in->strict &&
+		    seg->column > (in->empty_columns	  ? 0
+				   : in->column_count ? in->column_count
+						      : 1)) {
+			*cause = xasprintf("input %llu: no element %zu",
+					   (unsigned long long)in->number,
+					   seg->column);
+			return NULL;
+		}
 		value = input_column(in, seg->column, len);
 		break;
 	case SEGMENT_FIELD:
@@ -323,7 +332,7 @@ template_value(const struct segment *seg, const struct input *in, size_t *len,
 /* Append value as the shell or execvp must see it; false if it can't be. */
 static bool
 template_put(const struct template *t, struct buf *out, const char *value,
-	     size_t len, const struct input *in, char **cause)
+	     size_t len, struct input *in, char **cause)
 {
 	if (memchr(value, '\0', len) != NULL) {
 		*cause = xasprintf("input %llu holds a NUL byte, which cannot "
@@ -342,7 +351,7 @@ template_put(const struct template *t, struct buf *out, const char *value,
 /* Expand one word for one input (or for none: in == NULL). */
 static bool
 template_expand_word(const struct template *t, const struct word *w,
-		     const struct expansion *e, const struct input *in,
+		     const struct expansion *e, struct input *in,
 		     struct buf *out, char **cause)
 {
 	char number[32];
@@ -397,8 +406,10 @@ template_append_inputs(const struct template *t, const struct expansion *e,
 		       struct buf *out, size_t *argc, char **cause)
 {
 	for (size_t k = 0; k < e->input_count; k++) {
-		const struct input *in = e->inputs[k];
-		size_t columns = in->column_count ? in->column_count : 1;
+		struct input *in = e->inputs[k];
+		size_t columns = in->empty_columns  ? 0
+				 : in->column_count ? in->column_count
+						    : 1;
 
 		for (size_t c = 1; c <= columns; c++) {
 			size_t len;
@@ -428,7 +439,7 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 	out->len = 0;
 	if (t->shell) {
 		const struct word *w = &t->words[0];
-		const struct input *only =
+		struct input *only =
 		    e->input_count == 1 ? e->inputs[0] : NULL;
 
 		buf_append(out, "/bin/sh\0-c\0", 11);

@@ -1,0 +1,335 @@
+#!/usr/bin/env bats
+# grouping.bats - the output of concurrent tasks never mixes: grouped
+# output (the default), --tag, --line-buffer, -u, and huge outputs that
+# spill to $TMPDIR.
+#
+# Interleaving is forced, not hoped for: task A writes part of its output
+# and blocks on a FIFO gate, task B writes all of its output and ends, and
+# only when B's output has reached cpmap's stdout does the test let A go.
+
+load helpers
+
+setup() {
+	setup_scratch
+	S=$SCRATCH
+	export S
+	mkfifo "$S/gate"
+	# The task used by the interleaving tests (NOGATE=1: print, no wait).
+	cat >"$S/task" <<'EOF'
+#!/bin/sh
+# long LETTER N: a line of N LETTERs written in pieces, without newline.
+long() {
+	n=$2
+	while [ "$n" -gt 0 ]; do
+		k=20000
+		[ "$n" -lt "$k" ] && k=$n
+		head -c "$k" /dev/zero | tr '\0' "$1"
+		n=$((n - k))
+	done
+}
+[ "${STREAM:-out}" = err ] && exec 1>&2
+case $1 in
+A)
+	for i in $(seq 100); do echo "A $i"; done
+	long A 100000
+	echo
+	if [ -z "${NOGATE:-}" ]; then
+		echo A >>"$S/started"
+		fifo-wait "$S/gate"
+	fi
+	for i in $(seq 101 200); do echo "A $i"; done
+	long a 70000
+	;;
+B)
+	for i in $(seq 100); do echo "B $i"; done
+	long B 100000
+	echo
+	printf B-end
+	[ -n "${NOGATE:-}" ] || echo B >>"$S/done"
+	;;
+esac
+EOF
+	chmod +x "$S/task"
+}
+
+teardown() {
+	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	pkill -KILL -f -- "$S/gate" 2>/dev/null
+	true
+}
+
+# bg_cpmap INFILE ARGS...: cpmap in the background (bounded by a timeout),
+# stdout in $S/out, stderr in $S/err.
+bg_cpmap() {
+	local in=$1
+	shift
+	timeout -s KILL 20 "$CPMAP" "$@" <"$in" >"$S/out" 2>"$S/err" 3>&- &
+	BG=$!
+}
+
+finish() {
+	status=0
+	wait "$BG" || status=$?
+	BG=
+}
+
+# expected NAME: what task NAME writes, in one piece.
+expected() {
+	NOGATE=1 STREAM=out "$S/task" "$1"
+}
+
+@test "a task that writes in many pieces while another task ends is written in one piece" {
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" -j2 "$S/task"
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	# B is over: its 101 newlines reach stdout before A is released.
+	wait_lines "$S/out" 101
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	{ expected B; expected A; } >"$S/want"
+	cmp "$S/want" "$S/out"
+	[ ! -s "$S/err" ]
+}
+
+@test "stderr of concurrent tasks is grouped as well" {
+	export STREAM=err
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" -j2 "$S/task"
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	wait_lines "$S/err" 101
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	{ expected B; expected A; } >"$S/want"
+	cmp "$S/want" "$S/err"
+	[ ! -s "$S/out" ]
+}
+
+@test "-k writes each task in one piece, in input order" {
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" -k -j2 "$S/task"
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	{ expected A; expected B; } >"$S/want"
+	cmp "$S/want" "$S/out"
+}
+
+@test "many tasks writing many lines each: every task's lines are contiguous" {
+	timeout 20 "$CPMAP" -j4 sh -c \
+	    'i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "$1 $i"; echo "$1 $i" >&2; done' \
+	    sh ::: a b c d e f g h >"$S/out" 2>"$S/err"
+	for f in out err; do
+		[ "$(wc -l <"$S/$f")" -eq 16000 ]
+		# Eight runs of one letter each, one per task.
+		[ "$(cut -d' ' -f1 "$S/$f" | uniq | sort | tr -d '\n')" = abcdefgh ]
+		for t in a c h; do
+			[ "$(grep "^$t " "$S/$f" | cut -d' ' -f2)" = "$(seq 2000)" ]
+		done
+	done
+}
+
+@test "output without a trailing newline is kept as is and not glued into a line of another task's middle" {
+	run timeout 20 "$CPMAP" -k -j3 printf '%s' ::: x y z
+	[ "$status" -eq 0 ]
+	[ "$output" = xyz ]
+	timeout 20 "$CPMAP" -k -j3 sh -c 'printf "1 $1\n2 $1"' sh ::: x y >"$S/out"
+	printf '1 x\n2 x1 y\n2 y' >"$S/want"
+	cmp "$S/want" "$S/out"
+}
+
+@test "--tag prefixes every stdout and stderr line, a last line without newline too" {
+	timeout 20 "$CPMAP" -k -j2 --tag sh -c 'printf "x\ny"; printf "e1\ne2" >&2' \
+	    sh ::: a b >"$S/out" 2>"$S/err"
+	printf 'a\tx\na\tyb\tx\nb\ty' >"$S/want"
+	cmp "$S/want" "$S/out"
+	printf 'a\te1\na\te2b\te1\nb\te2' >"$S/want"
+	cmp "$S/want" "$S/err"
+}
+
+@test "--tag gives the same lines with --line-buffer and with -u" {
+	for mode in --line-buffer -u; do
+		timeout 20 "$CPMAP" -j1 $mode --tag \
+		    sh -c 'printf "x\ny\n"; printf "e1\ne2\n" >&2' sh ::: a b \
+		    >"$S/out" 2>"$S/err"
+		printf 'a\tx\na\ty\nb\tx\nb\ty\n' >"$S/want"
+		cmp "$S/want" "$S/out"
+		printf 'a\te1\na\te2\nb\te1\nb\te2\n' >"$S/want"
+		cmp "$S/want" "$S/err"
+	done
+}
+
+@test "--tag with --chunk prefixes with the chunk's inputs joined by spaces" {
+	timeout 20 "$CPMAP" -k -n2 --tag sh -c 'echo "$@"; echo "$#" >&2' \
+	    sh ::: a b c >"$S/out" 2>"$S/err"
+	printf 'a b\ta b\nc\tc\n' >"$S/want"
+	cmp "$S/want" "$S/out"
+	printf 'a b\t2\nc\t1\n' >"$S/want"
+	cmp "$S/want" "$S/err"
+}
+
+@test "--tag prefixes every line of a big multi-line output" {
+	run timeout 20 "$CPMAP" --tag seq 3000 ::: in
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(seq 3000 | sed 's/^/in\t/')" ]
+}
+
+@test "--line-buffer never writes half a line: a pending piece waits for its newline" {
+	cat >"$S/lb" <<'EOF'
+#!/bin/sh
+case $1 in
+A)
+	printf A-part1
+	printf %s -more
+	echo A >>"$S/started"
+	fifo-wait "$S/gate"
+	printf '%s\n' -part2
+	;;
+B)
+	echo B-line
+	echo B >>"$S/done"
+	;;
+esac
+EOF
+	chmod +x "$S/lb"
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" --line-buffer -j2 "$S/lb"
+	wait_lines "$S/started" 1
+	wait_lines "$S/out" 1
+	# A's unfinished line is not out; B's whole line is.
+	[ "$(cat "$S/out")" = B-line ]
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	[ "$(cat "$S/out")" = "B-line
+A-part1-more-part2" ]
+}
+
+@test "--line-buffer keeps lines longer than 64 KiB whole" {
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" --line-buffer -j2 "$S/task"
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	# B's whole lines (100 short, one of 100000 bytes) are out; its last
+	# piece (no newline) and A's 101 lines are held or out by now.
+	wait_lines "$S/out" 202
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	# Every line is a whole line of one task, in that task's order.
+	{ expected A; echo; expected B; echo; } | sort >"$S/want"
+	{ cat "$S/out"; echo; } | sort >"$S/got"
+	cmp "$S/want" "$S/got"
+	[ "$(grep -c '^A ' "$S/out")" -eq 200 ]
+	[ "$(grep '^A ' "$S/out" | cut -d' ' -f2)" = "$(seq 200)" ]
+	[ "$(grep '^B ' "$S/out" | cut -d' ' -f2)" = "$(seq 100)" ]
+}
+
+@test "--line-buffer: two tasks writing lines in pieces at once give only whole lines" {
+	run timeout 20 "$CPMAP" --line-buffer -j2 sh -c '
+	    i=0
+	    while [ $i -lt 500 ]; do
+		i=$((i+1)); printf "%s " "$1"; printf "%s " "$i"; printf "%s\n" "end-$1"
+	    done' sh ::: X Y
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1000 ]
+	printf '%s\n' "${lines[@]}" >"$S/got"
+	# Every line is whole: LETTER NUMBER end-LETTER.
+	[ "$(grep -Ecv '^([XY]) [0-9]+ end-\1$' "$S/got")" -eq 0 ]
+	[ "$(grep '^X ' "$S/got" | cut -d' ' -f2)" = "$(seq 500)" ]
+	[ "$(grep '^Y ' "$S/got" | cut -d' ' -f2)" = "$(seq 500)" ]
+}
+
+@test "-u passes a task's output through at once, half lines included" {
+	cat >"$S/u" <<'EOF'
+#!/bin/sh
+case $1 in
+A)
+	printf A-part
+	echo A >>"$S/started"
+	fifo-wait "$S/gate"
+	echo -end
+	;;
+B)
+	fifo-wait "$S/gate2"
+	echo B-line
+	;;
+esac
+EOF
+	chmod +x "$S/u"
+	mkfifo "$S/gate2"
+	printf 'A\nB\n' >"$S/in"
+	bg_cpmap "$S/in" -u -j2 "$S/u"
+	wait_lines "$S/started" 1
+	# Nothing is held: A's piece is already in cpmap's stdout.
+	[ "$(cat "$S/out")" = A-part ]
+	release "$S/gate2"
+	wait_lines "$S/out" 1
+	[ "$(cat "$S/out")" = A-partB-line ]
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	[ "$(cat "$S/out")" = "A-partB-line
+-end" ]
+}
+
+# A private TMPDIR whose name holds spaces, quotes and a newline.
+weird_tmpdir() {
+	TMPDIR="$S/tmp dir 'q\" \$x
+nl"
+	mkdir "$TMPDIR"
+	export TMPDIR
+}
+
+@test "a 100 MB task output with -k is written whole, in bounded memory, and leaves no temp file" {
+	weird_tmpdir
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f %M -o "$S/rss" timeout 60 "$CPMAP" -k \
+		    head -c 100000000 /dev/zero ::: x | wc -c >"$S/count"
+	else
+		timeout 60 "$CPMAP" -k head -c 100000000 /dev/zero ::: x |
+		    wc -c >"$S/count"
+	fi
+	[ "$(cat "$S/count")" -eq 100000000 ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	if [ -s "$S/rss" ]; then
+		# Peak RSS in KiB: far below the 100 MB written.
+		echo "peak RSS: $(tail -1 "$S/rss") KiB"
+		[ "$(tail -1 "$S/rss")" -lt 65536 ]
+	fi
+}
+
+@test "a held 100 MB output lives in an unlinked temp file in \$TMPDIR" {
+	weird_tmpdir
+	bg_cpmap /dev/null -k sh -c \
+	    'head -c 100000000 /dev/zero; fifo-wait -s "$S/started" "$S/gate"' ::: x
+	wait_lines "$S/started" 1
+	pid=$(pgrep -P "$BG")
+	[ -n "$pid" ]
+	# The output is held (not written yet), TMPDIR shows no file, and
+	# cpmap holds a deleted file in it.
+	[ ! -s "$S/out" ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	ls -l "/proc/$pid/fd" | grep -F "$S/tmp dir" | grep -q '(deleted)'
+	release "$S/gate"
+	finish
+	[ "$status" -eq 0 ]
+	[ "$(wc -c <"$S/out")" -eq 100000000 ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	rm -f "$S/out"
+}
+
+@test "several tasks with big outputs are each written whole, in order, without temp files left" {
+	weird_tmpdir
+	timeout 60 "$CPMAP" -k -j3 sh -c 'head -c 3000000 /dev/zero | tr "\0" "$1"' \
+	    sh ::: a b c d >"$S/out"
+	[ "$(wc -c <"$S/out")" -eq 12000000 ]
+	# Four runs, one per task, in input order.
+	[ "$(fold -w 1000000 "$S/out" | cut -c1 | uniq -c | awk '{print $1 $2}' | tr -d '\n')" = 3a3b3c3d ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+}

@@ -90,9 +90,9 @@ usage_error() {
 }
 
 @test "an option without its argument is a usage error on one line" {
-	usage_error "'j'" CMD -j
 	usage_error "'j'" -j
-	usage_error "'delimiter'" --delimiter
+	usage_error "'n'" -k -n
+	usage_error "'--delimiter'" --delimiter
 }
 
 @test "--help exits 0 on stdout and mentions every option" {

@@ -13,8 +13,8 @@ static const char base64_alphabet[] =
 static void
 base64_group(struct buf *out, const unsigned char *in, size_t n)
 {
-	unsigned v = (unsigned)in[0] << 16 | (n > 1 ? (unsigned)in[1] << 8 : 0) |
-		     (n > 2 ? in[2] : 0);
+	unsigned v = (unsigned)in[0] << 16 |
+		     (n > 1 ? (unsigned)in[1] << 8 : 0) | (n > 2 ? in[2] : 0);
 	char quad[4] = {
 	    base64_alphabet[v >> 18 & 63],
 	    base64_alphabet[v >> 12 & 63],

@@ -80,11 +80,11 @@ struct options {
 	unsigned buffer; /* tasks started but not yet written, >= jobs */
 
 	/* JSON */
-	bool json_input;	       /* -J: each line is a JSON value */
-	bool json_output;	       /* --json: a record per task */
+	bool json_input;		 /* -J: each line is a JSON value */
+	bool json_output;		 /* --json: a record per task */
 	enum bad_input_policy bad_input; /* --on-bad-input */
-	uint64_t max_output;	       /* --max-output bytes per stream, 0: none */
-	const char *results_dir;       /* --results DIR, or NULL */
+	uint64_t max_output;	 /* --max-output bytes per stream, 0: none */
+	const char *results_dir; /* --results DIR, or NULL */
 
 	/* output and control */
 	bool ordered;
@@ -131,8 +131,8 @@ struct result {
 	int exit_code; /* -1 when there is none */
 	int signal;    /* 0 when there is none */
 	enum error_kind error;
-	char *message;	      /* for an error: what went wrong (owned) */
-	uint64_t output_size; /* output-limit: the bytes the task wrote */
+	char *message;	       /* for an error: what went wrong (owned) */
+	uint64_t output_size;  /* output-limit: the bytes the task wrote */
 	uint64_t line, column; /* bad input: where, when known */
 };
 
@@ -232,8 +232,8 @@ void input_set_ready(struct input_reader *reader, input_ready_cb ready,
 int input_next(struct input_reader *reader, struct input **out);
 /* The input's column n (1-based); the whole input if it has no columns. */
 const char *input_column(const struct input *in, size_t n, size_t *len);
-/* A --header column by name; NULL with *cause set if there is none. */
-const char *input_field(const struct input *in, const char *name, size_t *len,
+/* A field by name (--header column, -J path); NULL with *cause if none. */
+const char *input_field(struct input *in, const char *name, size_t *len,
 			char **cause);
 void input_free(struct input *in);
 /* Stop reading and close every handle; safe at any time. */
@@ -310,8 +310,8 @@ int io_write_all(int fd, const void *data, size_t len);
 
 struct utf8_state {
 	bool valid;
-	unsigned need;	    /* continuation bytes still expected */
-	unsigned char low;  /* the range of the next continuation byte */
+	unsigned need;	   /* continuation bytes still expected */
+	unsigned char low; /* the range of the next continuation byte */
 	unsigned char high;
 };
 
@@ -392,8 +392,7 @@ extern const struct worker_kind local_worker;
 /* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
 
 /* Parse one -J line; a bad one gives an input whose error says why. */
-struct input *json_input_create(const char *line, size_t len,
-				uint64_t number);
+struct input *json_input_create(const char *line, size_t len, uint64_t number);
 /* A field or dotted path of a -J input; NULL with *cause if missing. */
 const char *json_input_field(struct input *in, const char *path, size_t *len,
 			     char **cause);

@@ -84,8 +84,8 @@ json_input_create(const char *line, size_t len, uint64_t number)
 	if (value == NULL) {
 		in = input_create(line, len, NULL, number);
 		in->error_line = number;
-		in->error_column = (uint64_t)(error.column > 0 ? error.column
-							       : 0);
+		in->error_column =
+		    (uint64_t)(error.column > 0 ? error.column : 0);
 		in->error = xasprintf("line %llu, column %d: %s",
 				      (unsigned long long)number, error.column,
 				      error.text);
@@ -102,8 +102,7 @@ json_input_create(const char *line, size_t len, uint64_t number)
 }
 
 const char *
-json_input_field(struct input *in, const char *path, size_t *len,
-		 char **cause)
+json_input_field(struct input *in, const char *path, size_t *len, char **cause)
 {
 	json_t *value = in->json;
 	const char *p = path;
@@ -228,9 +227,9 @@ json_set_inputs(json_t *record, const struct result *r)
 		value = json_object_get(holder, "input");
 		if (value == NULL) {
 			/* Not UTF-8: keep the bytes as {"base64": "..."}. */
-			value = json_pack("{sO}", "base64",
-					  json_object_get(holder,
-							  "input_base64"));
+			value =
+			    json_pack("{sO}", "base64",
+				      json_object_get(holder, "input_base64"));
 			json_array_append_new(all, value);
 		} else {
 			json_array_append(all, value);
@@ -273,9 +272,9 @@ json_set_argv(json_t *record, char *const *argv)
 static void
 json_append(struct buf *out, const json_t *value)
 {
-	char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER |
-					   JSON_ENCODE_ANY |
-					   JSON_REAL_PRECISION(16));
+	char *text =
+	    json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER |
+				  JSON_ENCODE_ANY | JSON_REAL_PRECISION(16));
 
 	if (text == NULL)
 		fatal("out of memory encoding a JSON record");
@@ -318,9 +317,8 @@ json_append_stream(struct buf *out, const char *name, struct capture *c)
 
 	utf8_init(&s.utf8);
 	base64_init(&s.base64);
-	s.text = c == NULL ||
-		 (capture_each(c, json_validate_piece, &s) == 0 &&
-		  utf8_finish(&s.utf8));
+	s.text = c == NULL || (capture_each(c, json_validate_piece, &s) == 0 &&
+			       utf8_finish(&s.utf8));
 	buf_append_str(out, ",\"");
 	buf_append_str(out, name);
 	buf_append_str(out, s.text ? "\":\"" : "_base64\":\"");
@@ -377,10 +375,10 @@ json_record_encode(struct buf *out, const struct result *r,
 		error = json_object();
 		json_object_set_new(error, "kind",
 				    json_string(json_error_names[r->error]));
-		json_object_set_new(error, "message",
-				    json_bytes(r->message ? r->message : "",
-					       r->message ? strlen(r->message)
-							  : 0));
+		json_object_set_new(
+		    error, "message",
+		    json_bytes(r->message ? r->message : "",
+			       r->message ? strlen(r->message) : 0));
 		if (json_object_get(error, "message") == NULL)
 			json_object_set_new(error, "message",
 					    json_string("(not UTF-8)"));

@@ -489,13 +489,13 @@ main(int argc, char **argv)
 	main_open_standard_fds();
 	main_parse(&opts, argc, argv);
 
-	tmpl = template_parse(opts.command, opts.command_count, opts.replace,
-			      opts.shell, opts.header || opts.json_input,
-			      &cause);
+	tmpl =
+	    template_parse(opts.command, opts.command_count, opts.replace,
+			   opts.shell, opts.header || opts.json_input, &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
-	if (opts.results_dir != NULL && results_prepare(opts.results_dir,
-							&cause) < 0)
+	if (opts.results_dir != NULL &&
+	    results_prepare(opts.results_dir, &cause) < 0)
 		fatal("%s", cause);
 
 	/* A dead reader must be an error we see, not a signal that kills. */

@@ -213,8 +213,7 @@ output_write_capture(struct output *o, struct capture *c, int stream)
 
 /* --json: the task's record, encoded whole and written in one piece. */
 static void
-output_emit_record(struct output *o, struct task_output *t,
-		   struct buf *record)
+output_emit_record(struct output *o, struct task_output *t, struct buf *record)
 {
 	json_record_encode(record, &t->result, t->held[1], t->held[2]);
 	if (o->opts->json_output && !(o->broken))

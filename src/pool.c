@@ -40,10 +40,10 @@ struct task {
 	char *tag;     /* --tag: the inputs joined by spaces, when several */
 	void *attempt; /* the worker's attempt while it runs */
 	struct task_output *out;
-	bool interrupted;     /* stopped by us: it gets no result */
-	double start;	      /* wall clock at the start, seconds */
-	uint64_t start_ns;    /* monotonic clock at the start */
-	uint64_t seen[3];     /* bytes the task wrote, by stream (1, 2) */
+	bool interrupted;  /* stopped by us: it gets no result */
+	double start;	   /* wall clock at the start, seconds */
+	uint64_t start_ns; /* monotonic clock at the start */
+	uint64_t seen[3];  /* bytes the task wrote, by stream (1, 2) */
 };
 
 struct pool {
@@ -65,8 +65,8 @@ struct pool {
 	bool stopping;	 /* start nothing new */
 	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
-	bool left_undone; /* inputs were left unread or unrun */
-	bool aborted;	  /* --on-bad-input=abort: a bad input stopped us */
+	bool left_undone;   /* inputs were left unread or unrun */
+	bool aborted;	    /* --on-bad-input=abort: a bad input stopped us */
 	struct input *held; /* a bad input waiting for its chunk to start */
 	uv_signal_t signals[3];
 	bool signals_open;
@@ -160,8 +160,8 @@ pool_result_init(struct pool *p, struct task *t, struct result *r)
 
 /* Turn how an attempt ended into the task's result. */
 static void
-pool_make_result(struct pool *p, struct task *t,
-		 const struct attempt_end *end, struct result *r)
+pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
+		 struct result *r)
 {
 	uint64_t limit = p->opts->max_output;
 
@@ -429,8 +429,8 @@ pool_start_task(struct pool *p)
 	clock_gettime(CLOCK_REALTIME, &now);
 	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
 	t->start_ns = uv_hrtime();
-	t->attempt = p->worker->start(p->loop, &spec, &pool_attempt_callbacks,
-				      t);
+	t->attempt =
+	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
 	if (t->attempt == NULL)
 		fatal("cannot start task %llu", (unsigned long long)t->seq);
 }

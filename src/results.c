@@ -82,8 +82,7 @@ results_write(const char *dir, const struct result *r,
 	} else {
 		results_file(task_dir, "stdout", stdout_capture, "", 0);
 		results_file(task_dir, "stderr", stderr_capture, "", 0);
-		results_file(task_dir, "record.json", NULL, record,
-			     record_len);
+		results_file(task_dir, "record.json", NULL, record, record_len);
 	}
 	free(task_dir);
 }

@@ -308,7 +308,7 @@ template_value(const struct segment *seg, struct input *in, size_t *len,
 		break;
 	case SEGMENT_COLUMN:
 		if (in->strict &&
-		    seg->column > (in->empty_columns	  ? 0
+		    seg->column > (in->empty_columns  ? 0
 				   : in->column_count ? in->column_count
 						      : 1)) {
 			*cause = xasprintf("input %llu: no element %zu",
@@ -439,8 +439,7 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 	out->len = 0;
 	if (t->shell) {
 		const struct word *w = &t->words[0];
-		struct input *only =
-		    e->input_count == 1 ? e->inputs[0] : NULL;
+		struct input *only = e->input_count == 1 ? e->inputs[0] : NULL;
 
 		buf_append(out, "/bin/sh\0-c\0", 11);
 		if (!template_expand_word(t, w, e, only, out, cause))

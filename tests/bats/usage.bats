@@ -25,6 +25,7 @@ usage_error() {
 	done
 	run --separate-stderr bash -c 'echo x | "$CPMAP" "$@"' cpmap "${args[@]}"
 	local what="cpmap ${*}"
+	printf '%s: stderr was:\n%s\n' "$what" "$stderr" >&2
 	assert_equal "$what: status $status" "$what: status 255"
 	assert_equal "$what: stdout '$output'" "$what: stdout ''"
 	assert_equal "$what: $(printf '%s\n' "$stderr" | wc -l) line(s)" "$what: 1 line(s)"

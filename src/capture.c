@@ -20,13 +20,33 @@
 #define CAPTURE_MEMORY_BUDGET (64 * 1024 * 1024) /* bytes for them all */
 
 struct capture {
-	struct buf memory; /* the bytes, while not spilled */
 	int fd;		   /* the spill file, or -1 */
+	off_t file_size;   /* bytes in the spill file, always first */
+	struct buf memory; /* the bytes after those (all of them, unspilled) */
 	size_t size;	   /* bytes appended in all */
-	int error;	   /* errno of a failed spill, sticky */
+	int error;	   /* a spill failed: keep everything in memory */
 };
 
 static size_t capture_memory_used; /* bytes in memory, all captures */
+static int capture_first_failure;  /* errno of the first failed spill */
+
+int
+capture_failure(void)
+{
+	return capture_first_failure;
+}
+
+/* A spill failed: keep the bytes in memory, and tell the pool. */
+static void
+capture_failed(struct capture *c, int error)
+{
+	if (capture_first_failure == 0)
+		log_warn("cannot spill output to a temporary file: %s",
+			 strerror(error));
+	if (capture_first_failure == 0)
+		capture_first_failure = error;
+	c->error = error;
+}
 
 struct capture *
 capture_create(void)
@@ -43,22 +63,26 @@ capture_spill(struct capture *c)
 {
 	const char *dir = getenv("TMPDIR");
 	char *path;
+	int rc;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/tmp";
 	path = xasprintf("%s/cpmap.XXXXXX", dir);
 	c->fd = mkostemp(path, O_CLOEXEC);
 	if (c->fd < 0) {
-		c->error = errno;
-		log_warn("cannot spill output to a temporary file in %s: %s",
-			 dir, strerror(errno));
+		capture_failed(c, errno);
 		free(path);
 		return;
 	}
 	(void)unlink(path);
 	free(path);
-	if (io_write_all(c->fd, c->memory.data, c->memory.len) < 0)
-		c->error = errno;
+	if ((rc = io_write_all(c->fd, c->memory.data, c->memory.len)) < 0) {
+		capture_failed(c, -rc);
+		close(c->fd);
+		c->fd = -1;
+		return;
+	}
+	c->file_size = (off_t)c->memory.len;
 	capture_memory_used -= c->memory.cap;
 	buf_free(&c->memory);
 }
@@ -67,25 +91,25 @@ void
 capture_append(struct capture *c, const char *data, size_t len)
 {
 	c->size += len;
-	if (c->fd < 0 && c->error == 0) {
-		size_t before = c->memory.cap;
-
-		buf_append(&c->memory, data, len);
-		capture_memory_used += c->memory.cap - before;
-		if (c->memory.len > CAPTURE_MEMORY_LIMIT ||
-		    capture_memory_used > CAPTURE_MEMORY_BUDGET)
-			capture_spill(c);
-		return;
-	}
 	if (c->fd >= 0 && c->error == 0) {
 		int rc = io_write_all(c->fd, data, len);
 
-		if (rc < 0) {
-			c->error = -rc;
-			log_warn("cannot spill output to a temporary file: %s",
-				 strerror(-rc));
+		if (rc == 0) {
+			c->file_size += (off_t)len;
+			return;
 		}
+		/* Undo a partial write; what follows stays in memory. */
+		capture_failed(c, -rc);
+		(void)ftruncate(c->fd, c->file_size);
 	}
+	size_t before = c->memory.cap;
+
+	buf_append(&c->memory, data, len);
+	capture_memory_used += c->memory.cap - before;
+	if (c->fd < 0 && c->error == 0 &&
+	    (c->memory.len > CAPTURE_MEMORY_LIMIT ||
+	     capture_memory_used > CAPTURE_MEMORY_BUDGET))
+		capture_spill(c);
 }
 
 size_t
@@ -100,25 +124,28 @@ capture_each(struct capture *c,
 {
 	char block[65536];
 	off_t offset = 0;
+	int rc;
 
-	if (c->fd < 0)
-		return c->memory.len > 0
-			   ? visit(arg, c->memory.data, c->memory.len)
-			   : 0;
-	for (;;) {
-		ssize_t n = pread(c->fd, block, sizeof block, offset);
-		int rc;
+	while (c->fd >= 0 && offset < c->file_size) {
+		size_t want = sizeof block;
+		ssize_t n;
 
+		if ((off_t)want > c->file_size - offset)
+			want = (size_t)(c->file_size - offset);
+		n = pread(c->fd, block, want, offset);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return 0;
+			break;
 		if ((rc = visit(arg, block, (size_t)n)) != 0)
 			return rc;
 		offset += n;
 	}
+	if (c->memory.len > 0)
+		return visit(arg, c->memory.data, c->memory.len);
+	return 0;
 }
 
 static int

@@ -57,6 +57,17 @@ enum bad_input_policy {
 	BAD_INPUT_ABORT,  /* a result, then stop starting tasks */
 };
 
+/* --halt: when to stop early (halt.c). */
+enum halt_when { HALT_NEVER, HALT_SOON, HALT_NOW };
+enum halt_why { HALT_FAIL = 1, HALT_SUCCESS, HALT_DONE };
+
+struct halt_policy {
+	enum halt_when when;
+	enum halt_why why;
+	double threshold; /* a count, or a percentage */
+	bool percent;
+};
+
 struct options {
 	/* inputs */
 	int delimiter;		/* record separator byte; '\n' by default */
@@ -86,7 +97,19 @@ struct options {
 	uint64_t max_output;	 /* --max-output bytes per stream, 0: none */
 	const char *results_dir; /* --results DIR, or NULL */
 
-	/* output and control */
+	/* control */
+	uint64_t timeout_ms;	 /* --timeout per attempt, 0: none */
+	uint64_t kill_after_ms;	 /* SIGTERM to SIGKILL, default 2000 */
+	unsigned retries;	 /* --retries: more attempts for failures */
+	uint64_t retry_delay_ms; /* before the first retry, then doubled */
+	struct halt_policy halt;
+	const char *joblog; /* --joblog FILE, or NULL */
+	bool resume;	    /* skip tasks the joblog has */
+	bool resume_failed; /* ... but run failed ones again */
+	bool progress;	    /* --progress */
+	bool bar;	    /* --bar */
+
+	/* output */
 	bool ordered;
 	enum output_mode output_mode;
 	bool tag;
@@ -176,6 +199,8 @@ void buf_free(struct buf *b);
 
 /* Append s as one literal shell word: unquoted when safe, else '...'. */
 void shquote_append(struct buf *out, const char *s, size_t len);
+/* Append argv as a command line the shell would run (shell: sh -c form). */
+void shquote_command_line(struct buf *out, char *const *argv, bool shell);
 /* Does the word need the shell: whitespace or shell syntax in it? */
 bool shquote_needs_shell(const char *word);
 
@@ -343,6 +368,8 @@ struct capture;
 struct capture *capture_create(void);
 void capture_append(struct capture *c, const char *data, size_t len);
 size_t capture_size(const struct capture *c);
+/* The errno of the first spill that failed (a full disk), or 0. */
+int capture_failure(void);
 /* Write the whole capture to fd; 0, or -errno of the failed write. */
 int capture_write(struct capture *c, int fd);
 /* Visit the bytes in order, in pieces, without copying them all. */
@@ -411,13 +438,52 @@ void results_write(const char *dir, const struct result *r,
 		   struct capture *stderr_capture, const char *record,
 		   size_t record_len);
 
+/* ---- halt.c: --halt policies (pure) ----------------------------------- */
+
+int halt_parse(const char *text, struct halt_policy *h, char **cause);
+/* Has the run reached the policy's condition?  total: 0 if not known. */
+bool halt_reached(const struct halt_policy *h, uint64_t failed,
+		  uint64_t succeeded, uint64_t total);
+
+/* ---- joblog.c: --joblog, and --resume's reading of it ------------------ */
+
+struct joblog;
+struct done_set;
+
+struct joblog *joblog_open(const char *path, bool append, char **cause);
+/* Append the task's line; 0, or -errno (the log is left whole). */
+int joblog_write(struct joblog *log, const struct result *r,
+		 const char *command, uint64_t received);
+void joblog_close(struct joblog *log);
+/* The tasks a joblog shows done (failed_too: only successes count). */
+struct done_set *joblog_read_done(const char *path, bool failed_too,
+				  char **cause);
+bool done_set_has(const struct done_set *set, uint64_t seq);
+void done_set_free(struct done_set *set);
+
+/* ---- progress.c: --progress and --bar on stderr ----------------------- */
+
+struct progress_counts {
+	uint64_t done, failed, total; /* total: 0 while unknown */
+	unsigned running;
+};
+
+struct progress;
+
+struct progress *progress_start(uv_loop_t *loop, bool bar);
+void progress_note(struct progress *p, const struct progress_counts *counts);
+/* Draw the final state and go. */
+void progress_stop(struct progress *p);
+
 /* ---- pool.c: the scheduler -------------------------------------------- */
 
 struct pool;
 
-/* The pool writes through an output of its own, made from opts. */
+/* The pool writes through an output of its own, made from opts; NULL with
+ * *cause set when the joblog cannot be read or opened. */
 struct pool *pool_create(uv_loop_t *loop, const struct options *opts,
-			 struct template *tmpl, struct input_reader *reader);
+			 struct template *tmpl, struct input_reader *reader,
+			 char **cause);
 /* Run until every task is written or the run is stopped. */
 void pool_run(struct pool *p);
 /* The exit status the run earned (0, 1-101, 129, 130, 143). */
@@ -431,8 +497,11 @@ void pool_free(struct pool *p);
 struct output;
 struct task_output; /* one task's place in the output */
 
-/* A task's place is written or skipped: its owner may free it now. */
-typedef void (*output_written_cb)(void *owner);
+/*
+ * A task's place is written (r: its result) or skipped (r: NULL): its owner
+ * may log it and free it now.
+ */
+typedef void (*output_written_cb)(void *owner, const struct result *r);
 
 struct output *output_create(const struct options *opts,
 			     output_written_cb written);
@@ -450,6 +519,8 @@ void output_finish(struct output *o, struct task_output *t,
 		   const struct result *r);
 /* The task will never have a result (interrupted): skip its place. */
 void output_discard(struct output *o, struct task_output *t);
+/* Forget what the task wrote so far: it runs again (--retries). */
+void output_reset(struct output *o, struct task_output *t);
 /* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
 int output_error(const struct output *o);
 /* Tasks begun whose result is not yet written. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -38,6 +39,16 @@ enum long_only_option {
 	OPT_ON_BAD_INPUT,
 	OPT_MAX_OUTPUT,
 	OPT_RESULTS,
+	OPT_TIMEOUT,
+	OPT_KILL_AFTER,
+	OPT_RETRIES,
+	OPT_RETRY_DELAY,
+	OPT_HALT,
+	OPT_JOBLOG,
+	OPT_RESUME,
+	OPT_RESUME_FAILED,
+	OPT_PROGRESS,
+	OPT_BAR,
 };
 
 static const struct option main_long_options[] = {
@@ -67,6 +78,16 @@ static const struct option main_long_options[] = {
     {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
     {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
     {"results", required_argument, NULL, OPT_RESULTS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"kill-after", required_argument, NULL, OPT_KILL_AFTER},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+    {"halt", required_argument, NULL, OPT_HALT},
+    {"joblog", required_argument, NULL, OPT_JOBLOG},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"bar", no_argument, NULL, OPT_BAR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -102,7 +123,7 @@ main_usage(FILE *f)
 	    "      --on-bad-input P   record (default), skip or abort on bad "
 	    "input\n"
 	    "command:\n"
-	    "  -I STR                 STR stands for the input instead of {}\n"
+	    "  -I, --replace STR      STR stands for the input instead of {}\n"
 	    "      --shell            run the command with /bin/sh -c\n"
 	    "      --no-shell         never use the shell\n"
 	    "      --stdin            feed the input to the command's stdin\n"
@@ -114,7 +135,8 @@ main_usage(FILE *f)
 	    "      --buffer N         at most N tasks started and not yet "
 	    "written\n"
 	    "output:\n"
-	    "  -k, --ordered          write results in input order\n"
+	    "  -k, --ordered, --keep-order\n"
+	    "                         write results in input order\n"
 	    "      --unordered        write results as tasks finish (default)\n"
 	    "      --line-buffer      pass output through line by line\n"
 	    "  -u, --ungroup          pass output through as it comes\n"
@@ -124,6 +146,23 @@ main_usage(FILE *f)
 	    "(k, M, G)\n"
 	    "      --results DIR      also keep DIR/SEQ/{stdout,stderr,"
 	    "record.json}\n"
+	    "control:\n"
+	    "      --timeout T        stop an attempt after T (500ms, 30s, 5m, "
+	    "1h)\n"
+	    "      --kill-after T     SIGKILL a stopped task after T (default "
+	    "2s)\n"
+	    "      --retries N        run a failed task up to N more times\n"
+	    "      --retry-delay T    wait T before a retry, doubled each "
+	    "time\n"
+	    "      --halt POLICY      never, or soon|now,fail|success|done=N "
+	    "or "
+	    "=P%\n"
+	    "      --joblog FILE      log each finished task (GNU parallel's "
+	    "format)\n"
+	    "      --resume           skip the tasks FILE shows done\n"
+	    "      --resume-failed    ... and run the failed ones again\n"
+	    "      --progress         show progress on stderr\n"
+	    "      --bar              show a progress bar on stderr\n"
 	    "\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
@@ -161,6 +200,35 @@ main_number(const char *name, const char *text, unsigned long min,
 		main_usage_error("%s: %s is out of range (%lu to %lu)", name,
 				 text, min, max);
 	return n;
+}
+
+/* Parse a duration: 500ms, 30s, 5m, 1h, or plain seconds (1.5). */
+static uint64_t
+main_duration(const char *name, const char *text, bool zero_ok)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"", 1000},   {"s", 1000},	   {"ms", 1},
+		     {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	char *end;
+	double n;
+
+	errno = 0;
+	n = strtod(text, &end);
+	if (end != text && text[0] != '-' && errno == 0 && n >= 0 && n < 1e9) {
+		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+			if (strcmp(end, units[i].unit) != 0)
+				continue;
+			uint64_t ms = (uint64_t)(n * units[i].ms + 0.5);
+
+			if (ms > 0 || (zero_ok && n == 0))
+				return ms;
+		}
+	}
+	main_usage_error("%s: '%s' is not a duration (like 500ms, 30s, 5m, "
+			 "1h)",
+			 name, text);
 }
 
 /* Parse a byte count with an optional binary suffix: 10k, 5M, 1G. */
@@ -285,9 +353,12 @@ static void
 main_parse(struct options *opts, int argc, char **argv)
 {
 	bool buffer_given = false;
+	char *cause = NULL;
 	int c, delimiter;
 
 	memset(opts, 0, sizeof *opts);
+	opterr = 0; /* our own one-line messages */
+	opts->kill_after_ms = 2000;
 	opts->delimiter = '\n';
 	opts->jobs = main_online_cpus();
 	opts->chunk = 1;
@@ -295,7 +366,7 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->output_mode = OUTPUT_GROUP;
 
 	/* "+": the first non-option word starts the command. */
-	while ((c = getopt_long(argc, argv, "+0d:a:C:I:j:n:kuJhV",
+	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:n:kuJhV",
 				main_long_options, NULL)) != -1) {
 		switch (c) {
 		case '0':
@@ -391,6 +462,43 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_MAX_OUTPUT:
 			opts->max_output = main_size("--max-output", optarg);
 			break;
+		case OPT_TIMEOUT:
+			opts->timeout_ms =
+			    main_duration("--timeout", optarg, false);
+			break;
+		case OPT_KILL_AFTER:
+			opts->kill_after_ms =
+			    main_duration("--kill-after", optarg, true);
+			break;
+		case OPT_RETRIES:
+			opts->retries = (unsigned)main_number(
+			    "--retries", optarg, 0, 1000000);
+			break;
+		case OPT_RETRY_DELAY:
+			opts->retry_delay_ms =
+			    main_duration("--retry-delay", optarg, true);
+			break;
+		case OPT_HALT:
+			if (halt_parse(optarg, &opts->halt, &cause) < 0)
+				main_usage_error("%s", cause);
+			break;
+		case OPT_JOBLOG:
+			if (optarg[0] == '\0')
+				main_usage_error("--joblog needs a file name");
+			opts->joblog = optarg;
+			break;
+		case OPT_RESUME:
+			opts->resume = true;
+			break;
+		case OPT_RESUME_FAILED:
+			opts->resume_failed = true;
+			break;
+		case OPT_PROGRESS:
+			opts->progress = true;
+			break;
+		case OPT_BAR:
+			opts->bar = true;
+			break;
 		case OPT_RESULTS:
 			if (optarg[0] == '\0')
 				main_usage_error("--results needs a directory");
@@ -403,10 +511,13 @@ main_parse(struct options *opts, int argc, char **argv)
 			printf("cpmap %s (libuv %s)\n", PACKAGE_VERSION,
 			       uv_version_string());
 			exit(0);
+		case ':':
+			main_usage_error("%s needs an argument",
+					 argv[optind - 1]);
 		default:
-			/* getopt has named the problem on stderr. */
-			fprintf(stderr, "cpmap: see cpmap --help\n");
-			exit(CPMAP_EXIT_USAGE);
+			if (optopt != 0)
+				main_usage_error("unknown option -%c", optopt);
+			main_usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
 	main_parse_groups(opts, argc - optind, argv + optind);
@@ -420,6 +531,9 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->buffer =
 		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
 	}
+	if ((opts->resume || opts->resume_failed) && opts->joblog == NULL)
+		main_usage_error("--resume%s needs --joblog FILE",
+				 opts->resume_failed ? "-failed" : "");
 	if (opts->json_output && opts->output_mode != OUTPUT_GROUP)
 		main_usage_error("--json writes whole records: it does not "
 				 "combine with %s",
@@ -461,6 +575,23 @@ main_open_standard_fds(void)
 	}
 }
 
+/*
+ * Tasks inherit only 0, 1 and 2: every other descriptor cpmap has, even one
+ * it inherited itself, is closed on exec.
+ */
+static void
+main_cloexec_inherited(void)
+{
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (int fd = 3; fd < 1024; fd++) {
+		int flags = fcntl(fd, F_GETFD);
+
+		if (flags >= 0)
+			(void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+}
+
 /* A run holds several descriptors per task: take all the kernel allows. */
 static void
 main_raise_fd_limit(void)
@@ -487,6 +618,7 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	main_open_standard_fds();
+	main_cloexec_inherited();
 	main_parse(&opts, argc, argv);
 
 	tmpl =
@@ -507,7 +639,9 @@ main(int argc, char **argv)
 	reader = input_start(loop, &opts, &cause);
 	if (reader == NULL)
 		fatal("%s", cause);
-	pool = pool_create(loop, &opts, tmpl, reader);
+	pool = pool_create(loop, &opts, tmpl, reader, &cause);
+	if (pool == NULL)
+		fatal("%s", cause);
 	pool_run(pool);
 
 	status = pool_exit_status(pool);

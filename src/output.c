@@ -268,6 +268,8 @@ output_release(struct output *o, struct task_output *t)
 {
 	uint64_t seq = t->seq;
 	void *owner = t->owner;
+	struct result result = t->result;
+	bool finished = t->finished;
 
 	if (o->ring[seq % o->ring_size] == t)
 		o->ring[seq % o->ring_size] = NULL;
@@ -275,10 +277,10 @@ output_release(struct output *o, struct task_output *t)
 		capture_free(t->held[stream]);
 		buf_free(&t->partial[stream]);
 	}
-	free(t->result.message);
 	free(t);
 	o->pending--;
-	o->written(owner);
+	o->written(owner, finished ? &result : NULL);
+	free(result.message);
 }
 
 /* Ordered: write every task from next_seq on whose result is final. */
@@ -330,6 +332,17 @@ output_discard(struct output *o, struct task_output *t)
 		return;
 	}
 	output_release(o, t);
+}
+
+void
+output_reset(struct output *o, struct task_output *t)
+{
+	for (int stream = 1; stream <= 2; stream++) {
+		capture_free(t->held[stream]);
+		t->held[stream] = NULL;
+		t->partial[stream].len = 0;
+		t->at_line_start[stream] = true;
+	}
 }
 
 void

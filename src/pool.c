@@ -1,5 +1,6 @@
 /*
- * pool.c - the scheduler: slots, the flow of tasks, back-pressure, signals.
+ * pool.c - the scheduler: slots, the flow of tasks, back-pressure, retries,
+ * timeouts, --halt, --resume, signals.
  *
  * The pool takes inputs from the reader only when a slot is free and fewer
  * than --buffer tasks are begun and unwritten; that one rule bounds memory
@@ -7,14 +8,21 @@
  * most --buffer results) and keeps input unread until it is needed.  Each
  * task is expanded from the template, started on a worker through the
  * worker_kind interface, and its result handed to the output, which tells
- * the pool when the task has been written and can be freed.
+ * the pool when the task has been written: only then is its joblog line
+ * written and the task freed, so the log never claims more than was written.
  *
- * Signals: the first SIGINT or SIGTERM starts nothing new, sends SIGTERM to
- * every running task's process group, writes the results that are complete
- * and ends with 130 or 143; tasks it interrupted get no result (a later
- * --resume runs them again).  A second one sends SIGKILL.  SIGHUP starts
- * nothing new and lets the running tasks finish.  Nothing here calls exit():
- * the loop drains and main maps the outcome to an exit status.
+ * A failed attempt is retried (--retries) after a delay that doubles each
+ * time; retries go before new inputs.  A slot's timer bounds each attempt
+ * (--timeout): SIGTERM to its process group, then SIGKILL after
+ * --kill-after.
+ *
+ * Stopping: the first SIGINT or SIGTERM starts nothing new, sends SIGTERM
+ * to every running task's process group, writes the results that are
+ * complete and ends with 130 or 143; the tasks it interrupted get no result
+ * and no joblog line (a later --resume runs them again).  A second one
+ * sends SIGKILL.  SIGHUP and --halt soon start nothing new and let running
+ * tasks finish; --halt now also stops them.  Nothing here calls exit(): the
+ * loop drains and main maps the outcome to an exit status.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,19 +39,31 @@
 struct task {
 	struct pool *pool;
 	uint64_t seq;
-	unsigned slot;
 	struct input **inputs;
 	size_t input_count;
 	char **argv;
 	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
 	size_t stdin_len;
-	char *tag;     /* --tag: the inputs joined by spaces, when several */
-	void *attempt; /* the worker's attempt while it runs */
+	char *tag; /* --tag: the inputs joined by spaces, when several */
 	struct task_output *out;
-	bool interrupted;  /* stopped by us: it gets no result */
-	double start;	   /* wall clock at the start, seconds */
-	uint64_t start_ns; /* monotonic clock at the start */
-	uint64_t seen[3];  /* bytes the task wrote, by stream (1, 2) */
+	struct slot *slot;	/* where the current attempt runs, or NULL */
+	unsigned last_slot;	/* the slot number of the last attempt */
+	void *attempt;		/* the worker's attempt while it runs */
+	unsigned attempts;	/* attempts started */
+	bool interrupted;	/* stopped by us: it gets no result */
+	bool timed_out;		/* stopped by --timeout */
+	double start;		/* wall clock at the start, seconds */
+	uint64_t start_ns;	/* monotonic clock at the start */
+	uint64_t seen[3];	/* bytes the attempt wrote, by stream (1, 2) */
+	struct task *next;	/* in the ready or the waiting list */
+	uv_timer_t retry_timer; /* --retry-delay, while waiting */
+};
+
+struct slot {
+	struct pool *pool;
+	unsigned number;   /* {%}, from 1 */
+	struct task *task; /* the running attempt's task, or NULL */
+	uv_timer_t timer;  /* --timeout, then --kill-after */
 };
 
 struct pool {
@@ -53,28 +73,40 @@ struct pool {
 	struct input_reader *reader;
 	struct output *out;
 	const struct worker_kind *worker;
-	struct task **slots;  /* by slot - 1: the running task, or NULL */
+	struct slot *slots;
 	unsigned *free_slots; /* a stack of free slot numbers */
 	unsigned free_count;
 	unsigned running;
 	struct input **chunk; /* inputs gathered for the next task */
 	size_t chunk_count;
+	struct input *held; /* a bad input waiting for its chunk to start */
+	struct task *ready; /* retries due now, oldest first */
+	struct task *ready_tail;
+	struct task *waiting; /* retries waiting for their delay */
+	bool spawn_blocked;   /* out of processes or descriptors: wait */
 	uint64_t next_seq;
-	uint64_t failed;
+	uint64_t failed, succeeded, skipped;
 	bool input_done;
 	bool stopping;	 /* start nothing new */
+	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
-	bool left_undone;   /* inputs were left unread or unrun */
-	bool aborted;	    /* --on-bad-input=abort: a bad input stopped us */
-	struct input *held; /* a bad input waiting for its chunk to start */
+	bool left_undone; /* inputs were left unread or unrun */
+	bool aborted;	  /* --on-bad-input=abort, or a write failed */
+	bool halted;	  /* --halt's condition was met */
+	int halt_status;  /* the exit status --halt decided */
+	struct joblog *joblog;
+	struct done_set *done; /* --resume: tasks done in an earlier run */
+	struct progress *progress;
 	uv_signal_t signals[3];
-	bool signals_open;
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void pool_fill(struct pool *p);
+static void pool_launch(struct pool *p, struct task *t);
+
+/* ---- tasks ------------------------------------------------------------- */
 
 static void
 pool_task_free(struct task *t)
@@ -88,56 +120,51 @@ pool_task_free(struct task *t)
 	free(t);
 }
 
-/* The output has written (or skipped) the task: its memory can go. */
-static void
-pool_written_cb(void *owner)
+/* A new task for the gathered inputs, with its place in the output. */
+static struct task *
+pool_new_task(struct pool *p)
 {
-	pool_task_free(owner);
-}
+	struct task *t = xcalloc(1, sizeof *t);
+	const char *tag;
+	size_t tag_len;
 
-static void
-pool_release_slot(struct pool *p, struct task *t)
-{
-	if (t->slot == 0)
-		return; /* it never ran */
-	p->slots[t->slot - 1] = NULL;
-	p->free_slots[p->free_count++] = t->slot;
-	p->running--;
-}
-
-/* Stop reading input and drop what was gathered: no task will use it. */
-static void
-pool_stop_input(struct pool *p)
-{
-	if (!p->input_done || p->chunk_count > 0)
-		p->left_undone = true;
-	input_stop(p->reader);
-	for (size_t i = 0; i < p->chunk_count; i++)
-		input_free(p->chunk[i]);
+	t->pool = p;
+	t->seq = ++p->next_seq;
+	t->inputs = xmemdup(p->chunk, p->chunk_count * sizeof *p->chunk);
+	t->input_count = p->chunk_count;
 	p->chunk_count = 0;
-	input_free(p->held);
-	p->held = NULL;
-	p->input_done = true;
-}
+	tag = t->inputs[0]->text;
+	tag_len = t->inputs[0]->len;
+	if (t->input_count > 1) {
+		struct buf joined = {0};
 
-/* Stop everything at once: the reader of our stdout is gone. */
-static void
-pool_abandon(struct pool *p)
-{
-	if (p->stopping && p->stop_signal == SIGPIPE)
-		return;
-	p->stopping = true;
-	p->stop_signal = SIGPIPE;
-	pool_stop_input(p);
-	for (unsigned i = 0; i < p->opts->jobs; i++) {
-		struct task *t = p->slots[i];
-
-		if (t != NULL && t->attempt != NULL) {
-			t->interrupted = true;
-			p->worker->signal(t->attempt, SIGKILL);
+		for (size_t i = 0; i < t->input_count; i++) {
+			if (i > 0)
+				buf_append_char(&joined, ' ');
+			buf_append(&joined, t->inputs[i]->text,
+				   t->inputs[i]->len);
 		}
+		t->tag = buf_steal(&joined, &tag_len);
+		tag = t->tag;
 	}
+	t->out = output_begin(p->out, t->seq, tag, tag_len, t);
+	return t;
 }
+
+static void
+pool_note_progress(struct pool *p)
+{
+	struct progress_counts c = {
+	    .done = p->failed + p->succeeded,
+	    .failed = p->failed,
+	    .running = p->running,
+	    .total = p->input_done ? p->next_seq - p->skipped : 0,
+	};
+
+	progress_note(p->progress, &c);
+}
+
+/* ---- results ----------------------------------------------------------- */
 
 /* The fields every result of the task shares. */
 static void
@@ -148,11 +175,11 @@ pool_result_init(struct pool *p, struct task *t, struct result *r)
 	r->inputs = t->inputs;
 	r->input_count = t->input_count;
 	r->argv = t->argv;
-	r->slot = t->slot;
+	r->slot = t->last_slot;
 	r->exit_code = -1;
-	if (t->start > 0) {
+	r->attempts = t->attempts;
+	if (t->attempts > 0) {
 		r->host = p->worker->name;
-		r->attempts = 1;
 		r->start = t->start;
 		r->duration = (double)(uv_hrtime() - t->start_ns) / 1e9;
 	}
@@ -180,7 +207,12 @@ pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
 		r->status = STATUS_SIGNALED;
 		r->signal = WTERMSIG(end->wait_status);
 	}
-	if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
+	if (t->timed_out) {
+		r->status = STATUS_TIMEOUT;
+		r->error = ERROR_TIMEOUT;
+		r->message = xasprintf("timed out after %.3gs",
+				       (double)p->opts->timeout_ms / 1000);
+	} else if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
 		/* What was kept is incomplete: the result must say so. */
 		r->status = STATUS_ERROR;
 		r->error = ERROR_OUTPUT_LIMIT;
@@ -195,63 +227,269 @@ pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
 
 /* Say on stderr what became of a task that did not succeed. */
 static void
-pool_report(const struct task *t, const struct result *r)
+pool_report(const struct task *t, const struct result *r, const char *then)
 {
 	const struct input *in = t->inputs[0];
 	int shown = (int)(in->len > 200 ? 200 : in->len);
-	char why[64];
+	char why[64] = "";
 
-	switch (r->status) {
-	case STATUS_OK:
-	case STATUS_SKIPPED:
+	if (r->status == STATUS_OK || r->status == STATUS_SKIPPED)
 		return;
-	case STATUS_FAILED:
+	if (r->message == NULL && r->status == STATUS_FAILED)
 		snprintf(why, sizeof why, "exit status %d", r->exit_code);
-		break;
-	case STATUS_SIGNALED:
+	if (r->message == NULL && r->status == STATUS_SIGNALED) {
 		memcpy(why, "killed by ", 10);
 		signal_name(r->signal, why + 10, sizeof why - 10);
-		break;
-	default:
-		snprintf(why, sizeof why, "%s", "");
-		break;
 	}
-	log_warn("task %llu (input %.*s%s): %s", (unsigned long long)t->seq,
+	log_warn("task %llu (input %.*s%s): %s%s", (unsigned long long)t->seq,
 		 shown, in->text, (size_t)shown < in->len ? "..." : "",
-		 r->message != NULL ? r->message : why);
+		 r->message != NULL ? r->message : why, then);
 }
+
+/* The exit status --halt gives, as GNU parallel: fail=1 passes the
+ * failing task's own status on. */
+static int
+pool_halt_status(const struct pool *p, const struct result *r)
+{
+	const struct halt_policy *h = &p->opts->halt;
+	uint64_t done = p->failed + p->succeeded;
+
+	if (h->why == HALT_SUCCESS)
+		return 0;
+	if (h->why == HALT_FAIL && !h->percent && h->threshold == 1) {
+		if (r->exit_code > 0)
+			return r->exit_code;
+		if (r->signal > 0)
+			return 128 + r->signal;
+		return r->error == ERROR_SPAWN ? 127 : 1;
+	}
+	if (h->percent && done > 0)
+		return (int)(p->failed * 100 / done);
+	return p->failed > 100 ? 101 : (int)p->failed;
+}
+
+static void pool_stop(struct pool *p, bool stop_running, int sig);
 
 /* Hand a final result to the output; the task is freed once written. */
 static void
 pool_finish(struct pool *p, struct task *t, struct result *r)
 {
-	if (r->status != STATUS_OK && r->status != STATUS_SKIPPED)
+	const struct halt_policy *h = &p->opts->halt;
+
+	if (r->status == STATUS_OK)
+		p->succeeded++;
+	else
 		p->failed++;
-	pool_report(t, r);
+	pool_report(t, r, "");
+	if (!p->halted && h->when != HALT_NEVER &&
+	    halt_reached(h, p->failed, p->succeeded,
+			 p->input_done ? p->next_seq - p->skipped : 0)) {
+		p->halted = true;
+		p->halt_status = pool_halt_status(p, r);
+		log_warn("--halt %s: %s", h->when == HALT_NOW ? "now" : "soon",
+			 h->when == HALT_NOW ? "stopping the running tasks"
+					     : "starting no more tasks");
+		pool_stop(p, h->when == HALT_NOW, SIGTERM);
+	}
+	pool_note_progress(p);
 	output_finish(p->out, t->out, r); /* t may be gone after this */
-	if (output_error(p->out) != 0)
-		pool_abandon(p);
+	if (output_error(p->out) != 0 && p->stop_signal != SIGPIPE) {
+		/* The reader of our stdout is gone: stop at once. */
+		p->stop_signal = SIGPIPE;
+		pool_stop(p, true, SIGKILL);
+	}
+}
+
+/* ---- the output's side ------------------------------------------------- */
+
+/* The output has written (or skipped) the task: log it, then free it. */
+static void
+pool_written_cb(void *owner, const struct result *r)
+{
+	struct task *t = owner;
+	struct pool *p = t->pool;
+
+	if (r != NULL && p->joblog != NULL && !p->aborted) {
+		struct buf command = {0};
+
+		if (t->argv != NULL)
+			shquote_command_line(&command, t->argv,
+					     template_uses_shell(p->tmpl));
+		if (joblog_write(p->joblog, r, command.data ? command.data : "",
+				 t->seen[1]) < 0) {
+			log_warn("stopping: the joblog cannot be written");
+			p->aborted = true;
+			pool_stop(p, true, SIGTERM);
+		}
+		buf_free(&command);
+	}
+	pool_task_free(t);
+}
+
+/* ---- stopping ---------------------------------------------------------- */
+
+/* Stop reading input and drop what was gathered: no task will use it. */
+static void
+pool_stop_input(struct pool *p)
+{
+	if (!p->input_done || p->chunk_count > 0 || p->held != NULL)
+		p->left_undone = true;
+	input_stop(p->reader);
+	for (size_t i = 0; i < p->chunk_count; i++)
+		input_free(p->chunk[i]);
+	p->chunk_count = 0;
+	input_free(p->held);
+	p->held = NULL;
+	p->input_done = true;
+}
+
+static void
+pool_retry_closed_cb(uv_handle_t *handle)
+{
+	struct task *t = handle->data;
+	struct pool *p = t->pool;
+
+	if (p->stopping) {
+		/* A retry that will not happen: to do for --resume. */
+		p->left_undone = true;
+		output_discard(p->out, t->out);
+	} else {
+		t->next = NULL;
+		if (p->ready_tail != NULL)
+			p->ready_tail->next = t;
+		else
+			p->ready = t;
+		p->ready_tail = t;
+	}
+	pool_fill(p);
+}
+
+/*
+ * Start nothing new; drop the retries not yet run; with stop_running, send
+ * sig to every running task, whose result will not be written.
+ */
+static void
+pool_stop(struct pool *p, bool stop_running, int sig)
+{
+	p->stopping = true;
+	pool_stop_input(p);
+	while (p->ready != NULL) {
+		struct task *t = p->ready;
+
+		p->ready = t->next;
+		p->left_undone = true;
+		output_discard(p->out, t->out);
+	}
+	p->ready_tail = NULL;
+	for (struct task *t = p->waiting; t != NULL; t = t->next) {
+		uv_timer_stop(&t->retry_timer);
+		uv_close((uv_handle_t *)&t->retry_timer, pool_retry_closed_cb);
+	}
+	p->waiting = NULL;
+	if (!stop_running)
+		return;
+	for (unsigned i = 0; i < p->opts->jobs; i++) {
+		struct task *t = p->slots[i].task;
+
+		if (t == NULL || t->attempt == NULL)
+			continue;
+		t->interrupted = true;
+		p->worker->signal(t->attempt, sig);
+	}
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+static void
+pool_release_slot(struct pool *p, struct task *t)
+{
+	struct slot *s = t->slot;
+
+	if (s == NULL)
+		return;
+	uv_timer_stop(&s->timer);
+	s->task = NULL;
+	t->slot = NULL;
+	p->free_slots[p->free_count++] = s->number;
+	p->running--;
+}
+
+static void
+pool_kill_after_cb(uv_timer_t *timer)
+{
+	struct slot *s = timer->data;
+
+	if (s->task != NULL && s->task->attempt != NULL)
+		s->pool->worker->signal(s->task->attempt, SIGKILL);
+}
+
+static void
+pool_timeout_cb(uv_timer_t *timer)
+{
+	struct slot *s = timer->data;
+	struct pool *p = s->pool;
+
+	if (s->task == NULL || s->task->attempt == NULL)
+		return;
+	s->task->timed_out = true;
+	p->worker->signal(s->task->attempt, SIGTERM);
+	uv_timer_start(&s->timer, pool_kill_after_cb, p->opts->kill_after_ms,
+		       0);
 }
 
 static void
 pool_attempt_data_cb(void *arg, int stream, const char *data, size_t len)
 {
 	struct task *t = arg;
-	uint64_t limit = t->pool->opts->max_output;
+	struct pool *p = t->pool;
+	uint64_t limit = p->opts->max_output;
+	uint64_t kept = t->seen[stream];
 
+	t->seen[stream] += len;
 	if (limit > 0) {
 		/* Keep up to the limit; count the rest to report its size. */
-		uint64_t kept = t->seen[stream];
-
-		t->seen[stream] += len;
 		if (kept >= limit)
 			return;
 		if (kept + len > limit)
 			len = (size_t)(limit - kept);
-	} else {
-		t->seen[stream] += len;
 	}
-	output_data(t->pool->out, t->out, stream, data, len);
+	output_data(p->out, t->out, stream, data, len);
+	if (capture_failure() != 0 && !p->aborted) {
+		log_warn("stopping: task output cannot be kept");
+		p->aborted = true;
+		pool_stop(p, true, SIGTERM);
+	}
+}
+
+/* The delay is over: the task joins the ready list once its timer closed. */
+static void
+pool_retry_due_cb(uv_timer_t *timer)
+{
+	struct task *t = timer->data;
+	struct task **link = &t->pool->waiting;
+
+	while (*link != t)
+		link = &(*link)->next;
+	*link = t->next;
+	uv_close((uv_handle_t *)timer, pool_retry_closed_cb);
+}
+
+/* Put a failed attempt's task back, after --retry-delay doubled per try. */
+static void
+pool_retry(struct pool *p, struct task *t)
+{
+	uint64_t delay = p->opts->retry_delay_ms;
+
+	for (unsigned i = 1; i < t->attempts && delay < 3600000; i++)
+		delay *= 2;
+	output_reset(p->out, t->out);
+	memset(t->seen, 0, sizeof t->seen);
+	t->timed_out = false;
+	uv_timer_init(p->loop, &t->retry_timer);
+	t->retry_timer.data = t;
+	t->next = p->waiting;
+	p->waiting = t;
+	uv_timer_start(&t->retry_timer, pool_retry_due_cb, delay, 0);
 }
 
 static void
@@ -259,17 +497,42 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
 	struct pool *p = t->pool;
+	int error = end->spawn_error;
 	struct result r;
 
 	t->attempt = NULL;
 	pool_release_slot(p, t);
+	if (!p->stopping && p->running > 0 &&
+	    (error == EAGAIN || error == EMFILE || error == ENFILE ||
+	     error == ENOMEM)) {
+		/* Out of processes or descriptors: not the task's fault. */
+		t->attempts--;
+		t->next = p->ready;
+		p->ready = t;
+		if (p->ready_tail == NULL)
+			p->ready_tail = t;
+		p->spawn_blocked = true;
+		return;
+	}
+	p->spawn_blocked = false;
 	/* A task we stopped has no result, unless it finished all the same. */
-	if (t->interrupted &&
-	    (end->spawn_error != 0 || !WIFEXITED(end->wait_status) ||
-	     WEXITSTATUS(end->wait_status) != 0)) {
+	if (t->interrupted && (error != 0 || !WIFEXITED(end->wait_status) ||
+			       WEXITSTATUS(end->wait_status) != 0)) {
 		output_discard(p->out, t->out);
+		pool_fill(p);
+		return;
+	}
+	pool_make_result(p, t, end, &r);
+	if (r.status != STATUS_OK && !p->stopping &&
+	    t->attempts <= p->opts->retries) {
+		char then[64];
+
+		snprintf(then, sizeof then, "; retrying (attempt %u of %u)",
+			 t->attempts + 1, p->opts->retries + 1);
+		pool_report(t, &r, then);
+		free(r.message);
+		pool_retry(p, t);
 	} else {
-		pool_make_result(p, t, end, &r);
 		pool_finish(p, t, &r);
 	}
 	pool_fill(p);
@@ -300,59 +563,82 @@ pool_dry_run(struct pool *p, struct task *t)
 	struct buf line = {0};
 	struct result r;
 
-	if (template_uses_shell(p->tmpl)) {
-		buf_append_str(&line, t->argv[2]);
-	} else {
-		for (char **a = t->argv; *a != NULL; a++) {
-			if (a != t->argv)
-				buf_append_char(&line, ' ');
-			shquote_append(&line, *a, strlen(*a));
-		}
-	}
+	shquote_command_line(&line, t->argv, template_uses_shell(p->tmpl));
 	buf_append_char(&line, '\n');
 	output_data(p->out, t->out, 1, line.data, line.len);
 	buf_free(&line);
 	pool_release_slot(p, t);
 	pool_result_init(p, t, &r);
 	r.status = STATUS_OK;
+	p->succeeded++;
 	output_finish(p->out, t->out, &r);
 }
 
-/* A new task for the gathered inputs, with its place in the output. */
-static struct task *
-pool_new_task(struct pool *p, bool runs)
+/* Expand the task for its slot and start an attempt there. */
+static void
+pool_launch(struct pool *p, struct task *t)
 {
-	struct task *t = xcalloc(1, sizeof *t);
-	const char *tag;
-	size_t tag_len;
+	struct slot *s = &p->slots[p->free_slots[--p->free_count] - 1];
+	struct timespec now;
+	char *cause = NULL;
 
-	t->pool = p;
-	t->seq = ++p->next_seq;
-	t->inputs = xmemdup(p->chunk, p->chunk_count * sizeof *p->chunk);
-	t->input_count = p->chunk_count;
-	p->chunk_count = 0;
-	if (runs) {
-		t->slot = p->free_slots[--p->free_count];
-		p->slots[t->slot - 1] = t;
-		p->running++;
-	}
-	tag = t->inputs[0]->text;
-	tag_len = t->inputs[0]->len;
-	if (t->input_count > 1) {
-		struct buf joined = {0};
+	s->task = t;
+	t->slot = s;
+	t->last_slot = s->number;
+	p->running++;
+	if (t->argv == NULL || template_uses_slot(p->tmpl)) {
+		struct expansion e = {.inputs = t->inputs,
+				      .input_count = t->input_count,
+				      .seq = t->seq,
+				      .slot = s->number};
 
-		for (size_t i = 0; i < t->input_count; i++) {
-			if (i > 0)
-				buf_append_char(&joined, ' ');
-			buf_append(&joined, t->inputs[i]->text,
-				   t->inputs[i]->len);
-		}
-		t->tag = buf_steal(&joined, &tag_len);
-		tag = t->tag;
+		free(t->argv);
+		t->argv =
+		    template_expand(p->tmpl, &e, !p->opts->feed_stdin, &cause);
 	}
-	t->out = output_begin(p->out, t->seq, tag, tag_len, t);
-	return t;
+	if (t->argv == NULL) {
+		/* Bad input is the task's result, not the run's end. */
+		struct result r;
+
+		pool_release_slot(p, t);
+		pool_result_init(p, t, &r);
+		r.status = STATUS_ERROR;
+		r.error = ERROR_BAD_INPUT;
+		r.message = cause;
+		pool_finish(p, t, &r);
+		return;
+	}
+	if (p->opts->dry_run) {
+		pool_dry_run(p, t);
+		return;
+	}
+	if (p->opts->feed_stdin && t->stdin_data == NULL)
+		pool_build_stdin(p, t);
+
+	struct attempt_spec spec = {
+	    .argv = t->argv,
+	    .stdin_data = t->stdin_data,
+	    .stdin_len = t->stdin_len,
+	    .capture = p->opts->output_mode != OUTPUT_UNGROUP,
+	    .seq = t->seq,
+	    .slot = s->number,
+	};
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
+	t->start_ns = uv_hrtime();
+	t->attempts++;
+	if (p->opts->timeout_ms > 0)
+		uv_timer_start(&s->timer, pool_timeout_cb, p->opts->timeout_ms,
+			       0);
+	pool_note_progress(p);
+	t->attempt =
+	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
+	if (t->attempt == NULL)
+		fatal("cannot start task %llu", (unsigned long long)t->seq);
 }
+
+/* ---- the flow of tasks ------------------------------------------------- */
 
 /* A bad input is a task of its own whose result says what is wrong. */
 static void
@@ -367,7 +653,7 @@ pool_bad_input(struct pool *p, struct input *in)
 		return;
 	}
 	p->chunk[p->chunk_count++] = in;
-	t = pool_new_task(p, false);
+	t = pool_new_task(p);
 	pool_result_init(p, t, &r);
 	r.status = STATUS_ERROR;
 	r.error = ERROR_BAD_INPUT;
@@ -375,72 +661,67 @@ pool_bad_input(struct pool *p, struct input *in)
 	r.line = in->error_line;
 	r.column = in->error_column;
 	pool_finish(p, t, &r);
-	if (p->opts->bad_input == BAD_INPUT_ABORT && !p->stopping) {
+	if (p->opts->bad_input == BAD_INPUT_ABORT && !p->aborted) {
 		log_warn("stopping: bad input (--on-bad-input=abort)");
 		p->aborted = true;
-		p->stopping = true;
-		pool_stop_input(p);
+		pool_stop(p, false, 0);
 	}
 }
 
-/* Make a task of the gathered inputs and start it on a free slot. */
-static void
-pool_start_task(struct pool *p)
+/* Gather the next task's inputs: true when it has some to go. */
+static bool
+pool_gather(struct pool *p)
 {
-	struct task *t = pool_new_task(p, true);
-	struct expansion e;
-	char *cause = NULL;
+	while (!p->input_done && p->held == NULL &&
+	       p->chunk_count < p->opts->chunk) {
+		struct input *in;
+		int rc = input_next(p->reader, &in);
 
-	e = (struct expansion){.inputs = t->inputs,
-			       .input_count = t->input_count,
-			       .seq = t->seq,
-			       .slot = t->slot};
-	t->argv = template_expand(p->tmpl, &e, !p->opts->feed_stdin, &cause);
-	if (t->argv == NULL) {
-		/* Bad input is the task's result, not the run's end. */
-		struct result r;
-
-		pool_release_slot(p, t);
-		t->slot = 0;
-		pool_result_init(p, t, &r);
-		r.status = STATUS_ERROR;
-		r.error = ERROR_BAD_INPUT;
-		r.message = cause;
-		pool_finish(p, t, &r);
-		return;
+		if (rc == 0)
+			return false; /* the reader calls back */
+		if (rc < 0) {
+			p->input_done = true;
+			break;
+		}
+		if (in->error != NULL)
+			p->held = in; /* after the chunk before it */
+		else
+			p->chunk[p->chunk_count++] = in;
 	}
-	if (p->opts->dry_run) {
-		pool_dry_run(p, t);
-		return;
-	}
-	if (p->opts->feed_stdin)
-		pool_build_stdin(p, t);
+	return p->chunk_count > 0 && (p->chunk_count == p->opts->chunk ||
+				      p->input_done || p->held != NULL);
+}
 
-	struct attempt_spec spec = {
-	    .argv = t->argv,
-	    .stdin_data = t->stdin_data,
-	    .stdin_len = t->stdin_len,
-	    .capture = p->opts->output_mode != OUTPUT_UNGROUP,
-	    .seq = t->seq,
-	    .slot = t->slot,
-	};
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
-	t->start_ns = uv_hrtime();
-	t->attempt =
-	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
-	if (t->attempt == NULL)
-		fatal("cannot start task %llu", (unsigned long long)t->seq);
+/* Everything is done: close what keeps the loop alive. */
+static void
+pool_close(struct pool *p)
+{
+	p->finished = true;
+	for (int i = 0; i < 3; i++)
+		uv_close((uv_handle_t *)&p->signals[i], NULL);
+	for (unsigned i = 0; i < p->opts->jobs; i++)
+		uv_close((uv_handle_t *)&p->slots[i].timer, NULL);
+	progress_stop(p->progress);
+	p->progress = NULL;
+	input_stop(p->reader);
 }
 
 /* Start tasks while slots are free, the buffer has room and input is ready. */
 static void
 pool_fill(struct pool *p)
 {
-	while (!p->stopping && p->running < p->opts->jobs &&
-	       output_pending(p->out) < p->opts->buffer) {
+	while (!p->stopping && !p->spawn_blocked &&
+	       p->running < p->opts->jobs) {
+		if (p->ready != NULL) {
+			struct task *t = p->ready;
+
+			if ((p->ready = t->next) == NULL)
+				p->ready_tail = NULL;
+			pool_launch(p, t);
+			continue;
+		}
+		if (output_pending(p->out) >= p->opts->buffer)
+			break;
 		if (p->held != NULL && p->chunk_count == 0) {
 			struct input *bad = p->held;
 
@@ -448,37 +729,25 @@ pool_fill(struct pool *p)
 			pool_bad_input(p, bad);
 			continue;
 		}
-		while (!p->input_done && p->held == NULL &&
-		       p->chunk_count < p->opts->chunk) {
-			struct input *in;
-			int rc = input_next(p->reader, &in);
-
-			if (rc == 0)
+		if (!pool_gather(p)) {
+			if (p->held != NULL || !p->input_done)
 				return; /* the reader calls back */
-			if (rc < 0) {
-				p->input_done = true;
-				break;
-			}
-			if (in->error != NULL)
-				p->held = in; /* after the chunk before it */
-			else
-				p->chunk[p->chunk_count++] = in;
-		}
-		if (p->chunk_count == 0) {
-			if (p->held != NULL)
-				continue;
 			break;
 		}
-		pool_start_task(p);
+		if (done_set_has(p->done, p->next_seq + 1)) {
+			/* --resume: an earlier run did this one. */
+			struct task *t = pool_new_task(p);
+
+			p->skipped++;
+			output_discard(p->out, t->out);
+			continue;
+		}
+		pool_launch(p, pool_new_task(p));
 	}
-	if (p->input_done && p->running == 0 && p->signals_open &&
-	    output_pending(p->out) == 0) {
-		/* All done: nothing else keeps the loop alive. */
-		for (int i = 0; i < 3; i++)
-			uv_close((uv_handle_t *)&p->signals[i], NULL);
-		p->signals_open = false;
-		input_stop(p->reader);
-	}
+	if (!p->finished && p->input_done && p->held == NULL &&
+	    p->running == 0 && p->ready == NULL && p->waiting == NULL &&
+	    output_pending(p->out) == 0)
+		pool_close(p);
 }
 
 static void
@@ -495,33 +764,24 @@ pool_signal_cb(uv_signal_t *handle, int signum)
 	if (signum == SIGHUP) {
 		/* Finish what runs, start nothing new. */
 		if (!p->stopping) {
-			p->stopping = true;
-			p->stop_signal = SIGHUP;
-			pool_stop_input(p);
-			pool_fill(p);
+			if (p->stop_signal == 0)
+				p->stop_signal = SIGHUP;
+			pool_stop(p, false, 0);
 		}
-		return;
-	}
-	p->signal_count++;
-	if (p->stop_signal == 0 || p->stop_signal == SIGHUP)
-		p->stop_signal = signum;
-	p->stopping = true;
-	pool_stop_input(p);
-	for (unsigned i = 0; i < p->opts->jobs; i++) {
-		struct task *t = p->slots[i];
-
-		if (t == NULL || t->attempt == NULL)
-			continue;
-		t->interrupted = true;
-		p->worker->signal(t->attempt,
-				  p->signal_count > 1 ? SIGKILL : SIGTERM);
+	} else {
+		p->signal_count++;
+		if (p->stop_signal == 0 || p->stop_signal == SIGHUP)
+			p->stop_signal = signum;
+		pool_stop(p, true, p->signal_count > 1 ? SIGKILL : SIGTERM);
 	}
 	pool_fill(p);
 }
 
+/* ---- the pool ---------------------------------------------------------- */
+
 struct pool *
 pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
-	    struct input_reader *reader)
+	    struct input_reader *reader, char **cause)
 {
 	struct pool *p = xcalloc(1, sizeof *p);
 
@@ -529,13 +789,35 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->opts = opts;
 	p->tmpl = tmpl;
 	p->reader = reader;
+	p->worker = &local_worker;
+	if (opts->joblog != NULL) {
+		if (opts->resume || opts->resume_failed) {
+			p->done = joblog_read_done(opts->joblog,
+						   opts->resume_failed, cause);
+			if (p->done == NULL) {
+				free(p);
+				return NULL;
+			}
+		}
+		p->joblog = joblog_open(
+		    opts->joblog, opts->resume || opts->resume_failed, cause);
+		if (p->joblog == NULL) {
+			done_set_free(p->done);
+			free(p);
+			return NULL;
+		}
+	}
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
-	p->worker = &local_worker;
 	p->slots = xcalloc(opts->jobs, sizeof *p->slots);
 	p->free_slots = xcalloc(opts->jobs, sizeof *p->free_slots);
-	for (unsigned i = 0; i < opts->jobs; i++)
+	for (unsigned i = 0; i < opts->jobs; i++) {
+		p->slots[i].pool = p;
+		p->slots[i].number = i + 1;
+		uv_timer_init(loop, &p->slots[i].timer);
+		p->slots[i].timer.data = &p->slots[i];
 		p->free_slots[p->free_count++] = opts->jobs - i;
+	}
 	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
 	return p;
 }
@@ -552,7 +834,8 @@ pool_run(struct pool *p)
 			fatal("cannot watch signals: %s", uv_strerror(rc));
 		p->signals[i].data = p;
 	}
-	p->signals_open = true;
+	if (p->opts->progress || p->opts->bar)
+		p->progress = progress_start(p->loop, p->opts->bar);
 	pool_fill(p);
 	(void)uv_run(p->loop, UV_RUN_DEFAULT);
 }
@@ -564,6 +847,8 @@ pool_exit_status(const struct pool *p)
 		return 128 + p->stop_signal;
 	if (p->aborted)
 		return CPMAP_EXIT_USAGE;
+	if (p->halted)
+		return p->halt_status;
 	if (p->stop_signal == SIGHUP && p->left_undone)
 		return 128 + SIGHUP;
 	if (p->failed > 100)
@@ -586,6 +871,8 @@ pool_free(struct pool *p)
 		input_free(p->chunk[i]);
 	free(p->chunk);
 	output_free(p->out);
+	joblog_close(p->joblog);
+	done_set_free(p->done);
 	free(p->slots);
 	free(p->free_slots);
 	free(p);

@@ -50,3 +50,22 @@ shquote_needs_shell(const char *word)
 	 */
 	return strpbrk(word, " \t\n|&;<>()$`\\\"'*?[#~") != NULL;
 }
+
+void
+shquote_command_line(struct buf *out, char *const *argv, bool shell)
+{
+	if (shell) {
+		/* argv is sh -c COMMAND: the command is the line itself. */
+		buf_append_str(out, argv[2]);
+		for (size_t i = 3; argv[i] != NULL; i++) {
+			buf_append_char(out, ' ');
+			shquote_append(out, argv[i], strlen(argv[i]));
+		}
+		return;
+	}
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			buf_append_char(out, ' ');
+		shquote_append(out, argv[i], strlen(argv[i]));
+	}
+}

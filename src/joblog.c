@@ -1,0 +1,233 @@
+/*
+ * joblog.c - --joblog FILE and what --resume reads back from it.
+ *
+ * The format is GNU parallel's, so that either tool can resume the other's
+ * run: a header, then one tab-separated line per finished task,
+ *
+ *   Seq Host Starttime JobRuntime Send Receive Exitval Signal Command
+ *
+ * A line is written with a single write(2) right after the task's output,
+ * so a crash loses at most the line in flight.  A write that fails (a full
+ * disk) is undone with ftruncate, so the log never ends in half a line that
+ * cpmap wrote; the caller then stops the run.
+ *
+ * Reading for --resume keeps only the sequence numbers: a sorted array that
+ * is searched with bsearch.  Lines it cannot read (another tool's garbage, a
+ * last line cut short by a crash) are skipped with a warning: their tasks
+ * simply run again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cpmap.h"
+
+#define JOBLOG_HEADER                                                          \
+	"Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\t"   \
+	"Command\n"
+
+struct joblog {
+	int fd;
+	char *path;
+	off_t size; /* the end of the last whole line */
+};
+
+struct done_set {
+	uint64_t *seqs; /* sorted, unique */
+	size_t count;
+};
+
+struct joblog *
+joblog_open(const char *path, bool append, char **cause)
+{
+	struct joblog *log = xcalloc(1, sizeof *log);
+	struct stat st;
+
+	log->fd =
+	    open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC),
+		 0666);
+	if (log->fd < 0 || fstat(log->fd, &st) < 0) {
+		*cause = xasprintf("--joblog: %s: %s", path, strerror(errno));
+		if (log->fd >= 0)
+			close(log->fd);
+		free(log);
+		return NULL;
+	}
+	log->path = xstrdup(path);
+	log->size = st.st_size;
+	if (log->size == 0 &&
+	    io_write_all(log->fd, JOBLOG_HEADER, strlen(JOBLOG_HEADER)) == 0)
+		log->size = (off_t)strlen(JOBLOG_HEADER);
+	if (lseek(log->fd, log->size, SEEK_SET) < 0) {
+		*cause = xasprintf("--joblog: %s: %s", path, strerror(errno));
+		joblog_close(log);
+		return NULL;
+	}
+	return log;
+}
+
+int
+joblog_write(struct joblog *log, const struct result *r, const char *command,
+	     uint64_t received)
+{
+	struct buf line = {0};
+	char *head;
+	int exitval, signal, rc;
+
+	/* GNU parallel's values: -1 for a task that never exited. */
+	exitval = r->exit_code;
+	if (r->error == ERROR_SPAWN)
+		exitval = 127;
+	signal = r->signal;
+	head = xasprintf("%llu\t:\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t",
+			 (unsigned long long)r->seq, r->start, r->duration,
+			 (unsigned long long)received, exitval, signal);
+	buf_append_str(&line, head);
+	free(head);
+	/* The log is line-based: a newline in a command is written "\n". */
+	for (const char *c = command; *c != '\0'; c++) {
+		if (*c == '\n')
+			buf_append(&line, "\\n", 2);
+		else
+			buf_append_char(&line, *c);
+	}
+	buf_append_char(&line, '\n');
+	rc = io_write_all(log->fd, line.data, line.len);
+	if (rc == 0) {
+		log->size += (off_t)line.len;
+	} else {
+		/* Leave only whole lines behind. */
+		(void)ftruncate(log->fd, log->size);
+		(void)lseek(log->fd, log->size, SEEK_SET);
+		log_warn("--joblog: %s: %s", log->path, strerror(-rc));
+	}
+	buf_free(&line);
+	return rc;
+}
+
+void
+joblog_close(struct joblog *log)
+{
+	if (log == NULL)
+		return;
+	close(log->fd);
+	free(log->path);
+	free(log);
+}
+
+static int
+joblog_compare(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Parse one joblog line; false if it is not one. */
+static bool
+joblog_parse_line(char *line, uint64_t *seq, long *exitval, long *signal)
+{
+	char *field[9], *end;
+	size_t n = 0;
+
+	for (char *p = line; n < 9; n++) {
+		field[n] = p;
+		if (n == 8)
+			break;
+		if ((p = strchr(p, '\t')) == NULL)
+			return false;
+		*p++ = '\0';
+	}
+	*seq = strtoull(field[0], &end, 10);
+	if (field[0][0] < '0' || field[0][0] > '9' || *end != '\0' || *seq == 0)
+		return false;
+	*exitval = strtol(field[6], &end, 10);
+	if (field[6][0] == '\0' || *end != '\0')
+		return false;
+	*signal = strtol(field[7], &end, 10);
+	return field[7][0] != '\0' && *end == '\0';
+}
+
+struct done_set *
+joblog_read_done(const char *path, bool failed_too, char **cause)
+{
+	struct done_set *set = xcalloc(1, sizeof *set);
+	size_t cap = 0, bad = 0, number = 0;
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return set; /* nothing done yet */
+		*cause = xasprintf("--joblog: %s: %s", path, strerror(errno));
+		free(set);
+		return NULL;
+	}
+	while ((len = getline(&line, &size, f)) > 0) {
+		uint64_t seq;
+		long exitval, signal;
+
+		number++;
+		if (line[len - 1] != '\n') {
+			log_warn("--joblog: %s: line %zu is cut short (an "
+				 "interrupted write?): its task runs again",
+				 path, number);
+			continue;
+		}
+		line[len - 1] = '\0';
+		if (number == 1 && strncmp(line, "Seq\t", 4) == 0)
+			continue;
+		if (!joblog_parse_line(line, &seq, &exitval, &signal)) {
+			bad++;
+			continue;
+		}
+		/* --resume-failed: only a success counts as done. */
+		if (failed_too && (exitval != 0 || signal != 0))
+			continue;
+		if (set->count == cap) {
+			cap = cap ? cap * 2 : 256;
+			set->seqs =
+			    xreallocarray(set->seqs, cap, sizeof *set->seqs);
+		}
+		set->seqs[set->count++] = seq;
+	}
+	free(line);
+	fclose(f);
+	if (bad > 0)
+		log_warn("--joblog: %s: %zu line%s not understood: their "
+			 "tasks run again",
+			 path, bad, bad == 1 ? "" : "s");
+	if (set->count > 0) {
+		size_t kept = 1;
+
+		qsort(set->seqs, set->count, sizeof *set->seqs, joblog_compare);
+		for (size_t i = 1; i < set->count; i++)
+			if (set->seqs[i] != set->seqs[kept - 1])
+				set->seqs[kept++] = set->seqs[i];
+		set->count = kept;
+	}
+	return set;
+}
+
+bool
+done_set_has(const struct done_set *set, uint64_t seq)
+{
+	return set != NULL && set->count > 0 &&
+	       bsearch(&seq, set->seqs, set->count, sizeof *set->seqs,
+		       joblog_compare) != NULL;
+}
+
+void
+done_set_free(struct done_set *set)
+{
+	if (set == NULL)
+		return;
+	free(set->seqs);
+	free(set);
+}

@@ -261,6 +261,8 @@ const char *input_column(const struct input *in, size_t n, size_t *len);
 const char *input_field(struct input *in, const char *name, size_t *len,
 			char **cause);
 void input_free(struct input *in);
+/* The errno of the first source that could not be read, or 0. */
+int input_error(const struct input_reader *reader);
 /* Stop reading and close every handle; safe at any time. */
 void input_stop(struct input_reader *reader);
 void input_reader_free(struct input_reader *reader);

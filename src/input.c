@@ -69,6 +69,7 @@ struct input_reader {
 	bool have_outer;
 	uint64_t combinations; /* inputs yielded so far */
 	bool finished;
+	int error; /* errno of the first source that could not be read */
 };
 
 static void input_poll_cb(uv_poll_t *handle, int status, int events);
@@ -253,6 +254,8 @@ stream_read(struct stream *s)
 	if (n <= 0) {
 		if (n < 0) {
 			s->error = errno;
+			if (s->reader->error == 0)
+				s->reader->error = errno;
 			log_warn("reading %s: %s", s->name, strerror(errno));
 		}
 		s->eof = true;
@@ -431,6 +434,12 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 	return r;
 }
 
+int
+input_error(const struct input_reader *r)
+{
+	return r->error;
+}
+
 void
 input_set_ready(struct input_reader *r, input_ready_cb ready, void *arg)
 {
@@ -500,7 +509,7 @@ input_next_outer(struct input_reader *r, const char **value, size_t *len,
 static int
 input_next_linked(struct input_reader *r, struct input **out)
 {
-	size_t longest = 0, first = r->header_pending ? 1 : 0;
+	size_t longest = 0, first = r->opts->header ? 1 : 0;
 	char **values;
 	size_t *lens;
 
@@ -526,6 +535,7 @@ input_next_linked(struct input_reader *r, struct input **out)
 		lens[i] = g->lens[k];
 	}
 	*out = input_combine(values, lens, r->group_count, ++r->combinations);
+	(*out)->header = r->header;
 	free(values);
 	free(lens);
 	return 1;

@@ -645,6 +645,9 @@ main(int argc, char **argv)
 	pool_run(pool);
 
 	status = pool_exit_status(pool);
+	/* Input that could not be read is work not done: say it loudly. */
+	if (input_error(reader) != 0 && status < 128)
+		status = CPMAP_EXIT_USAGE;
 	rc = pool_output_error(pool);
 	pool_free(pool);
 	input_reader_free(reader);

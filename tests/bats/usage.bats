@@ -96,21 +96,35 @@ usage_error() {
 	usage_error "'--delimiter'" --delimiter
 }
 
-@test "--help exits 0 on stdout and mentions every option" {
+# help_mentions OPTION...: --help names each OPTION as a word of its own.
+help_mentions() {
+	local opt
 	run --separate-stderr cpmap --help
 	assert_success
 	assert_equal "$stderr" ''
-	assert_line --index 0 --regexp '^usage: cpmap '
-	for opt in -0 --null -d --delimiter -a --arg-file -C --colsep --header \
-		--keep-empty --link -I --shell --no-shell --stdin --dry-run \
-		-j --jobs -n --chunk --buffer -k --ordered --unordered \
-		--line-buffer -u --ungroup --tag -h --help -V --version \
-		::: ::::; do
+	for opt; do
 		[[ $output =~ (^|[^-[:alnum:]])"$opt"([^-[:alnum:]]|$) ]] || {
 			echo "--help does not mention $opt" >&2
 			return 1
 		}
 	done
+}
+
+@test "--help exits 0 on stdout and mentions every option" {
+	help_mentions -0 --null -d --delimiter -a --arg-file -C --colsep \
+		--header --keep-empty --link -J --json-input --on-bad-input \
+		-I --shell --no-shell --stdin --dry-run \
+		-j --jobs -n --chunk --buffer \
+		-k --ordered --unordered --line-buffer -u --ungroup --tag \
+		--json --max-output --results -h --help -V --version ::: ::::
+	assert_line --index 0 --regexp '^usage: cpmap '
+}
+
+@test "--help mentions the long aliases cpmap accepts" {
+	run cpmap --replace XX --keep-order argv-print XX ::: v
+	assert_success
+	assert_output v
+	help_mentions --replace --keep-order
 }
 
 @test "-h is --help" {

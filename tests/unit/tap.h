@@ -95,8 +95,8 @@ tap_diag_value(const char *what, const char *data, size_t len)
 	fflush(stdout);
 }
 
-static inline void
-tap_vresult(bool pass, const char *fmt, va_list ap)
+static inline TAP_PRINTF(2, 0) void tap_vresult(bool pass, const char *fmt,
+						va_list ap)
 {
 	char text[512];
 
@@ -131,16 +131,16 @@ static inline TAP_PRINTF(2, 3) bool tap_ok(bool pass, const char *fmt, ...)
 }
 
 /* Two byte strings are equal (either may be NULL: equal only if both are). */
-static inline TAP_PRINTF(5, 6) bool tap_is_mem(const void *got,
-					       size_t got_len,
+static inline TAP_PRINTF(5, 6) bool tap_is_mem(const void *got, size_t got_len,
 					       const void *want,
-					       size_t want_len,
-					       const char *fmt, ...)
+					       size_t want_len, const char *fmt,
+					       ...)
 {
-	bool pass = got == NULL || want == NULL
-			? got == want
-			: got_len == want_len &&
-			      (want_len == 0 || memcmp(got, want, want_len) == 0);
+	bool pass =
+	    got == NULL || want == NULL
+		? got == want
+		: got_len == want_len &&
+		      (want_len == 0 || memcmp(got, want, want_len) == 0);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -158,8 +158,8 @@ static inline TAP_PRINTF(3, 4) bool tap_is_str(const char *got,
 					       const char *want,
 					       const char *fmt, ...)
 {
-	bool pass = got == NULL || want == NULL ? got == want
-						: strcmp(got, want) == 0;
+	bool pass =
+	    got == NULL || want == NULL ? got == want : strcmp(got, want) == 0;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -167,7 +167,8 @@ static inline TAP_PRINTF(3, 4) bool tap_is_str(const char *got,
 	va_end(ap);
 	if (!pass) {
 		tap_diag_value("got", got, got != NULL ? strlen(got) : 0);
-		tap_diag_value("expected", want, want != NULL ? strlen(want) : 0);
+		tap_diag_value("expected", want,
+			       want != NULL ? strlen(want) : 0);
 	}
 	return pass;
 }
@@ -214,9 +215,8 @@ tap_done(void)
 		tap_diag("failed %d of %d checks", tap_state.failed,
 			 tap_state.run);
 	fflush(stdout);
-	return tap_state.failed > 0 ||
-		       (tap_state.planned >= 0 &&
-			tap_state.planned != tap_state.run)
+	return tap_state.failed > 0 || (tap_state.planned >= 0 &&
+					tap_state.planned != tap_state.run)
 		   ? 1
 		   : 0;
 }

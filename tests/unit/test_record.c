@@ -58,8 +58,8 @@ test_parse_delimiter(void)
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		tap_is_int(record_parse_delimiter(cases[i].spec), cases[i].want,
-			   "record_parse_delimiter(\"%s\") is %d", cases[i].spec,
-			   cases[i].want);
+			   "record_parse_delimiter(\"%s\") is %d",
+			   cases[i].spec, cases[i].want);
 }
 
 static void
@@ -69,8 +69,8 @@ test_strip_cr(void)
 		const char *data;
 		size_t want;
 	} cases[] = {
-	    {"", 0},	 {"a", 1},     {"a\r", 1},    {"\r", 0},
-	    {"a\r\r", 2}, {"\ra", 2},  {"a\rb", 3},   {"a\n", 2},
+	    {"", 0},	  {"a", 1},   {"a\r", 1},  {"\r", 0},
+	    {"a\r\r", 2}, {"\ra", 2}, {"a\rb", 3}, {"a\n", 2},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -317,8 +317,8 @@ check_columns(const struct column_case *c)
 	bool ok = in->column_count == c->count;
 
 	for (size_t i = 0; ok && i < c->count; i++) {
-		size_t want_len = c->lens[i] ? c->lens[i]
-					     : strlen(c->columns[i]);
+		size_t want_len =
+		    c->lens[i] ? c->lens[i] : strlen(c->columns[i]);
 		size_t got_len = 99;
 		const char *got = input_column(in, i + 1, &got_len);
 
@@ -345,30 +345,82 @@ test_columns(void)
 	    {"three columns", "a,b,c", 0, ",", 3, {"a", "b", "c"}, {0}},
 	    {"no separator: one column", "abc", 0, ",", 1, {"abc"}, {0}},
 	    {"an empty input is one empty column", "", 0, ",", 1, {""}, {0}},
-	    {"separators at both ends make empty columns", ",a,", 0, ",", 3,
-	     {"", "a", ""}, {0}},
-	    {"adjacent separators make an empty column", "a,,b", 0, ",", 3,
-	     {"a", "", "b"}, {0}},
+	    {"separators at both ends make empty columns",
+	     ",a,",
+	     0,
+	     ",",
+	     3,
+	     {"", "a", ""},
+	     {0}},
+	    {"adjacent separators make an empty column",
+	     "a,,b",
+	     0,
+	     ",",
+	     3,
+	     {"a", "", "b"},
+	     {0}},
 	    {"only a separator", ",", 0, ",", 2, {"", ""}, {0}},
 	    {"a tab", "x\ty z\t", 0, "\t", 3, {"x", "y z", ""}, {0}},
-	    {"a multi-byte separator", "a::b::", 0, "::", 3, {"a", "b", ""},
+	    {"a multi-byte separator",
+	     "a::b::",
+	     0,
+	     "::",
+	     3,
+	     {"a", "b", ""},
 	     {0}},
-	    {"separators are found left to right, without overlap", ":::",
-	     0, "::", 2, {"", ":"}, {0}},
-	    {"a longer separator", "1 -> 2 -> 3", 0, " -> ", 3,
-	     {"1", "2", "3"}, {0}},
-	    {"a UTF-8 separator", "a\xe2\x86\x92" "b", 0, "\xe2\x86\x92", 2,
-	     {"a", "b"}, {0}},
-	    {"a partial separator is data", "a\xe2\x86" "b", 0,
-	     "\xe2\x86\x92", 1, {"a\xe2\x86" "b"}, {0}},
-	    {"the separator is literal, not a pattern", "a.b|c", 0, ".|", 1,
-	     {"a.b|c"}, {0}},
-	    {"NUL bytes are data", "a\0,\0b", 5, ",", 2, {"a\0", "\0b"},
+	    {"separators are found left to right, without overlap",
+	     ":::",
+	     0,
+	     "::",
+	     2,
+	     {"", ":"},
+	     {0}},
+	    {"a longer separator",
+	     "1 -> 2 -> 3",
+	     0,
+	     " -> ",
+	     3,
+	     {"1", "2", "3"},
+	     {0}},
+	    {"a UTF-8 separator",
+	     "a\xe2\x86\x92"
+	     "b",
+	     0,
+	     "\xe2\x86\x92",
+	     2,
+	     {"a", "b"},
+	     {0}},
+	    {"a partial separator is data",
+	     "a\xe2\x86"
+	     "b",
+	     0,
+	     "\xe2\x86\x92",
+	     1,
+	     {"a\xe2\x86"
+	      "b"},
+	     {0}},
+	    {"the separator is literal, not a pattern",
+	     "a.b|c",
+	     0,
+	     ".|",
+	     1,
+	     {"a.b|c"},
+	     {0}},
+	    {"NUL bytes are data",
+	     "a\0,\0b",
+	     5,
+	     ",",
+	     2,
+	     {"a\0", "\0b"},
 	     {2, 2}},
-	    {"a separator holding the whole input", "ab", 0, "ab", 2,
-	     {"", ""}, {0}},
-	    {"a separator longer than the input", "a", 0, "abc", 1, {"a"},
+	    {"a separator holding the whole input",
+	     "ab",
+	     0,
+	     "ab",
+	     2,
+	     {"", ""},
 	     {0}},
+	    {"a separator longer than the input", "a", 0, "abc", 1, {"a"}, {0}},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -46,8 +46,8 @@ unquote(const char *text, size_t len, char *out)
 		unsigned char c = (unsigned char)text[i];
 
 		if (c == '\'') {
-			const char *close = memchr(text + i + 1, '\'',
-						   len - i - 1);
+			const char *close =
+			    memchr(text + i + 1, '\'', len - i - 1);
 
 			if (close == NULL)
 				return -1; /* unterminated */
@@ -134,13 +134,14 @@ test_every_byte(void)
 
 		/* "xCy" */
 		if (safe)
-			want_len = (size_t)snprintf(want, sizeof want, "x%cy", c);
+			want_len =
+			    (size_t)snprintf(want, sizeof want, "x%cy", c);
 		else if (c == '\'')
-			want_len = (size_t)snprintf(want, sizeof want,
-						    "'x'\\''y'");
+			want_len =
+			    (size_t)snprintf(want, sizeof want, "'x'\\''y'");
 		else
-			want_len = (size_t)snprintf(want, sizeof want, "'x%cy'",
-						    c);
+			want_len =
+			    (size_t)snprintf(want, sizeof want, "'x%cy'", c);
 		got = quote(in, 3, &got_len);
 		if (got_len != want_len || memcmp(got, want, want_len) != 0) {
 			if (bad_inside++ == 0) {
@@ -155,9 +156,11 @@ test_every_byte(void)
 		if (safe)
 			want_len = (size_t)snprintf(want, sizeof want, "%c", c);
 		else if (c == '\'')
-			want_len = (size_t)snprintf(want, sizeof want, "''\\'''");
+			want_len =
+			    (size_t)snprintf(want, sizeof want, "''\\'''");
 		else
-			want_len = (size_t)snprintf(want, sizeof want, "'%c'", c);
+			want_len =
+			    (size_t)snprintf(want, sizeof want, "'%c'", c);
 		got = quote(in + 1, 1, &got_len);
 		if (got_len != want_len || memcmp(got, want, want_len) != 0) {
 			if (bad_alone++ == 0) {
@@ -237,8 +240,9 @@ test_needs_shell(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		bool got = shquote_needs_shell(cases[i].word);
 
-		tap_ok(got == cases[i].want, "shquote_needs_shell(\"%s\") is %s",
-		       cases[i].word, cases[i].want ? "true" : "false");
+		tap_ok(got == cases[i].want,
+		       "shquote_needs_shell(\"%s\") is %s", cases[i].word,
+		       cases[i].want ? "true" : "false");
 	}
 
 	/* Exactly the listed bytes make a word need the shell. */

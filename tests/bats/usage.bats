@@ -86,14 +86,14 @@ usage_error() {
 }
 
 @test "an unknown option is a usage error on one line" {
-	usage_error "'--bogus'" --bogus CMD
-	usage_error "'q'" -q CMD
+	usage_error "unknown option --bogus" --bogus CMD
+	usage_error "unknown option -q" -q CMD
 }
 
 @test "an option without its argument is a usage error on one line" {
-	usage_error "'j'" -j
-	usage_error "'n'" -k -n
-	usage_error "'--delimiter'" --delimiter
+	usage_error "-j needs an argument" -j
+	usage_error "-n needs an argument" -k -n
+	usage_error "--delimiter needs an argument" --delimiter
 }
 
 # help_mentions OPTION...: --help names each OPTION as a word of its own.

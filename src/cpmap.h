@@ -86,9 +86,12 @@ struct options {
 	bool feed_stdin; /* --stdin: the input goes to the task's stdin */
 
 	/* the pool */
-	unsigned jobs;	 /* slots, >= 1 */
-	unsigned chunk;	 /* inputs per task, >= 1 */
-	unsigned buffer; /* tasks started but not yet written, >= jobs */
+	bool persist;	      /* --persist: one long-lived worker per slot */
+	uint64_t persist_max; /* --persist-max: tasks per worker, 0: no limit */
+	unsigned stride;      /* --stride: tasks outstanding per worker */
+	unsigned jobs;	      /* slots, >= 1 */
+	unsigned chunk;	      /* inputs per task, >= 1 */
+	unsigned buffer;      /* tasks started but not yet written, >= jobs */
 
 	/* JSON */
 	bool json_input;		 /* -J: each line is a JSON value */
@@ -386,6 +389,8 @@ void capture_free(struct capture *c);
 struct attempt_end {
 	int spawn_error; /* errno when the command could not start, else 0 */
 	int wait_status; /* waitpid status when spawn_error is 0 */
+	bool lost;	 /* the worker went away first: not the task's fault */
+	const char *reason; /* a persistent worker's failure, or NULL */
 };
 
 /* What the pool hears from a running attempt. */
@@ -414,9 +419,18 @@ struct worker_kind {
 		       const struct attempt_callbacks *cb, void *arg);
 	/* Send sig to the attempt's whole process group. */
 	void (*signal)(void *attempt, int sig);
+	/* Every task is done: let long-lived workers go (or NULL). */
+	void (*shutdown)(void);
 };
 
 extern const struct worker_kind local_worker;
+
+/* ---- persist.c: persistent workers, one per slot (--persist) ------------ */
+
+extern const struct worker_kind persist_worker;
+
+void persist_init(uv_loop_t *loop, const struct options *opts);
+void persist_free(void);
 
 /* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
 
@@ -426,6 +440,8 @@ struct input *json_input_create(const char *line, size_t len, uint64_t number);
 const char *json_input_field(struct input *in, const char *path, size_t *len,
 			     char **cause);
 void json_release(void *json);
+/* The compact JSON text of a -J input (a string keeps its quotes). */
+char *json_input_compact(const struct input *in, size_t *len);
 /* Append the result's record, one line of compact JSON, to out. */
 void json_record_encode(struct buf *out, const struct result *r,
 			struct capture *stdout_capture,

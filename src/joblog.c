@@ -33,8 +33,30 @@
 struct joblog {
 	int fd;
 	char *path;
-	off_t size; /* the end of the last whole line */
+	bool seekable; /* a regular file (not a pipe, not /dev/stdout) */
+	off_t size;    /* the end of the last whole line */
 };
+
+/* The end of the last whole line of fd's file (a crash may cut one). */
+static off_t
+joblog_whole_lines(int fd, off_t size)
+{
+	char block[4096];
+
+	while (size > 0) {
+		size_t n =
+		    size < (off_t)sizeof block ? (size_t)size : sizeof block;
+		ssize_t got = pread(fd, block, n, size - (off_t)n);
+
+		if (got != (ssize_t)n)
+			return size; /* unreadable: leave it as it is */
+		for (size_t i = n; i > 0; i--)
+			if (block[i - 1] == '\n')
+				return size - (off_t)(n - i);
+		size -= (off_t)n;
+	}
+	return 0;
+}
 
 struct done_set {
 	uint64_t *seqs; /* sorted, unique */
@@ -47,9 +69,16 @@ joblog_open(const char *path, bool append, char **cause)
 	struct joblog *log = xcalloc(1, sizeof *log);
 	struct stat st;
 
-	log->fd =
-	    open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC),
-		 0666);
+	if (strcmp(path, "-") == 0)
+		path = "/dev/stdout"; /* as GNU parallel */
+	log->fd = open(
+	    path, O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC), 0666);
+	if (log->fd < 0 && (errno == EACCES || errno == EISDIR ||
+			    errno == ENXIO || errno == EINVAL))
+		log->fd = open(path,
+			       O_WRONLY | O_CREAT | O_CLOEXEC |
+				   (append ? 0 : O_TRUNC),
+			       0666);
 	if (log->fd < 0 || fstat(log->fd, &st) < 0) {
 		*cause = xasprintf("--joblog: %s: %s", path, strerror(errno));
 		if (log->fd >= 0)
@@ -58,7 +87,16 @@ joblog_open(const char *path, bool append, char **cause)
 		return NULL;
 	}
 	log->path = xstrdup(path);
-	log->size = st.st_size;
+	log->seekable = S_ISREG(st.st_mode);
+	if (!log->seekable) {
+		(void)io_write_all(log->fd, JOBLOG_HEADER,
+				   strlen(JOBLOG_HEADER));
+		return log;
+	}
+	/* Appending after a crash: drop a line cut short first. */
+	log->size = joblog_whole_lines(log->fd, st.st_size);
+	if (log->size < st.st_size)
+		(void)ftruncate(log->fd, log->size);
 	if (log->size == 0 &&
 	    io_write_all(log->fd, JOBLOG_HEADER, strlen(JOBLOG_HEADER)) == 0)
 		log->size = (off_t)strlen(JOBLOG_HEADER);
@@ -99,10 +137,12 @@ joblog_write(struct joblog *log, const struct result *r, const char *command,
 	rc = io_write_all(log->fd, line.data, line.len);
 	if (rc == 0) {
 		log->size += (off_t)line.len;
-	} else {
+	} else if (log->seekable) {
 		/* Leave only whole lines behind. */
 		(void)ftruncate(log->fd, log->size);
 		(void)lseek(log->fd, log->size, SEEK_SET);
+		log_warn("--joblog: %s: %s", log->path, strerror(-rc));
+	} else {
 		log_warn("--joblog: %s: %s", log->path, strerror(-rc));
 	}
 	buf_free(&line);

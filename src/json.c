@@ -95,7 +95,8 @@ json_input_create(const char *line, size_t len, uint64_t number)
 	in = input_create(text, text_len, NULL, number);
 	free(text);
 	in->json = value;
-	in->strict = true;
+	/* A string or number is like a line; only structures are strict. */
+	in->strict = json_is_array(value) || json_is_object(value);
 	if (json_is_array(value))
 		json_array_columns(in, value);
 	return in;
@@ -140,6 +141,18 @@ json_input_field(struct input *in, const char *path, size_t *len, char **cause)
 	free(in->field_text);
 	in->field_text = json_value_text(value, len);
 	return in->field_text;
+}
+
+char *
+json_input_compact(const struct input *in, size_t *len)
+{
+	char *text = json_dumps(in->json, JSON_COMPACT | JSON_ENCODE_ANY |
+					      JSON_PRESERVE_ORDER);
+
+	if (text == NULL)
+		fatal("out of memory encoding JSON");
+	*len = strlen(text);
+	return text;
 }
 
 void

@@ -24,7 +24,7 @@ log_init(const char *progname)
 	log_progname = slash != NULL ? slash + 1 : progname;
 }
 
-static void
+static void __attribute__((format(printf, 1, 0)))
 log_write(const char *fmt, va_list ap)
 {
 	char line[4096];

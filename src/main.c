@@ -49,6 +49,9 @@ enum long_only_option {
 	OPT_RESUME_FAILED,
 	OPT_PROGRESS,
 	OPT_BAR,
+	OPT_PERSIST,
+	OPT_PERSIST_MAX,
+	OPT_STRIDE,
 };
 
 static const struct option main_long_options[] = {
@@ -88,6 +91,9 @@ static const struct option main_long_options[] = {
     {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"bar", no_argument, NULL, OPT_BAR},
+    {"persist", no_argument, NULL, OPT_PERSIST},
+    {"persist-max", required_argument, NULL, OPT_PERSIST_MAX},
+    {"stride", required_argument, NULL, OPT_STRIDE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -134,6 +140,11 @@ main_usage(FILE *f)
 	    "  -n, --chunk N          up to N inputs per task\n"
 	    "      --buffer N         at most N tasks started and not yet "
 	    "written\n"
+	    "      --persist          one long-lived worker per slot, fed "
+	    "inputs on stdin\n"
+	    "      --persist-max N    replace a worker after N tasks\n"
+	    "      --stride N         tasks outstanding at one worker "
+	    "(default 64)\n"
 	    "output:\n"
 	    "  -k, --ordered, --keep-order\n"
 	    "                         write results in input order\n"
@@ -376,7 +387,7 @@ main_parse(struct options *opts, int argc, char **argv)
 			if ((delimiter = record_parse_delimiter(optarg)) < 0)
 				main_usage_error(
 				    "-d: '%s' is not one byte or an escape "
-				    "(\\n \\t \\0 \\xHH)",
+				    "(\\n \\t \\r \\0 \\\\ \\xHH)",
 				    optarg);
 			opts->delimiter = delimiter;
 			break;
@@ -499,6 +510,17 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_BAR:
 			opts->bar = true;
 			break;
+		case OPT_PERSIST:
+			opts->persist = true;
+			break;
+		case OPT_PERSIST_MAX:
+			opts->persist_max =
+			    main_number("--persist-max", optarg, 1, ULONG_MAX);
+			break;
+		case OPT_STRIDE:
+			opts->stride =
+			    (unsigned)main_number("--stride", optarg, 1, 65536);
+			break;
 		case OPT_RESULTS:
 			if (optarg[0] == '\0')
 				main_usage_error("--results needs a directory");
@@ -531,6 +553,18 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->buffer =
 		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
 	}
+	if (opts->persist && opts->stride == 0)
+		opts->stride = 64;
+	if (!opts->persist && (opts->stride != 0 || opts->persist_max != 0))
+		main_usage_error("--stride and --persist-max need --persist");
+	if (opts->persist &&
+	    (opts->feed_stdin || opts->output_mode != OUTPUT_GROUP))
+		main_usage_error("--persist does not combine with %s",
+				 opts->feed_stdin ? "--stdin (inputs go to the "
+						    "worker's stdin)"
+				 : opts->output_mode == OUTPUT_LINE
+				     ? "--line-buffer"
+				     : "--ungroup");
 	if ((opts->resume || opts->resume_failed) && opts->joblog == NULL)
 		main_usage_error("--resume%s needs --joblog FILE",
 				 opts->resume_failed ? "-failed" : "");
@@ -626,6 +660,11 @@ main(int argc, char **argv)
 			   opts.shell, opts.header || opts.json_input, &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
+	if (opts.persist && template_has_input(tmpl))
+		main_usage_error("--persist sends each input to the worker's "
+				 "stdin: the command cannot use {} or fields");
+	if (opts.persist)
+		persist_init(loop, &opts);
 	if (opts.results_dir != NULL &&
 	    results_prepare(opts.results_dir, &cause) < 0)
 		fatal("%s", cause);
@@ -653,6 +692,7 @@ main(int argc, char **argv)
 	input_reader_free(reader);
 	template_free(tmpl);
 	child_stop();
+	persist_free();
 	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
 	(void)uv_loop_close(loop);
 	free(opts.sources);

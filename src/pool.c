@@ -56,14 +56,20 @@ struct task {
 	uint64_t start_ns;	/* monotonic clock at the start */
 	uint64_t seen[3];	/* bytes the attempt wrote, by stream (1, 2) */
 	struct task *next;	/* in the ready or the waiting list */
+	struct task *slot_next; /* the next attempt in flight at its slot */
 	uv_timer_t retry_timer; /* --retry-delay, while waiting */
 };
 
+/*
+ * A slot runs one attempt at a time, or up to --stride at a persistent
+ * worker, which answers them in order: the oldest is the one it works on.
+ */
 struct slot {
 	struct pool *pool;
-	unsigned number;   /* {%}, from 1 */
-	struct task *task; /* the running attempt's task, or NULL */
-	uv_timer_t timer;  /* --timeout, then --kill-after */
+	unsigned number;	  /* {%}, from 1 */
+	struct task *head, *tail; /* attempts in flight here, oldest first */
+	char **argv;		  /* --persist: the worker's command */
+	uv_timer_t timer; /* --timeout of the oldest, then --kill-after */
 };
 
 struct pool {
@@ -74,9 +80,9 @@ struct pool {
 	struct output *out;
 	const struct worker_kind *worker;
 	struct slot *slots;
-	unsigned *free_slots; /* a stack of free slot numbers */
+	unsigned *free_slots; /* a stack of slot numbers, one per free place */
 	unsigned free_count;
-	unsigned running;
+	unsigned running;     /* attempts in flight */
 	struct input **chunk; /* inputs gathered for the next task */
 	size_t chunk_count;
 	struct input *held; /* a bad input waiting for its chunk to start */
@@ -207,6 +213,13 @@ pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
 		r->status = STATUS_SIGNALED;
 		r->signal = WTERMSIG(end->wait_status);
 	}
+	if (end->reason != NULL && !t->timed_out) {
+		/* A persistent worker failed on this task. */
+		if (r->status == STATUS_OK)
+			r->status = STATUS_FAILED;
+		r->message = xstrdup(end->reason);
+		return;
+	}
 	if (t->timed_out) {
 		r->status = STATUS_TIMEOUT;
 		r->error = ERROR_TIMEOUT;
@@ -246,13 +259,27 @@ pool_report(const struct task *t, const struct result *r, const char *then)
 		 r->message != NULL ? r->message : why, then);
 }
 
+/*
+ * The exit status for failures, as GNU parallel gives it: their number
+ * (101 past 100), or with a --halt ...=P% policy their percentage of the
+ * tasks done, rounded up.
+ */
+static int
+pool_failure_status(const struct pool *p)
+{
+	uint64_t done = p->failed + p->succeeded;
+
+	if (p->opts->halt.percent && done > 0)
+		return (int)((p->failed * 100 + done - 1) / done);
+	return p->failed > 100 ? 101 : (int)p->failed;
+}
+
 /* The exit status --halt gives, as GNU parallel: fail=1 passes the
  * failing task's own status on. */
 static int
 pool_halt_status(const struct pool *p, const struct result *r)
 {
 	const struct halt_policy *h = &p->opts->halt;
-	uint64_t done = p->failed + p->succeeded;
 
 	if (h->why == HALT_SUCCESS)
 		return 0;
@@ -263,9 +290,7 @@ pool_halt_status(const struct pool *p, const struct result *r)
 			return 128 + r->signal;
 		return r->error == ERROR_SPAWN ? 127 : 1;
 	}
-	if (h->percent && done > 0)
-		return (int)(p->failed * 100 / done);
-	return p->failed > 100 ? 101 : (int)p->failed;
+	return pool_failure_status(p);
 }
 
 static void pool_stop(struct pool *p, bool stop_running, int sig);
@@ -309,7 +334,8 @@ pool_written_cb(void *owner, const struct result *r)
 	struct task *t = owner;
 	struct pool *p = t->pool;
 
-	if (r != NULL && p->joblog != NULL && !p->aborted) {
+	if (r != NULL && p->joblog != NULL && !p->aborted &&
+	    !p->opts->dry_run) {
 		struct buf command = {0};
 
 		if (t->argv != NULL)
@@ -389,29 +415,54 @@ pool_stop(struct pool *p, bool stop_running, int sig)
 	if (!stop_running)
 		return;
 	for (unsigned i = 0; i < p->opts->jobs; i++) {
-		struct task *t = p->slots[i].task;
-
-		if (t == NULL || t->attempt == NULL)
-			continue;
-		t->interrupted = true;
-		p->worker->signal(t->attempt, sig);
+		for (struct task *t = p->slots[i].head; t != NULL;
+		     t = t->slot_next) {
+			if (t->attempt == NULL)
+				continue;
+			t->interrupted = true;
+			p->worker->signal(t->attempt, sig);
+		}
 	}
 }
 
 /* ---- attempts ---------------------------------------------------------- */
 
+static void pool_timeout_cb(uv_timer_t *timer);
+
+/* Time the oldest attempt at the slot (--timeout). */
+static void
+pool_arm_timer(struct pool *p, struct slot *s)
+{
+	if (p->opts->timeout_ms > 0 && s->head != NULL)
+		uv_timer_start(&s->timer, pool_timeout_cb, p->opts->timeout_ms,
+			       0);
+}
+
 static void
 pool_release_slot(struct pool *p, struct task *t)
 {
 	struct slot *s = t->slot;
+	struct task **link;
 
 	if (s == NULL)
 		return;
-	uv_timer_stop(&s->timer);
-	s->task = NULL;
+	for (link = &s->head; *link != t; link = &(*link)->slot_next)
+		;
+	*link = t->slot_next;
+	if (s->tail == t) {
+		s->tail = NULL;
+		for (struct task *x = s->head; x != NULL; x = x->slot_next)
+			s->tail = x;
+	}
+	t->slot_next = NULL;
 	t->slot = NULL;
 	p->free_slots[p->free_count++] = s->number;
 	p->running--;
+	if (link == &s->head) {
+		/* The next one in line is worked on now: time it afresh. */
+		uv_timer_stop(&s->timer);
+		pool_arm_timer(p, s);
+	}
 }
 
 static void
@@ -419,8 +470,8 @@ pool_kill_after_cb(uv_timer_t *timer)
 {
 	struct slot *s = timer->data;
 
-	if (s->task != NULL && s->task->attempt != NULL)
-		s->pool->worker->signal(s->task->attempt, SIGKILL);
+	if (s->head != NULL && s->head->attempt != NULL)
+		s->pool->worker->signal(s->head->attempt, SIGKILL);
 }
 
 static void
@@ -429,10 +480,10 @@ pool_timeout_cb(uv_timer_t *timer)
 	struct slot *s = timer->data;
 	struct pool *p = s->pool;
 
-	if (s->task == NULL || s->task->attempt == NULL)
+	if (s->head == NULL || s->head->attempt == NULL)
 		return;
-	s->task->timed_out = true;
-	p->worker->signal(s->task->attempt, SIGTERM);
+	s->head->timed_out = true;
+	p->worker->signal(s->head->attempt, SIGTERM);
 	uv_timer_start(&s->timer, pool_kill_after_cb, p->opts->kill_after_ms,
 		       0);
 }
@@ -485,6 +536,16 @@ pool_retry(struct pool *p, struct task *t)
 	output_reset(p->out, t->out);
 	memset(t->seen, 0, sizeof t->seen);
 	t->timed_out = false;
+	if (delay == 0) {
+		/* Due now: before any new input. */
+		t->next = NULL;
+		if (p->ready_tail != NULL)
+			p->ready_tail->next = t;
+		else
+			p->ready = t;
+		p->ready_tail = t;
+		return;
+	}
 	uv_timer_init(p->loop, &t->retry_timer);
 	t->retry_timer.data = t;
 	t->next = p->waiting;
@@ -515,6 +576,20 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	p->spawn_blocked = false;
+	if (end->lost && !t->interrupted && !p->stopping &&
+	    t->attempts <= p->opts->retries + 3) {
+		/* Its worker went away first: it goes back in the queue. */
+		output_reset(p->out, t->out);
+		memset(t->seen, 0, sizeof t->seen);
+		t->next = NULL;
+		if (p->ready_tail != NULL)
+			p->ready_tail->next = t;
+		else
+			p->ready = t;
+		p->ready_tail = t;
+		pool_fill(p);
+		return;
+	}
 	/* A task we stopped has no result, unless it finished all the same. */
 	if (t->interrupted && (error != 0 || !WIFEXITED(end->wait_status) ||
 			       WEXITSTATUS(end->wait_status) != 0)) {
@@ -574,29 +649,83 @@ pool_dry_run(struct pool *p, struct task *t)
 	output_finish(p->out, t->out, &r);
 }
 
-/* Expand the task for its slot and start an attempt there. */
+/* The inputs as a persistent worker gets them: one line each. */
+static bool
+pool_build_lines(struct task *t, char **cause)
+{
+	struct buf data = {0};
+
+	for (size_t i = 0; i < t->input_count; i++) {
+		struct input *in = t->inputs[i];
+
+		if (in->json != NULL) {
+			size_t len;
+			char *text = json_input_compact(in, &len);
+
+			buf_append(&data, text, len);
+			free(text);
+		} else if (memchr(in->text, '\n', in->len) != NULL) {
+			*cause = xasprintf("input %llu holds a newline, which "
+					   "a persistent worker cannot be sent",
+					   (unsigned long long)in->number);
+			buf_free(&data);
+			return false;
+		} else {
+			buf_append(&data, in->text, in->len);
+		}
+		buf_append_char(&data, '\n');
+	}
+	t->stdin_data = buf_steal(&data, &t->stdin_len);
+	return true;
+}
+
+/* The task's command for its slot: its own, or the slot's worker's. */
+static char **
+pool_command(struct pool *p, struct task *t, struct slot *s, char **cause)
+{
+	struct expansion e = {.inputs = t->inputs,
+			      .input_count = t->input_count,
+			      .seq = t->seq,
+			      .slot = s->number};
+
+	if (p->opts->persist) {
+		/* Expanded once per worker; the inputs go to its stdin. */
+		if (s->argv == NULL)
+			s->argv = template_expand(p->tmpl, &e, false, cause);
+		if (s->argv != NULL && t->stdin_data == NULL &&
+		    !pool_build_lines(t, cause))
+			return NULL;
+		return s->argv;
+	}
+	if (t->argv == NULL || template_uses_slot(p->tmpl)) {
+		free(t->argv);
+		t->argv =
+		    template_expand(p->tmpl, &e, !p->opts->feed_stdin, cause);
+	}
+	if (t->argv != NULL && p->opts->feed_stdin && t->stdin_data == NULL)
+		pool_build_stdin(p, t);
+	return t->argv;
+}
+
+/* Expand the task for a free place and start an attempt there. */
 static void
 pool_launch(struct pool *p, struct task *t)
 {
 	struct slot *s = &p->slots[p->free_slots[--p->free_count] - 1];
 	struct timespec now;
 	char *cause = NULL;
+	char **argv;
 
-	s->task = t;
 	t->slot = s;
 	t->last_slot = s->number;
+	if (s->tail != NULL)
+		s->tail->slot_next = t;
+	else
+		s->head = t;
+	s->tail = t;
 	p->running++;
-	if (t->argv == NULL || template_uses_slot(p->tmpl)) {
-		struct expansion e = {.inputs = t->inputs,
-				      .input_count = t->input_count,
-				      .seq = t->seq,
-				      .slot = s->number};
-
-		free(t->argv);
-		t->argv =
-		    template_expand(p->tmpl, &e, !p->opts->feed_stdin, &cause);
-	}
-	if (t->argv == NULL) {
+	argv = pool_command(p, t, s, &cause);
+	if (argv == NULL) {
 		/* Bad input is the task's result, not the run's end. */
 		struct result r;
 
@@ -612,11 +741,9 @@ pool_launch(struct pool *p, struct task *t)
 		pool_dry_run(p, t);
 		return;
 	}
-	if (p->opts->feed_stdin && t->stdin_data == NULL)
-		pool_build_stdin(p, t);
 
 	struct attempt_spec spec = {
-	    .argv = t->argv,
+	    .argv = argv,
 	    .stdin_data = t->stdin_data,
 	    .stdin_len = t->stdin_len,
 	    .capture = p->opts->output_mode != OUTPUT_UNGROUP,
@@ -628,9 +755,8 @@ pool_launch(struct pool *p, struct task *t)
 	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
 	t->start_ns = uv_hrtime();
 	t->attempts++;
-	if (p->opts->timeout_ms > 0)
-		uv_timer_start(&s->timer, pool_timeout_cb, p->opts->timeout_ms,
-			       0);
+	if (s->head == t)
+		pool_arm_timer(p, s);
 	pool_note_progress(p);
 	t->attempt =
 	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
@@ -701,6 +827,9 @@ pool_close(struct pool *p)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
 	for (unsigned i = 0; i < p->opts->jobs; i++)
 		uv_close((uv_handle_t *)&p->slots[i].timer, NULL);
+	if (p->worker->shutdown != NULL)
+		p->worker->shutdown();
+	pool_note_progress(p);
 	progress_stop(p->progress);
 	p->progress = NULL;
 	input_stop(p->reader);
@@ -710,8 +839,7 @@ pool_close(struct pool *p)
 static void
 pool_fill(struct pool *p)
 {
-	while (!p->stopping && !p->spawn_blocked &&
-	       p->running < p->opts->jobs) {
+	while (!p->stopping && !p->spawn_blocked && p->free_count > 0) {
 		if (p->ready != NULL) {
 			struct task *t = p->ready;
 
@@ -789,7 +917,7 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->opts = opts;
 	p->tmpl = tmpl;
 	p->reader = reader;
-	p->worker = &local_worker;
+	p->worker = opts->persist ? &persist_worker : &local_worker;
 	if (opts->joblog != NULL) {
 		if (opts->resume || opts->resume_failed) {
 			p->done = joblog_read_done(opts->joblog,
@@ -810,14 +938,20 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
 	p->slots = xcalloc(opts->jobs, sizeof *p->slots);
-	p->free_slots = xcalloc(opts->jobs, sizeof *p->free_slots);
 	for (unsigned i = 0; i < opts->jobs; i++) {
 		p->slots[i].pool = p;
 		p->slots[i].number = i + 1;
 		uv_timer_init(loop, &p->slots[i].timer);
 		p->slots[i].timer.data = &p->slots[i];
-		p->free_slots[p->free_count++] = opts->jobs - i;
 	}
+	/* One place per attempt a slot can hold, dealt round the slots. */
+	unsigned places = opts->persist ? opts->stride : 1;
+
+	p->free_slots =
+	    xcalloc((size_t)opts->jobs * places, sizeof *p->free_slots);
+	for (unsigned k = 0; k < places; k++)
+		for (unsigned i = 0; i < opts->jobs; i++)
+			p->free_slots[p->free_count++] = opts->jobs - i;
 	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
 	return p;
 }
@@ -851,9 +985,7 @@ pool_exit_status(const struct pool *p)
 		return p->halt_status;
 	if (p->stop_signal == SIGHUP && p->left_undone)
 		return 128 + SIGHUP;
-	if (p->failed > 100)
-		return 101;
-	return (int)p->failed;
+	return pool_failure_status(p);
 }
 
 int
@@ -872,6 +1004,8 @@ pool_free(struct pool *p)
 	free(p->chunk);
 	output_free(p->out);
 	joblog_close(p->joblog);
+	for (unsigned i = 0; i < p->opts->jobs; i++)
+		free(p->slots[i].argv);
 	done_set_free(p->done);
 	free(p->slots);
 	free(p->free_slots);

@@ -26,7 +26,7 @@ record_parse_delimiter(const char *spec)
 {
 	if (spec[0] == '\0')
 		return -1;
-	if (spec[0] != '\\')
+	if (spec[0] != '\\' || spec[1] == '\0')
 		return spec[1] == '\0' ? (unsigned char)spec[0] : -1;
 	if (spec[1] != '\0' && spec[2] == '\0') {
 		switch (spec[1]) {

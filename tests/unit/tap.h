@@ -11,7 +11,8 @@
  *
  * Descriptions take printf formats; '#' and '\' in them are escaped so that
  * a description can never be read as a TODO or SKIP directive, and control
- * bytes are escaped so that a check is always one line.
+ * bytes and bytes >= 0x7f are escaped so that a check is always one line
+ * of ASCII.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -110,7 +111,7 @@ static inline TAP_PRINTF(2, 0) void tap_vresult(bool pass, const char *fmt,
 
 		if (c == '#' || c == '\\')
 			printf("\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		else if (c < 0x20 || c >= 0x7f)
 			printf("\\x%02x", c);
 		else
 			putchar(c);

@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# faults.bats - cpmap when the world misbehaves: a full disk under the
+# joblog or the spill files, an odd $TMPDIR, descriptors that must not leak
+# into tasks, a grandchild that keeps the output pipe open, a task that
+# leaves its stdin unread.
+#
+# The disk-full tests mount a 64 KiB tmpfs; they are skipped where mounting
+# is not permitted.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	setup_scratch
+	S=$SCRATCH
+	export S
+	mkfifo "$S/gate"
+}
+
+teardown() {
+	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	local pid
+	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	if [ -n "${DISK:-}" ] && mountpoint -q "$DISK"; then
+		umount "$DISK" 2>/dev/null || umount -l "$DISK"
+	fi
+	true
+}
+
+# task BODY: write $S/task, a sh script run as `$S/task INPUT`.
+task() {
+	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
+	chmod +x "$S/task"
+}
+
+# same WHAT GOT WANT: compare, and say what differed.
+same() {
+	[ "$2" = "$3" ] && return 0
+	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
+	return 1
+}
+
+# small_disk: mount a 64 KiB tmpfs on $S/disk (its path in $DISK), or skip.
+small_disk() {
+	DISK=$S/disk
+	mkdir "$DISK"
+	mount -t tmpfs -o size=64k tmpfs "$DISK" 2>/dev/null ||
+		{ DISK=; skip "mounting a tmpfs is not permitted here (needs root or CAP_SYS_ADMIN)"; }
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local s
+	s=$(grep -m1 '^State:' "/proc/$1/status" 2>/dev/null) || return 1
+	[[ $s != *zombie* ]]
+}
+
+# gone PID...: wait until none of the processes is alive (a killed process
+# may take a moment to die after cpmap has exited); 20 s safety limit.
+gone() {
+	local pid i
+	for pid; do
+		for ((i = 0; i < 2000; i++)); do
+			alive "$pid" || break
+			sleep 0.01
+		done
+		if alive "$pid"; then
+			echo "process $pid is still alive: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
+			return 1
+		fi
+	done
+}
+
+# ---- a full disk -----------------------------------------------------------
+
+@test "a joblog on a full disk stops the run with status 255 and leaves whole lines" {
+	small_disk
+	# Lines of about 1 KiB: 300 of them do not fit in 64 KiB.
+	local long
+	long=$(printf '%01000d' 0)
+	seq 300 >"$S/in"
+	run --separate-stderr timeout 20 "$CPMAP" -j2 --joblog "$DISK/log" \
+		echo {} "$long" <"$S/in"
+	same status "$status" 255
+	grep -Fxq "cpmap: --joblog: $DISK/log: No space left on device" <<<"$stderr" ||
+		{ echo "stderr: $stderr" >&2; false; }
+	grep -Fxq "cpmap: stopping: the joblog cannot be written" <<<"$stderr" ||
+		{ echo "stderr: $stderr" >&2; false; }
+	# Whole lines only: 9 fields each, a newline at the very end.
+	local logged
+	logged=$(wc -l <"$DISK/log")
+	((logged > 2 && logged < 301))
+	[ "$(tail -c 1 "$DISK/log" | od -An -tx1 | tr -d ' ')" = 0a ]
+	same "malformed lines" "$(awk -F'\t' 'NF != 9' "$DISK/log")" ""
+	# And --resume reads it without a complaint and does the rest.
+	cp "$DISK/log" "$S/log"
+	run --separate-stderr timeout 20 "$CPMAP" -j2 --joblog "$S/log" --resume \
+		echo {} "$long" <"$S/in"
+	same "resumed: status" "$status" 0
+	same "resumed: stderr" "$stderr" ""
+	same "resumed: tasks run" "${#lines[@]}" "$((300 - (logged - 1)))"
+	same "all logged" "$(tail -n +2 "$S/log" | cut -f1 | sort -n)" "$(seq 300)"
+}
+
+@test "a spill to a full \$TMPDIR stops the run with status 255, without a crash" {
+	small_disk
+	run --separate-stderr env TMPDIR="$DISK" timeout 20 "$CPMAP" \
+		head -c 2000000 /dev/zero ::: a
+	same status "$status" 255
+	same stderr "$stderr" "cpmap: cannot spill output to a temporary file: No space left on device
+cpmap: stopping: task output cannot be kept"
+	same "left in TMPDIR" "$(ls -A "$DISK")" ""
+}
+
+@test "a failed spill stops the other running tasks too" {
+	small_disk
+	task 'case $1 in
+big) wait-lines "$S/started" 1; head -c 2000000 /dev/zero ;;
+*) exec fifo-wait -s "$S/started" "$S/gate" ;;
+esac'
+	run --separate-stderr env TMPDIR="$DISK" timeout 20 "$CPMAP" -j2 \
+		"$S/task" ::: big blocked
+	same status "$status" 255
+	same stderr "$stderr" "cpmap: cannot spill output to a temporary file: No space left on device
+cpmap: stopping: task output cannot be kept"
+	gone $(cut -d' ' -f1 "$S/started")
+	no_leftovers "$S/gate"
+	same "left in TMPDIR" "$(ls -A "$DISK")" ""
+}
+
+# ---- spill files ---------------------------------------------------------
+
+@test "spill files go to a \$TMPDIR named with spaces, quotes, a backtick and a newline, and vanish" {
+	local dir="$S/tmp dir \"q\" 'q' \`b\` \$(x)"$'\nline2'
+	mkdir "$dir"
+	# Task "big" writes 2 MB (past the 1 MiB spill point) and blocks: while
+	# it is blocked, cpmap holds an unlinked file in $dir.
+	task 'case $1 in
+big) head -c 2000000 "$S/data"; echo "$$ $PPID" >>"$S/started"; exec fifo-wait "$S/gate" ;;
+*) echo "$1" ;;
+esac'
+	head -c 2000000 /dev/urandom >"$S/data"
+	TMPDIR=$dir timeout -s KILL 20 "$CPMAP" -k -j2 "$S/task" ::: big small \
+		>"$S/out" 2>"$S/err" 3>&- &
+	BG=$!
+	wait_lines "$S/started" 1
+	local cpmap_pid fd target found=
+	cpmap_pid=$(cut -d' ' -f2 "$S/started")
+	for fd in /proc/"$cpmap_pid"/fd/*; do
+		target=$(readlink "$fd") || continue
+		[[ $target == "$dir/cpmap."*" (deleted)" ]] && found=1
+	done
+	[ -n "$found" ] || { ls -l /proc/"$cpmap_pid"/fd >&2; false; }
+	same "left in TMPDIR while running" "$(ls -A "$dir")" ""
+	release "$S/gate"
+	status=0
+	wait "$BG" || status=$?
+	BG=
+	same status "$status" 0
+	same stderr "$(cat "$S/err")" ""
+	{ cat "$S/data"; echo small; } | cmp - "$S/out"
+	same "left in TMPDIR" "$(ls -A "$dir")" ""
+}
+
+# ---- descriptors -----------------------------------------------------------
+
+@test "tasks inherit no descriptor but 0, 1 and 2" {
+	# cpmap itself inherits 7, 8 and 9 (not close-on-exec), holds its
+	# joblog, and a spill file of task 1 while task 2 looks.  (sh -c, not
+	# a script: a shell keeps its script file open.)
+	local body='case $1 in
+big) head -c 2000000 /dev/zero; echo "$$" >>"$S/started"; exec fifo-wait "$S/gate" ;;
+esac
+wait-lines "$S/started" 1
+ls /proc/$$/fd
+echo "$$" >>"$S/started"'
+	timeout -s KILL 20 "$CPMAP" -j2 --joblog "$S/log" --json sh -c "$body" sh \
+		::: big look >"$S/out" 2>"$S/err" 3>&- 7</dev/null 8>"$S/x" 9<>"$S/y" &
+	BG=$!
+	wait_lines "$S/started" 2
+	release "$S/gate"
+	status=0
+	wait "$BG" || status=$?
+	BG=
+	same status "$status" 0
+	same "look's descriptors" "$(jq -r 'select(.input == "look") | .stdout' "$S/out")" "0
+1
+2"
+}
+
+@test "tasks inherit no descriptor but 0, 1 and 2 with --stdin, --timeout and shell mode" {
+	run timeout 20 "$CPMAP" --stdin --timeout 10s --retries 1 \
+		'ls /proc/$$/fd; :' ::: a 7</dev/null 8>"$S/x"
+	same status "$status" 0
+	same output "$output" "0
+1
+2"
+}
+
+# ---- stubborn tasks ------------------------------------------------------
+
+@test "a grandchild holding the output pipe does not hang cpmap" {
+	task 'fifo-wait -s "$S/started" "$S/gate" &
+echo "task $1"'
+	run --separate-stderr timeout 20 "$CPMAP" "$S/task" ::: a
+	same status "$status" 0
+	same stdout "$output" "task a"
+	# The grandchild's process group was killed.
+	gone $(cut -d' ' -f1 "$S/started")
+	no_leftovers "$S/gate"
+}
+
+@test "a task that exits without reading its --stdin input does not break cpmap" {
+	# A 10 MB input, then two small ones; head reads 5 bytes and exits.
+	{
+		head -c 10000000 /dev/zero | tr '\0' x
+		printf '\nshort1\nab\n'
+	} >"$S/in"
+	run --separate-stderr timeout 20 "$CPMAP" -k --stdin head -c 5 <"$S/in"
+	same status "$status" 0
+	same stdout "$output" "xxxxxshortab"
+	same stderr "$stderr" ""
+	run --separate-stderr timeout 20 "$CPMAP" -k --stdin \
+		sh -c 'echo "seq $CPMAP_SEQ"' <"$S/in"
+	same status "$status" 0
+	same stdout "$output" "seq 1
+seq 2
+seq 3"
+}

@@ -266,6 +266,8 @@ const char *input_field(struct input *in, const char *name, size_t *len,
 void input_free(struct input *in);
 /* The errno of the first source that could not be read, or 0. */
 int input_error(const struct input_reader *reader);
+/* Has input_next said -1: is every input taken? */
+bool input_finished(const struct input_reader *reader);
 /* Stop reading and close every handle; safe at any time. */
 void input_stop(struct input_reader *reader);
 void input_reader_free(struct input_reader *reader);

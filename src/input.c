@@ -434,6 +434,12 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 	return r;
 }
 
+bool
+input_finished(const struct input_reader *r)
+{
+	return r->finished;
+}
+
 int
 input_error(const struct input_reader *r)
 {

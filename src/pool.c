@@ -358,7 +358,16 @@ pool_written_cb(void *owner, const struct result *r)
 static void
 pool_stop_input(struct pool *p)
 {
-	if (!p->input_done || p->chunk_count > 0 || p->held != NULL)
+	struct input *in;
+
+	/* Was anything left?  Ask the reader once: it may know it is done. */
+	if (!p->input_done && input_next(p->reader, &in) == 1) {
+		input_free(in);
+		p->left_undone = true;
+	} else if (!p->input_done && !input_finished(p->reader)) {
+		p->left_undone = true;
+	}
+	if (p->chunk_count > 0 || p->held != NULL)
 		p->left_undone = true;
 	input_stop(p->reader);
 	for (size_t i = 0; i < p->chunk_count; i++)

@@ -537,8 +537,12 @@ main_parse(struct options *opts, int argc, char **argv)
 			main_usage_error("%s needs an argument",
 					 argv[optind - 1]);
 		default:
-			if (optopt != 0)
+			if (optopt > 0 && optopt < 128)
 				main_usage_error("unknown option -%c", optopt);
+			if (optopt != 0 && strchr(argv[optind - 1], '=') != NULL)
+				main_usage_error("%s: the option takes no "
+						 "argument",
+						 argv[optind - 1]);
 			main_usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}

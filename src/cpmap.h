@@ -2,15 +2,25 @@
  * cpmap.h - the one internal header: the map of the house.
  *
  * Vocabulary.  An *input* is one record read (a line, a NUL-separated
- * record, one ::: argument, or a combination of one value per ::: group).  A
- * *task* is one command invocation built from one input, or from a chunk of
- * inputs (--chunk).  An *attempt* is one run of a task.  A *slot* is one unit
- * of parallelism (-j).  A *worker* is where a slot runs its attempts; today
- * that is a local child process (job.c).
+ * record, a JSON value, one ::: argument, or a combination of one value per
+ * ::: group).  A *task* is one command invocation built from one input, or
+ * from a chunk of inputs (--chunk).  An *attempt* is one run of a task
+ * (--retries make more).  A *slot* is one unit of parallelism (-j).  A
+ * *worker* is where a slot runs its attempts: a local child process per
+ * attempt (job.c) or one long-lived process per slot (persist.c).
  *
- * Data flows one way, and the sections below follow it:
+ * Data flows one way, and the sections below follow it, after the shared
+ * values and the utilities:
  *
- *   input.c/record.c -> template.c -> pool.c -> job.c -> pool.c -> output.c
+ *   input.c, record.c, json.c   records from stdin, files, ::: groups
+ *     -> template.c, shquote.c  argv (or a quoted sh -c line) per task
+ *     -> pool.c                 slots, queue, retries, timeouts, --halt,
+ *                               --resume, signals; joblog.c, progress.c
+ *     -> job.c | persist.c      one attempt (child.c starts and reaps)
+ *     -> pool.c                 the task's result
+ *     -> output.c               ordered/unordered, raw/tagged/lines/JSON
+ *                               (capture.c holds bytes, json.c encodes
+ *                               records, results.c writes --results)
  *
  * Structs are private to the file that owns them, except the plain value
  * types shared by everybody: options, input, result and buf.
@@ -198,14 +208,10 @@ void buf_append_char(struct buf *b, char c);
 char *buf_steal(struct buf *b, size_t *len);
 void buf_free(struct buf *b);
 
-/* ---- shquote.c: POSIX shell quoting (pure) ---------------------------- */
+/* ---- io.c: whole writes to a descriptor ------------------------------ */
 
-/* Append s as one literal shell word: unquoted when safe, else '...'. */
-void shquote_append(struct buf *out, const char *s, size_t len);
-/* Append argv as a command line the shell would run (shell: sh -c form). */
-void shquote_command_line(struct buf *out, char *const *argv, bool shell);
-/* Does the word need the shell: whitespace or shell syntax in it? */
-bool shquote_needs_shell(const char *word);
+/* Write all of data, riding out EINTR and EAGAIN; 0 or -errno. */
+int io_write_all(int fd, const void *data, size_t len);
 
 /* ---- record.c: splitting bytes into records and columns (pure) -------- */
 
@@ -275,6 +281,21 @@ void input_reader_free(struct input_reader *reader);
 struct input *input_create(const char *text, size_t len, const char *colsep,
 			   uint64_t number);
 
+/* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
+
+/* Parse one -J line; a bad one gives an input whose error says why. */
+struct input *json_input_create(const char *line, size_t len, uint64_t number);
+/* A field or dotted path of a -J input; NULL with *cause if missing. */
+const char *json_input_field(struct input *in, const char *path, size_t *len,
+			     char **cause);
+void json_release(void *json);
+/* The compact JSON text of a -J input (a string keeps its quotes). */
+char *json_input_compact(const struct input *in, size_t *len);
+/* Append the result's record, one line of compact JSON, to out. */
+void json_record_encode(struct buf *out, const struct result *r,
+			struct capture *stdout_capture,
+			struct capture *stderr_capture);
+
 /* ---- template.c: the command, parsed once, expanded per task (pure) --- */
 
 struct template;
@@ -306,6 +327,15 @@ char **template_expand(struct template *t, const struct expansion *e,
 		       bool with_input, char **cause);
 void template_free(struct template *t);
 
+/* ---- shquote.c: POSIX shell quoting (pure) ---------------------------- */
+
+/* Append s as one literal shell word: unquoted when safe, else '...'. */
+void shquote_append(struct buf *out, const char *s, size_t len);
+/* Append argv as a command line the shell would run (shell: sh -c form). */
+void shquote_command_line(struct buf *out, char *const *argv, bool shell);
+/* Does the word need the shell: whitespace or shell syntax in it? */
+bool shquote_needs_shell(const char *word);
+
 /* ---- child.c: starting and reaping child processes -------------------- */
 
 typedef void (*child_exit_cb)(void *arg, int wait_status);
@@ -332,58 +362,6 @@ int child_spawn(const struct child_spec *spec, child_exit_cb exit, void *arg,
 void child_signal_all(int sig);
 size_t child_count(void);
 void child_stop(void);
-
-/* ---- io.c: whole writes to a descriptor ------------------------------ */
-
-/* Write all of data, riding out EINTR and EAGAIN; 0 or -errno. */
-int io_write_all(int fd, const void *data, size_t len);
-
-/* ---- utf8.c: streaming UTF-8 validation, JSON string escaping (pure) -- */
-
-struct utf8_state {
-	bool valid;
-	unsigned need;	   /* continuation bytes still expected */
-	unsigned char low; /* the range of the next continuation byte */
-	unsigned char high;
-};
-
-void utf8_init(struct utf8_state *s);
-/* Feed the next piece; false as soon as the bytes cannot be UTF-8. */
-bool utf8_feed(struct utf8_state *s, const char *data, size_t len);
-/* Valid, and no character left unfinished at the end? */
-bool utf8_finish(const struct utf8_state *s);
-bool utf8_valid(const char *data, size_t len);
-/* Append valid UTF-8 as the inside of a JSON string (no quotes). */
-void utf8_json_escape(struct buf *out, const char *data, size_t len);
-
-/* ---- base64.c: streaming base64 (pure) --------------------------------- */
-
-struct base64_state {
-	unsigned char held[3]; /* bytes of an unfinished group */
-	unsigned pending;
-};
-
-void base64_init(struct base64_state *s);
-void base64_feed(struct base64_state *s, struct buf *out, const char *data,
-		 size_t len);
-void base64_finish(struct base64_state *s, struct buf *out);
-
-/* ---- capture.c: a task's output, in memory or spilled to a temp file -- */
-
-struct capture;
-
-struct capture *capture_create(void);
-void capture_append(struct capture *c, const char *data, size_t len);
-size_t capture_size(const struct capture *c);
-/* The errno of the first spill that failed (a full disk), or 0. */
-int capture_failure(void);
-/* Write the whole capture to fd; 0, or -errno of the failed write. */
-int capture_write(struct capture *c, int fd);
-/* Visit the bytes in order, in pieces, without copying them all. */
-int capture_each(struct capture *c,
-		 int (*visit)(void *arg, const char *data, size_t len),
-		 void *arg);
-void capture_free(struct capture *c);
 
 /* ---- job.c: one attempt as a local child process (the local worker) --- */
 
@@ -433,30 +411,6 @@ extern const struct worker_kind persist_worker;
 
 void persist_init(uv_loop_t *loop, const struct options *opts);
 void persist_free(void);
-
-/* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
-
-/* Parse one -J line; a bad one gives an input whose error says why. */
-struct input *json_input_create(const char *line, size_t len, uint64_t number);
-/* A field or dotted path of a -J input; NULL with *cause if missing. */
-const char *json_input_field(struct input *in, const char *path, size_t *len,
-			     char **cause);
-void json_release(void *json);
-/* The compact JSON text of a -J input (a string keeps its quotes). */
-char *json_input_compact(const struct input *in, size_t *len);
-/* Append the result's record, one line of compact JSON, to out. */
-void json_record_encode(struct buf *out, const struct result *r,
-			struct capture *stdout_capture,
-			struct capture *stderr_capture);
-
-/* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */
-
-/* Make sure DIR exists; -1 with *cause set if it cannot be used. */
-int results_prepare(const char *dir, char **cause);
-void results_write(const char *dir, const struct result *r,
-		   struct capture *stdout_capture,
-		   struct capture *stderr_capture, const char *record,
-		   size_t record_len);
 
 /* ---- halt.c: --halt policies (pure) ----------------------------------- */
 
@@ -512,6 +466,53 @@ int pool_exit_status(const struct pool *p);
 int pool_output_error(const struct pool *p);
 void pool_free(struct pool *p);
 
+/* ---- utf8.c: streaming UTF-8 validation, JSON string escaping (pure) -- */
+
+struct utf8_state {
+	bool valid;
+	unsigned need;	   /* continuation bytes still expected */
+	unsigned char low; /* the range of the next continuation byte */
+	unsigned char high;
+};
+
+void utf8_init(struct utf8_state *s);
+/* Feed the next piece; false as soon as the bytes cannot be UTF-8. */
+bool utf8_feed(struct utf8_state *s, const char *data, size_t len);
+/* Valid, and no character left unfinished at the end? */
+bool utf8_finish(const struct utf8_state *s);
+bool utf8_valid(const char *data, size_t len);
+/* Append valid UTF-8 as the inside of a JSON string (no quotes). */
+void utf8_json_escape(struct buf *out, const char *data, size_t len);
+
+/* ---- base64.c: streaming base64 (pure) --------------------------------- */
+
+struct base64_state {
+	unsigned char held[3]; /* bytes of an unfinished group */
+	unsigned pending;
+};
+
+void base64_init(struct base64_state *s);
+void base64_feed(struct base64_state *s, struct buf *out, const char *data,
+		 size_t len);
+void base64_finish(struct base64_state *s, struct buf *out);
+
+/* ---- capture.c: a task's output, in memory or spilled to a temp file -- */
+
+struct capture;
+
+struct capture *capture_create(void);
+void capture_append(struct capture *c, const char *data, size_t len);
+size_t capture_size(const struct capture *c);
+/* The errno of the first spill that failed (a full disk), or 0. */
+int capture_failure(void);
+/* Write the whole capture to fd; 0, or -errno of the failed write. */
+int capture_write(struct capture *c, int fd);
+/* Visit the bytes in order, in pieces, without copying them all. */
+int capture_each(struct capture *c,
+		 int (*visit)(void *arg, const char *data, size_t len),
+		 void *arg);
+void capture_free(struct capture *c);
+
 /* ---- output.c: the sinks, in input order or as tasks finish ----------- */
 
 struct output;
@@ -546,5 +547,14 @@ int output_error(const struct output *o);
 /* Tasks begun whose result is not yet written. */
 size_t output_pending(const struct output *o);
 void output_free(struct output *o);
+
+/* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */
+
+/* Make sure DIR exists; -1 with *cause set if it cannot be used. */
+int results_prepare(const char *dir, char **cause);
+void results_write(const char *dir, const struct result *r,
+		   struct capture *stdout_capture,
+		   struct capture *stderr_capture, const char *record,
+		   size_t record_len);
 
 #endif /* CPMAP_H */

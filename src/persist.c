@@ -38,11 +38,25 @@
 struct persist_worker;
 
 struct persist_attempt {
-	struct persist_worker *worker;
+	struct persist_worker *worker; /* NULL while it waits for one */
 	const struct attempt_callbacks *cb;
 	void *arg;
+	const char *data; /* its input lines, owned by the pool's task */
+	size_t len;
 	size_t lines; /* answers still expected */
 	struct persist_attempt *next;
+};
+
+/*
+ * A slot has at most one worker process at a time: while a worker is on its
+ * way out (retired, failed), new attempts for the slot wait here, and the
+ * next worker starts once the old one is gone.
+ */
+struct persist_slot {
+	unsigned number;
+	char *const *argv; /* the worker's command, owned by the pool */
+	struct persist_worker *worker;
+	struct persist_attempt *wait_head, *wait_tail;
 };
 
 struct persist_worker {
@@ -79,7 +93,7 @@ struct persist_write {
 static struct {
 	uv_loop_t *loop;
 	const struct options *opts;
-	struct persist_worker **slots; /* by slot - 1: the current worker */
+	struct persist_slot *slots; /* by slot number - 1 */
 	unsigned slot_count;
 	struct persist_worker *dirty; /* workers with a batch to write */
 	uv_prepare_t flush;
@@ -113,13 +127,22 @@ persist_end_attempts(struct persist_worker *w)
 	w->tail = NULL;
 }
 
+static void persist_slot_resume(struct persist_slot *slot);
+
 /* Free the worker once it has exited and every handle is closed. */
 static void
 persist_maybe_free(struct persist_worker *w)
 {
+	struct persist_slot *slot = &persist.slots[w->slot - 1];
+
 	if (!w->exited || w->open_handles > 0)
 		return;
+	/* Lost attempts come back to this slot and wait for the next one. */
 	persist_end_attempts(w);
+	if (slot->worker == w) {
+		slot->worker = NULL;
+		persist_slot_resume(slot);
+	}
 	buf_free(&w->batch);
 	buf_free(&w->answer);
 	buf_free(&w->complaint);
@@ -144,12 +167,10 @@ persist_close(struct persist_worker *w, uv_handle_t *handle, bool *open)
 	uv_close(handle, persist_close_cb);
 }
 
-/* Take the worker out of its slot: the next task starts a new one. */
+/* The worker takes no more tasks; its slot's next ones wait for it to go. */
 static void
 persist_detach(struct persist_worker *w)
 {
-	if (w->slot > 0 && persist.slots[w->slot - 1] == w)
-		persist.slots[w->slot - 1] = NULL;
 	w->retiring = true;
 }
 
@@ -387,7 +408,7 @@ persist_open_pipe(struct persist_worker *w, uv_pipe_t *pipe, int fd, bool *open)
 
 /* Start the slot's worker; NULL (and *error) if it cannot start. */
 static struct persist_worker *
-persist_spawn(const struct attempt_spec *spec, int *error)
+persist_spawn(const struct persist_slot *slot, int *error)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
 	struct persist_worker *w = xcalloc(1, sizeof *w);
@@ -395,17 +416,17 @@ persist_spawn(const struct attempt_spec *spec, int *error)
 	int rc = 0;
 
 	w->loop = persist.loop;
-	w->slot = spec->slot;
+	w->slot = slot->number;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
 	    pipe2(err, O_CLOEXEC) < 0)
 		rc = -errno;
 	if (rc == 0) {
-		child = (struct child_spec){.argv = spec->argv,
+		child = (struct child_spec){.argv = slot->argv,
 					    .stdin_fd = in[0],
 					    .stdout_fd = out[1],
 					    .stderr_fd = err[1],
 					    .seq = 0,
-					    .slot = spec->slot,
+					    .slot = slot->number,
 					    .host = "local"};
 		rc = child_spawn(&child, persist_exit_cb, w, &w->pid);
 	}
@@ -457,41 +478,32 @@ persist_failed_cb(uv_timer_t *timer)
 	uv_close((uv_handle_t *)timer, persist_failed_close_cb);
 }
 
-static void *
-persist_start(uv_loop_t *loop, const struct attempt_spec *spec,
-	      const struct attempt_callbacks *cb, void *arg)
+/* End an attempt asynchronously: its worker could not be started. */
+static void
+persist_fail_start(struct persist_attempt *a, int error)
 {
-	struct persist_worker *w = persist.slots[spec->slot - 1];
-	struct persist_attempt *a;
-	int error = 0;
+	struct persist_failed_start *f = xcalloc(1, sizeof *f);
 
-	if (w == NULL) {
-		w = persist_spawn(spec, &error);
-		if (w == NULL) {
-			struct persist_failed_start *f = xcalloc(1, sizeof *f);
+	f->attempt = *a;
+	f->attempt.worker = NULL;
+	f->error = error;
+	uv_timer_init(persist.loop, &f->timer);
+	f->timer.data = f;
+	uv_timer_start(&f->timer, persist_failed_cb, 0, 0);
+}
 
-			f->attempt.cb = cb;
-			f->attempt.arg = arg;
-			f->error = error;
-			uv_timer_init(loop, &f->timer);
-			f->timer.data = f;
-			uv_timer_start(&f->timer, persist_failed_cb, 0, 0);
-			return f; /* never signalled: it is no worker */
-		}
-		persist.slots[spec->slot - 1] = w;
-	}
-	a = xcalloc(1, sizeof *a);
+/* Give the attempt to the worker: queue it and add its lines to the batch. */
+static void
+persist_send(struct persist_worker *w, struct persist_attempt *a)
+{
 	a->worker = w;
-	a->cb = cb;
-	a->arg = arg;
-	for (size_t i = 0; i < spec->stdin_len; i++)
-		a->lines += spec->stdin_data[i] == '\n';
+	a->next = NULL;
 	if (w->tail != NULL)
 		w->tail->next = a;
 	else
 		w->head = a;
 	w->tail = a;
-	buf_append(&w->batch, spec->stdin_data, spec->stdin_len);
+	buf_append(&w->batch, a->data, a->len);
 	if (!w->dirty) {
 		w->dirty = true;
 		w->next_dirty = persist.dirty;
@@ -500,6 +512,61 @@ persist_start(uv_loop_t *loop, const struct attempt_spec *spec,
 	if (persist.opts->persist_max > 0 &&
 	    ++w->sent >= persist.opts->persist_max)
 		persist_detach(w); /* EOF once the last answer is in */
+}
+
+/* The slot has no worker: start one for the attempts waiting there. */
+static void
+persist_slot_resume(struct persist_slot *slot)
+{
+	struct persist_attempt *a;
+	int error = 0;
+
+	if (slot->wait_head == NULL)
+		return;
+	slot->worker = persist_spawn(slot, &error);
+	while ((a = slot->wait_head) != NULL) {
+		slot->wait_head = a->next;
+		if (slot->worker == NULL) {
+			persist_fail_start(a, error);
+			free(a);
+		} else if (slot->worker->retiring) {
+			/* --persist-max reached already: the rest wait on. */
+			slot->wait_head = a;
+			break;
+		} else {
+			persist_send(slot->worker, a);
+		}
+	}
+	if (slot->wait_head == NULL)
+		slot->wait_tail = NULL;
+}
+
+static void *
+persist_start(uv_loop_t *loop, const struct attempt_spec *spec,
+	      const struct attempt_callbacks *cb, void *arg)
+{
+	struct persist_slot *slot = &persist.slots[spec->slot - 1];
+	struct persist_attempt *a = xcalloc(1, sizeof *a);
+
+	a->cb = cb;
+	a->arg = arg;
+	a->data = spec->stdin_data;
+	a->len = spec->stdin_len;
+	for (size_t i = 0; i < spec->stdin_len; i++)
+		a->lines += spec->stdin_data[i] == '\n';
+	slot->argv = spec->argv;
+	if (slot->worker != NULL && !slot->worker->retiring) {
+		persist_send(slot->worker, a);
+		return a;
+	}
+	/* Wait for the slot's next worker (start it now if there is none). */
+	if (slot->wait_tail != NULL)
+		slot->wait_tail->next = a;
+	else
+		slot->wait_head = a;
+	slot->wait_tail = a;
+	if (slot->worker == NULL)
+		persist_slot_resume(slot);
 	return a;
 }
 
@@ -520,7 +587,7 @@ persist_shutdown(void)
 {
 	/* Every task is done: EOF tells each worker to go. */
 	for (unsigned i = 0; i < persist.slot_count; i++) {
-		struct persist_worker *w = persist.slots[i];
+		struct persist_worker *w = persist.slots[i].worker;
 
 		if (w == NULL)
 			continue;
@@ -543,6 +610,8 @@ persist_init(uv_loop_t *loop, const struct options *opts)
 	persist.opts = opts;
 	persist.slot_count = opts->jobs;
 	persist.slots = xcalloc(opts->jobs, sizeof *persist.slots);
+	for (unsigned i = 0; i < opts->jobs; i++)
+		persist.slots[i].number = i + 1;
 	uv_prepare_init(loop, &persist.flush);
 	uv_prepare_start(&persist.flush, persist_flush_cb);
 	uv_unref((uv_handle_t *)&persist.flush);

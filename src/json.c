@@ -281,17 +281,25 @@ json_set_argv(json_t *record, char *const *argv)
 	json_decref(encoded);
 }
 
-/* Append a JSON value's compact text to out. */
+/*
+ * Append a JSON value's compact text to out; with inner, an object's
+ * members only.  Reals keep all 17 digits, so an input's numbers come back
+ * exactly as they were.
+ */
 static void
-json_append(struct buf *out, const json_t *value)
+json_append(struct buf *out, const json_t *value, bool inner)
 {
-	char *text =
-	    json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER |
-				  JSON_ENCODE_ANY | JSON_REAL_PRECISION(16));
+	char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER |
+					   JSON_ENCODE_ANY);
+	size_t len;
 
 	if (text == NULL)
 		fatal("out of memory encoding a JSON record");
-	buf_append_str(out, text);
+	len = strlen(text);
+	if (inner)
+		buf_append(out, text + 1, len - 2);
+	else
+		buf_append(out, text, len);
 	free(text);
 }
 
@@ -360,9 +368,23 @@ json_record_encode(struct buf *out, const struct result *r,
 	json_object_set_new(record, "slot",
 			    r->slot ? json_integer(r->slot) : json_null());
 	json_object_set_new(record, "attempts", json_integer(r->attempts));
-	json_object_set_new(record, "start",
-			    r->start > 0 ? json_real(r->start) : json_null());
-	json_object_set_new(record, "duration", json_real(r->duration));
+	json_append(out, record, false);
+	json_decref(record);
+	out->len--; /* reopen the object: more members follow */
+
+	/* Times as fixed-point text: microseconds, no binary noise. */
+	if (r->start > 0) {
+		char times[96];
+
+		snprintf(times, sizeof times,
+			 ",\"start\":%.6f,\"duration\":%.6f", r->start,
+			 r->duration);
+		buf_append_str(out, times);
+	} else {
+		buf_append_str(out, ",\"start\":null,\"duration\":0");
+	}
+
+	record = json_object();
 	json_object_set_new(record, "status",
 			    json_string(json_status_names[r->status]));
 	json_object_set_new(record, "exit",
@@ -374,9 +396,9 @@ json_record_encode(struct buf *out, const struct result *r,
 	} else {
 		json_object_set_new(record, "signal", json_null());
 	}
-	json_append(out, record);
+	buf_append_char(out, ',');
+	json_append(out, record, true);
 	json_decref(record);
-	out->len--; /* reopen the object: the streams follow */
 
 	json_append_stream(out, "stdout", stdout_capture);
 	json_append_stream(out, "stderr", stderr_capture);
@@ -406,7 +428,7 @@ json_record_encode(struct buf *out, const struct result *r,
 			json_object_set_new(
 			    error, "size",
 			    json_integer((json_int_t)r->output_size));
-		json_append(out, error);
+		json_append(out, error, false);
 		json_decref(error);
 	}
 	buf_append(out, "}\n", 2);

@@ -539,7 +539,8 @@ main_parse(struct options *opts, int argc, char **argv)
 		default:
 			if (optopt > 0 && optopt < 128)
 				main_usage_error("unknown option -%c", optopt);
-			if (optopt != 0 && strchr(argv[optind - 1], '=') != NULL)
+			if (optopt != 0 &&
+			    strchr(argv[optind - 1], '=') != NULL)
 				main_usage_error("%s: the option takes no "
 						 "argument",
 						 argv[optind - 1]);

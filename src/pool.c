@@ -743,6 +743,8 @@ pool_launch(struct pool *p, struct task *t)
 		r.status = STATUS_ERROR;
 		r.error = ERROR_BAD_INPUT;
 		r.message = cause;
+		if (p->opts->json_input && t->input_count == 1)
+			r.line = t->inputs[0]->number; /* -J: one line each */
 		pool_finish(p, t, &r);
 		return;
 	}
@@ -867,7 +869,10 @@ pool_fill(struct pool *p)
 			continue;
 		}
 		if (!pool_gather(p)) {
-			if (p->held != NULL || !p->input_done)
+			if (p->held != NULL)
+				continue; /* a bad input, with no chunk before
+					     it */
+			if (!p->input_done)
 				return; /* the reader calls back */
 			break;
 		}

@@ -54,7 +54,10 @@ EOF
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	if [ -n "${BG:-}" ]; then
+		pkill -KILL -P "$BG" 2>/dev/null
+		kill -KILL "$BG" 2>/dev/null
+	fi
 	pkill -KILL -f -- "$S/gate" 2>/dev/null
 	true
 }

@@ -17,7 +17,10 @@ setup() {
 
 teardown() {
 	# Never leave a blocked task or cpmap behind, whatever failed.
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	if [ -n "${BG:-}" ]; then
+		pkill -KILL -P "$BG" 2>/dev/null
+		kill -KILL "$BG" 2>/dev/null
+	fi
 	pkill -KILL -f -- "$S/gate" 2>/dev/null
 	true
 }

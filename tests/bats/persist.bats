@@ -1,0 +1,568 @@
+#!/usr/bin/env bats
+# persist.bats - persistent workers (--persist, --stride, --persist-max): the
+# line protocol, ordering, records and joblog, chunks, -J, every fault a
+# worker can commit (crash, early exit, an extra line, a last line without
+# its newline, hanging past --timeout), recycling, stderr pass-through, the
+# end of the run, the usage errors and the worked examples in contrib/.
+#
+# Workers are small sh scripts written into the test's scratch directory
+# ($S/NAME), so every worker's command line holds $S: teardown kills any
+# leftover, and no_leftovers "$S/" proves none outlived cpmap.  A worker that
+# must hold still blocks in fifo-wait on a gate; the test learns what has been
+# answered from a log the worker appends to (wait_lines), never by sleeping.
+# "Exactly once" is counted with sort | uniq -c.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	setup_scratch
+	S=$SCRATCH
+	export S
+	OUT=$S/out
+	ERR=$S/err
+	mkfifo "$S/gate"
+	export LC_ALL=C
+	# `printf ... | prun ...`: prun runs in this shell and sets $status.
+	shopt -s lastpipe
+	CONTRIB=$TESTS_SRC/../contrib
+}
+
+teardown() {
+	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	local pid
+	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	true
+}
+
+# worker NAME BODY: write $S/NAME, a sh script; BODY runs once per input
+# line, which is in $l.  Each worker logs "slot pid" to $S/starts when it
+# starts, so a test can count workers.
+worker() {
+	cat >"$S/$1" <<-EOF
+		#!/bin/sh
+		echo "\${CPMAP_SLOT:-?} \$\$" >>"$S/starts"
+		while IFS= read -r l; do
+		$2
+		done
+	EOF
+	chmod +x "$S/$1"
+}
+
+# prun ARGS...: run cpmap on the test's stdin; stdout in $OUT, stderr in
+# $ERR, exit status in $status.
+prun() {
+	status=0
+	timeout 30 "$CPMAP" "$@" >"$OUT" 2>"$ERR" 3>&- || status=$?
+}
+
+# same WHAT GOT WANT: compare, and say what differed.
+same() {
+	[ "$2" = "$3" ] && return 0
+	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
+	return 1
+}
+
+# each_once WHAT FILE LINE...: FILE holds each LINE exactly once, nothing else.
+each_once() {
+	local got want
+	got=$(sort "$2" | uniq -c | sed 's/^ *//')
+	want=$(printf '%s\n' "${@:3}" | sort | sed 's/^/1 /')
+	same "$1 (count, line)" "$got" "$want"
+}
+
+# records: the --json records in $OUT, one compact line each, without the
+# timing fields.
+records() {
+	jq -c 'del(.start, .duration)' "$OUT"
+}
+
+# ---- the protocol --------------------------------------------------------
+
+@test "each input goes to the worker as one line and its answer line is the task's output" {
+	worker echo 'printf "got <%s>\n" "$l"'
+	printf '%s\n' one '  two  spaces  ' 'back\slash' "it's" '"quoted"' 'tab	in' |
+		prun --persist -j1 "$S/echo"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" "$(printf 'got <%s>\n' one '  two  spaces  ' 'back\slash' "it's" '"quoted"' 'tab	in')"
+	same stderr "$(cat "$ERR")" ""
+	same "workers started" "$(wc -l <"$S/starts")" 1
+}
+
+@test "a worker answers several inputs in order: one line in, one line out" {
+	worker double 'echo $((l * 2))'
+	seq 200 | prun --persist -j1 "$S/double"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" "$(seq 2 2 400)"
+	same "workers started" "$(wc -l <"$S/starts")" 1
+}
+
+@test "each slot has one worker: CPMAP_SLOT and {%} name it, CPMAP_SEQ is 0" {
+	cat >"$S/slotw" <<-EOF
+		#!/bin/sh
+		echo "\$1 \$CPMAP_SLOT \$CPMAP_SEQ" >>"$S/starts"
+		while IFS= read -r l; do echo "\$1:\$l"; done
+	EOF
+	chmod +x "$S/slotw"
+	seq 40 | prun --persist -j2 --json "$S/slotw" '{%}'
+	same status "$status" 0
+	# Every answer names the slot that the record says ran the task.
+	same "answers vs slots" \
+		"$(jq -r 'select(.stdout != "\(.slot):\(.input)\n") | .seq' "$OUT")" ""
+	same "inputs answered" "$(jq -r .input "$OUT" | sort -n)" "$(seq 40)"
+	# At most one worker per slot, each started with its own slot number.
+	same "worker starts" "$(sort -u "$S/starts" | grep -cvE '^([12]) \1 0$')" 0
+	same "one start per slot" "$(sort "$S/starts" | uniq -d)" ""
+}
+
+@test "-k writes answers in input order across two workers when a later one finishes first" {
+	# --stride 1: slot 1 holds "slow" alone, slot 2 answers all the others
+	# (logging each to $S/done) before the gate lets "slow" go.
+	worker w '[ "$l" = slow ] && fifo-wait "$S/gate" >/dev/null
+echo "$l"
+echo "$l" >>"$S/done"'
+	local mode want
+	for mode in -k unordered; do
+		rm -f "$S/done"
+		printf '%s\n' slow b c d e |
+			timeout 30 "$CPMAP" --persist -j2 --stride 1 \
+			${mode/unordered/} "$S/w" >"$OUT" 2>"$ERR" 3>&- &
+		BG=$!
+		timeout 20 wait-lines "$S/done" 4
+		release "$S/gate"
+		wait "$BG" || fail "cpmap $mode exited with status $?"
+		BG=
+		if [ "$mode" = -k ]; then want="slow b c d e"; else want="b c d e slow"; fi
+		same "$mode output" "$(tr '\n' ' ' <"$OUT")" "$want "
+	done
+}
+
+@test "--json: each record's stdout is the answer line, argv null, exit 0" {
+	worker w 'echo "[$l]"'
+	printf '%s\n' a b c | prun --persist -k -j2 --json "$S/w"
+	same status "$status" 0
+	same records "$(jq -c '[.seq, .input, .argv, .host, .attempts, .status, .exit, .signal, .stdout, .stderr, .error]' "$OUT")" \
+		'[1,"a",null,"local",1,"ok",0,null,"[a]\n","",null]
+[2,"b",null,"local",1,"ok",0,null,"[b]\n","",null]
+[3,"c",null,"local",1,"ok",0,null,"[c]\n","",null]'
+	same "slots" "$(jq -r '.slot | select(. != 1 and . != 2)' "$OUT")" ""
+}
+
+@test "--joblog has one line per task in persist mode: exit 0, the answer's bytes" {
+	worker w 'echo "x$l"'
+	seq 3 | prun --persist -j1 --joblog "$S/log" "$S/w"
+	same status "$status" 0
+	same header "$(head -n 1 "$S/log")" \
+		"$(printf 'Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand')"
+	# Seq, host, send, receive (bytes of "xN\n"), exit value, signal.
+	same lines "$(tail -n +2 "$S/log" | cut -f1,2,5-8 | sort -n)" \
+		"$(printf '%s\t:\t0\t3\t0\t0\n' 1 2 3)"
+}
+
+@test "--chunk 3: a task sends three lines and takes three answers" {
+	worker w 'echo "<$l>"
+echo "$l" >>"$S/seen"'
+	seq 7 | prun --persist -j1 -k --chunk 3 --json "$S/w"
+	same status "$status" 0
+	same records "$(jq -c '[.seq, (.inputs // [.input]), .stdout]' "$OUT")" \
+		'[1,["1","2","3"],"<1>\n<2>\n<3>\n"]
+[2,["4","5","6"],"<4>\n<5>\n<6>\n"]
+[3,["7"],"<7>\n"]'
+	same "lines the worker read" "$(cat "$S/seen")" "$(seq 7)"
+	seq 7 | prun --persist -j2 -k -n 3 "$S/w"
+	same "plain output" "$(cat "$OUT")" "$(seq 7 | sed 's/.*/<&>/')"
+}
+
+@test "--stride 1, 5 and 65536 give the same answers" {
+	worker w 'echo "$l $((l * l))"'
+	local s
+	for s in 1 5 65536; do
+		seq 300 | prun --persist -j2 -k --stride "$s" "$S/w"
+		same "status, --stride $s" "$status" 0
+		same "output, --stride $s" "$(cat "$OUT")" "$(seq 300 | awk '{ print $1, $1 * $1 }')"
+	done
+}
+
+@test "-J sends each record as one compact JSON line; a string keeps its quotes" {
+	worker w 'printf "%s\n" "<$l>"'
+	printf '%s\n' '{ "a" : [1, 2] , "b":"x y"}' '"s t"' '[ 1, "two" ]' '"quote\"in"' 'null' '{"n":"line\nbreak"}' |
+		prun -J --persist -j1 -k "$S/w"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" '<{"a":[1,2],"b":"x y"}>
+<"s t">
+<[1,"two"]>
+<"quote\"in">
+<null>
+<{"n":"line\nbreak"}>'
+}
+
+@test "-J: a bad line becomes a bad-input record and never reaches the worker" {
+	worker w 'echo "$l" >>"$S/seen"
+echo ok'
+	printf '%s\n' '"a"' 'not json' '"b"' | prun -J --persist -j1 -k --json "$S/w"
+	same status "$status" 1
+	same records "$(jq -c '[.seq, .status, .stdout, .error.kind]' "$OUT")" \
+		'[1,"ok","ok\n",null]
+[2,"error","","bad-input"]
+[3,"ok","ok\n",null]'
+	same "the worker saw" "$(cat "$S/seen")" '"a"
+"b"'
+}
+
+@test "-0: an input holding a newline cannot be sent: bad input, the others answered" {
+	worker w 'echo "<$l>"'
+	printf 'a\0b\nc\0d\0' | prun -0 --persist -j1 -k "$S/w"
+	same status "$status" 1
+	same stdout "$(cat "$OUT")" '<a>
+<d>'
+	grep -qF 'input 2 holds a newline, which a persistent worker cannot be sent' "$ERR" ||
+		fail "stderr: $(cat "$ERR")"
+}
+
+# ---- faults --------------------------------------------------------------
+
+@test "a worker killed mid-batch is replaced: with --retries 1 every input is answered once" {
+	# It kills itself the first time it sees "boom"; the inputs sent after
+	# "boom" are lost with it and must be sent again, not answered twice.
+	worker w 'if [ "$l" = boom ] && [ ! -e "$S/boomed" ]; then : >"$S/boomed"; kill -9 $$; fi
+echo "$l"'
+	printf '%s\n' a b boom c d e f | prun --persist -j1 --retries 1 --json "$S/w"
+	same status "$status" 0
+	jq -r .stdout "$OUT" | sed '/^$/d' >"$S/answers"
+	each_once answers "$S/answers" a b boom c d e f
+	same "statuses" "$(jq -r .status "$OUT" | sort | uniq -c | sed 's/^ *//')" "7 ok"
+	same "boom's attempts >= 2" "$(jq -r 'select(.input == "boom") | .attempts >= 2' "$OUT")" true
+	same "workers started" "$(wc -l <"$S/starts")" 2
+	grep -qx 'cpmap: task 3 (input boom): the worker exited before answering; retrying (attempt 2 of 2)' "$ERR" ||
+		fail "stderr: $(cat "$ERR")"
+}
+
+@test "a worker that dies on every \"boom\": boom fails, all the others are answered once" {
+	worker w '[ "$l" = boom ] && kill -9 $$
+echo "$l"'
+	printf '%s\n' a b boom c d e f g h | prun --persist -j2 --retries 0 --json "$S/w"
+	same status "$status" 1
+	jq -r 'select(.status == "ok") | .stdout' "$OUT" | sed '/^$/d' >"$S/answers"
+	each_once answers "$S/answers" a b c d e f g h
+	same "boom's record" "$(jq -c 'select(.input == "boom") | [.status, .signal, .stdout]' "$OUT")" \
+		'["signaled","SIGKILL",""]'
+	same "records" "$(wc -l <"$OUT")" 9
+	same stderr "$(cat "$ERR")" "cpmap: task 3 (input boom): the worker exited before answering"
+}
+
+@test "a worker that quits after three answers is restarted and every input answered once" {
+	# head -n 3 as a worker: the fourth input finds it gone (--retries 1
+	# runs that one again), the ones after are lost and sent again.
+	cat >"$S/three" <<-EOF
+		#!/bin/sh
+		echo "\$\$" >>"$S/starts"
+		for i in 1 2 3; do IFS= read -r l || exit 0; echo "\$l"; done
+		exit 0
+	EOF
+	chmod +x "$S/three"
+	seq 5 | prun --persist -j1 --retries 1 "$S/three"
+	same "status (5 inputs)" "$status" 0
+	each_once "answers (5 inputs)" "$OUT" 1 2 3 4 5
+	same "workers started" "$(wc -l <"$S/starts")" 2
+	# One input outstanding at a time: nothing is ever lost, only failed.
+	rm -f "$S/starts"
+	seq 10 | prun --persist -j1 --retries 1 --stride 1 "$S/three"
+	same "status (--stride 1)" "$status" 0
+	each_once "answers (--stride 1)" "$OUT" $(seq 10)
+	same "workers started (--stride 1)" "$(wc -l <"$S/starts")" 4
+}
+
+@test "a lost attempt does not use up --retries: a task lost once then failed once runs again" {
+	# Worker 1 answers 1-3; 4 fails (retried), 5-8 are lost.  Worker 2
+	# answers 4-6; 7 fails for the first time: --retries 1 must run it
+	# again (it was lost before, which is not a failed attempt).
+	cat >"$S/three" <<-EOF
+		#!/bin/sh
+		for i in 1 2 3; do IFS= read -r l || exit 0; echo "\$l"; done
+		exit 0
+	EOF
+	chmod +x "$S/three"
+	seq 8 | prun --persist -j1 --retries 1 "$S/three"
+	same status "$status" 0
+	each_once answers "$OUT" $(seq 8)
+}
+
+@test "a worker that writes a line nobody asked for is restarted; every input answered once" {
+	# cpmap reads its inputs from a FIFO: when the worker writes its extra
+	# line, cpmap has nothing outstanding at it (c and d are not written
+	# yet), so the line cannot be mistaken for an answer.
+	cat >"$S/dup" <<-EOF
+		#!/usr/bin/env python3
+		import os, sys
+		with open("$S/starts", "a") as f:
+		    f.write("%d\n" % os.getpid())
+		for line in iter(sys.stdin.readline, ""):
+		    l = line.rstrip("\n")
+		    sys.stdout.write(l + "-1\n" + l + "-2\n" if l == "dup" else l + "\n")
+		    sys.stdout.flush()
+	EOF
+	chmod +x "$S/dup"
+	mkfifo "$S/in"
+	timeout 30 "$CPMAP" --persist -j1 "$S/dup" <"$S/in" >"$OUT" 2>"$ERR" 3>&- &
+	BG=$!
+	exec 5>"$S/in"
+	printf '%s\n' a b dup >&5
+	timeout 20 wait-lines "$ERR" 1
+	printf '%s\n' c d >&5
+	exec 5>&-
+	wait "$BG" || fail "cpmap exited with status $?"
+	BG=
+	same stderr "$(cat "$ERR")" "cpmap: [slot 1] the worker wrote a line it was not asked for: restarting it"
+	same stdout "$(cat "$OUT")" 'a
+b
+dup-1
+c
+d'
+	same "workers started" "$(wc -l <"$S/starts")" 2
+}
+
+@test "a last answer without its newline breaks the protocol: the worker is replaced" {
+	# On "nonl" it writes half an answer, closes stdout and blocks.
+	worker w 'if [ "$l" = nonl ]; then printf partial; exec >&-; exec fifo-wait "$S/gate"; fi
+echo "$l"'
+	printf '%s\n' a nonl b c | prun --persist -j1 -k --json "$S/w"
+	same status "$status" 1
+	same records "$(jq -c '[.input, .status, .stdout]' "$OUT")" \
+		'["a","ok","a\n"]
+["nonl","signaled",""]
+["b","ok","b\n"]
+["c","ok","c\n"]'
+	same stderr "$(cat "$ERR")" \
+		"cpmap: task 2 (input nonl): the worker broke the protocol (a last line without a newline)"
+	same "workers started" "$(wc -l <"$S/starts")" 2
+	no_leftovers "$S/gate"
+}
+
+@test "a worker that exits after half a line: --retries 1 answers that input on a new worker" {
+	worker w 'if [ "$l" = nonl ] && [ ! -e "$S/once" ]; then : >"$S/once"; printf partial; exit 0; fi
+echo "$l"'
+	printf '%s\n' a nonl b c | prun --persist -j1 --retries 1 "$S/w"
+	same status "$status" 0
+	each_once answers "$OUT" a nonl b c
+	grep -q partial "$OUT" && fail "the half line was written: $(cat "$OUT")"
+	same "workers started" "$(wc -l <"$S/starts")" 2
+}
+
+@test "--persist-max 2 recycles each worker after two tasks" {
+	worker w 'echo "$$ $l"'
+	seq 5 | prun --persist -j1 -k --persist-max 2 "$S/w"
+	same status "$status" 0
+	same "inputs" "$(cut -d' ' -f2 "$OUT")" "$(seq 5)"
+	# ceil(5/2) = 3 workers, answering 2, 2 and 1 inputs.
+	same "tasks per worker pid" "$(cut -d' ' -f1 "$OUT" | uniq -c | awk '{ print $1 }' | tr '\n' ' ')" "2 2 1 "
+	same "distinct pids" "$(cut -d' ' -f1 "$OUT" | sort -u | wc -l)" 3
+	same "workers started" "$(wc -l <"$S/starts")" 3
+}
+
+@test "--persist-max: a slot's next worker starts only once the retired one has exited" {
+	# -j1 is one worker at a time.  Each worker logs its start, the EOF it
+	# gets after its one task, and its end; worker N waits on gateN between
+	# EOF and its end, so the order of the log shows any overlap.
+	cat >"$S/w" <<-EOF
+		#!/bin/sh
+		echo start >>"$S/log"
+		n=\$(grep -c '^start' "$S/log")
+		while IFS= read -r l; do echo "\$l"; done
+		echo "eof \$n" >>"$S/log"
+		fifo-wait "$S/gate\$n" >/dev/null
+		echo "end \$n" >>"$S/log"
+	EOF
+	chmod +x "$S/w"
+	mkfifo "$S/gate1" "$S/gate2"
+	printf '%s\n' a b |
+		timeout 30 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" >"$OUT" 2>"$ERR" 3>&- &
+	BG=$!
+	timeout 20 wait-lines "$S/log" 2
+	release "$S/gate1"
+	timeout 20 wait-lines "$S/log" 5
+	release "$S/gate2"
+	wait "$BG" || fail "cpmap exited with status $?"
+	BG=
+	same log "$(cat "$S/log")" 'start
+eof 1
+end 1
+start
+eof 2
+end 2'
+	same stdout "$(cat "$OUT")" 'a
+b'
+}
+
+@test "--timeout on a persistent task stops its worker; the others are answered once" {
+	worker w '[ "$l" = hang ] && fifo-wait "$S/gate" >/dev/null
+echo "$l"'
+	printf '%s\n' a b hang c d | prun --persist -j1 --timeout 1s --json "$S/w"
+	same status "$status" 1
+	same "hang's record" "$(jq -c 'select(.input == "hang") | [.status, .stdout, .error.kind]' "$OUT")" \
+		'["timeout","","timeout"]'
+	jq -r 'select(.status == "ok") | .stdout' "$OUT" | sed '/^$/d' >"$S/answers"
+	each_once answers "$S/answers" a b c d
+	same stderr "$(cat "$ERR")" "cpmap: task 3 (input hang): timed out after 1s"
+	no_leftovers "$S/gate"
+}
+
+@test "a worker's stderr reaches cpmap's stderr line by line, prefixed [slot N]" {
+	cat >"$S/w" <<-EOF
+		#!/bin/sh
+		while IFS= read -r l; do
+			echo "\$l"
+			echo "saw \$l in \$CPMAP_SLOT" >&2
+		done
+		printf 'bye from %s' "\$CPMAP_SLOT" >&2
+	EOF
+	chmod +x "$S/w"
+	printf '%s\n' a b c | prun --persist -j1 "$S/w"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" 'a
+b
+c'
+	same stderr "$(cat "$ERR")" '[slot 1] saw a in 1
+[slot 1] saw b in 1
+[slot 1] saw c in 1
+[slot 1] bye from 1'
+	# Two workers: every line carries its own worker's slot.
+	seq 30 | prun --persist -j2 --json "$S/w"
+	same "status, -j2" "$status" 0
+	same "stderr lines from tasks" "$(grep -c ' saw ' "$ERR")" 30
+	same "lines not of the form [slot N] saw X in N" \
+		"$(grep -vE '^\[slot ([12])\] (saw [0-9]+ in|bye from) \1$' "$ERR")" ""
+	same "record stderr" "$(jq -r .stderr "$OUT" | sort -u)" ""
+}
+
+@test "at the end every worker gets EOF and exits before cpmap does" {
+	cat >"$S/w" <<-EOF
+		#!/bin/sh
+		while IFS= read -r l; do echo "\$l"; done
+		echo "eof \$CPMAP_SLOT" >>"$S/eofs"
+	EOF
+	chmod +x "$S/w"
+	seq 50 | prun --persist -j2 "$S/w"
+	same status "$status" 0
+	same "answers" "$(sort -n "$OUT")" "$(seq 50)"
+	no_leftovers "$S/w"
+	same "workers that saw EOF" "$(sort "$S/eofs" | uniq -c | awk '$1 != 1')" ""
+	[ "$(wc -l <"$S/eofs")" -ge 1 ] || fail "no worker saw EOF"
+}
+
+@test "a worker that ignores EOF at the end is stopped with SIGTERM (after 5 s)" {
+	worker w 'echo "$l"'
+	# After its loop it blocks on a gate nobody opens.
+	echo 'exec fifo-wait "$S/gate"' >>"$S/w"
+	printf '%s\n' a b | prun --persist -j1 "$S/w"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" 'a
+b'
+	no_leftovers "$S/gate"
+}
+
+@test "a worker retired by --persist-max that ignores EOF is stopped too" {
+	worker w 'echo "$l"'
+	echo 'exec fifo-wait "$S/gate"' >>"$S/w"
+	printf '%s\n' a b | prun --persist -j1 -k --persist-max 1 "$S/w"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" 'a
+b'
+	no_leftovers "$S/gate"
+}
+
+@test "a worker command that cannot start fails each task with \"cannot run\"" {
+	printf '%s\n' a b | prun --persist -j1 "$S/nosuch"
+	same status "$status" 2
+	same stdout "$(cat "$OUT")" ""
+	same stderr "$(cat "$ERR")" "cpmap: task 1 (input a): cannot run $S/nosuch: No such file or directory
+cpmap: task 2 (input b): cannot run $S/nosuch: No such file or directory"
+}
+
+@test "--dry-run with --persist does not crash" {
+	# Undecided: a usage error, or the worker command printed per task.
+	run --separate-stderr timeout 20 "$CPMAP" --persist --dry-run cat ::: a
+	[ "$status" -eq 0 ] || [ "$status" -eq 255 ] ||
+		fail "status $status (expected 0 or a usage error, 255); stderr: $stderr"
+}
+
+# ---- usage errors --------------------------------------------------------
+
+@test "--persist usage errors: input placeholders, options that need it, options it excludes" {
+	local args want
+	while IFS='|' read -r args want; do
+		# shellcheck disable=SC2086 # ARGS is a word list on purpose
+		run timeout 20 "$CPMAP" $args ::: a </dev/null
+		same "cpmap $args: status" "$status" 255
+		same "cpmap $args: output" "$output" "cpmap: $want (see cpmap --help)"
+	done <<-'EOF'
+		--persist echo {}|--persist sends each input to the worker's stdin: the command cannot use {} or fields
+		--persist echo {1}|--persist sends each input to the worker's stdin: the command cannot use {} or fields
+		--persist echo x{/.}y|--persist sends each input to the worker's stdin: the command cannot use {} or fields
+		--persist -I XX echo XX|--persist sends each input to the worker's stdin: the command cannot use {} or fields
+		--stride 2 cat|--stride and --persist-max need --persist
+		--persist-max 2 cat|--stride and --persist-max need --persist
+		--persist --stride 0 cat|--stride: 0 is out of range (1 to 65536)
+		--persist --stdin cat|--persist does not combine with --stdin (inputs go to the worker's stdin)
+		--persist -u cat|--persist does not combine with --ungroup
+		--persist --line-buffer cat|--persist does not combine with --line-buffer
+	EOF
+	# {name} with --header and with -J records.
+	run timeout 20 "$CPMAP" --persist --header : echo {col} ::: col a
+	same "{name}: status" "$status" 255
+	run timeout 20 bash -c 'echo "{\"a\":1}" | "$CPMAP" -J --persist echo {a}'
+	same "-J {a}: status" "$status" 255
+	same "-J {a}: output" "$output" \
+		"cpmap: --persist sends each input to the worker's stdin: the command cannot use {} or fields (see cpmap --help)"
+}
+
+# ---- the worked examples in contrib/ ---------------------------------------
+
+# table: the lookup table both examples load.
+table() {
+	printf '%s\n' 'apple	red' 'banana	yellow' 'kiwi	green fuzzy' \
+		'plum	purple	small' 'notab' '' 'apple	green' >"$S/table.tsv"
+}
+
+@test "contrib/persist-worker.py answers each key from the table it loaded once" {
+	table
+	printf '%s\n' kiwi apple nosuch plum banana notab |
+		prun --persist -k -j2 "$CONTRIB/persist-worker.py" "$S/table.tsv"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" "$(printf '%s\n' 'kiwi	green fuzzy' 'apple	green' 'nosuch	NA' \
+		'plum	purple	small' 'banana	yellow' 'notab	')"
+	same stderr "$(cat "$ERR")" ""
+}
+
+@test "contrib/persist-worker.py --json answers -J records with one JSON line each" {
+	table
+	printf '%s\n' '"kiwi"' '{"key": "apple", "n": 1}' '{"name": "plum"}' '"nosuch"' '[1]' |
+		prun -J --json --persist -k "$CONTRIB/persist-worker.py" --json "$S/table.tsv"
+	same status "$status" 0
+	same answers "$(jq -r .stdout "$OUT" | sed '/^$/d')" \
+		'{"key":"kiwi","value":"green fuzzy"}
+{"key":"apple","n":1,"value":"green"}
+{"error":"the record has no string field '\''key'\''"}
+{"key":"nosuch","value":null}
+{"error":"expected a string or an object"}'
+	printf '%s\n' '{"name": "plum"}' |
+		prun -J --persist "$CONTRIB/persist-worker.py" --json --field name --verbose "$S/table.tsv"
+	same "--field name" "$(cat "$OUT")" '{"name":"plum","value":"purple\tsmall"}'
+	same "--verbose on stderr" "$(cat "$ERR")" "[slot 1] loaded 5 keys from $S/table.tsv"
+}
+
+@test "contrib/persist-worker.sh gives the same answers as the Python example" {
+	table
+	printf '%s\n' kiwi apple nosuch plum banana notab '$(echo hi)' 'a]b' >"$S/keys"
+	prun --persist -k -j2 "$CONTRIB/persist-worker.sh" "$S/table.tsv" <"$S/keys"
+	same status "$status" 0
+	same stdout "$(cat "$OUT")" "$(printf '%s\n' 'kiwi	green fuzzy' 'apple	green' 'nosuch	NA' \
+		'plum	purple	small' 'banana	yellow' 'notab	' '$(echo hi)	NA' 'a]b	NA')"
+	same stderr "$(cat "$ERR")" ""
+	cp "$OUT" "$S/sh.out"
+	prun --persist -k -j2 "$CONTRIB/persist-worker.py" "$S/table.tsv" <"$S/keys"
+	same "python vs sh" "$(cat "$OUT")" "$(cat "$S/sh.out")"
+	prun --persist -j1 "$CONTRIB/persist-worker.sh" --verbose "$S/table.tsv" <<<kiwi
+	same "--verbose on stderr" "$(cat "$ERR")" "[slot 1] loaded 5 keys from $S/table.tsv"
+}

@@ -1,0 +1,358 @@
+#!/usr/bin/env bats
+# signals.bats - SIGINT, SIGTERM, SIGHUP, a vanished stdout reader, and a
+# grandchild that keeps a task's pipes open.
+#
+# cpmap runs in the background (bounded by timeout); the test learns that
+# its tasks have started from the files fifo-wait -s appends to, then sends
+# signals to cpmap itself.  Every task's command line holds the test's own
+# gate path ($S/gate...), so no_leftovers "$S/gate" says whether any of its
+# processes survived.
+
+load helpers
+
+setup() {
+	setup_scratch
+	S=$SCRATCH
+	export S
+	for i in 1 2 3 4 5; do
+		mkfifo "$S/gate$i"
+	done
+	# The tasks:
+	#   done N    print N, then say so in $S/done
+	#   block N   print "partial N", then wait on gate N in a child
+	#             fifo-wait; on SIGTERM, wait for that child and log how
+	#             it ended in $S/term: "N 143" only when the child got
+	#             the SIGTERM too (the whole process group was signalled)
+	#   ignore N  ignore SIGTERM and wait on gate N
+	#   catch N   print "partial N", wait on gate N; on SIGTERM print
+	#             "caught N" and exit 0
+	cat >"$S/task" <<'EOF'
+#!/bin/sh
+gate=$S/gate$2
+case $1 in
+done)
+	echo "$2"
+	echo "$2" >>"$S/done"
+	;;
+block)
+	echo "partial $2"
+	# $! (not a variable set after the fork): the trap may run between
+	# the fork and the next command.
+	trap 'wait $!; echo "$2 $?" >>"$S/term"; exit 143' TERM
+	fifo-wait -s "$S/started" "$gate" 0 "$2" &
+	wait $!
+	;;
+ignore)
+	trap '' TERM
+	exec fifo-wait -s "$S/started" "$gate" 0 "$2"
+	;;
+catch)
+	echo "partial $2"
+	trap 'echo "caught $2"; exit 0' TERM
+	fifo-wait -s "$S/started" "$gate" &
+	wait
+	;;
+esac
+EOF
+	chmod +x "$S/task"
+}
+
+teardown() {
+	if [ -n "${BG:-}" ]; then
+		pkill -KILL -P "$BG" 2>/dev/null
+		kill -KILL "$BG" 2>/dev/null
+	fi
+	[ -n "${WRITER:-}" ] && kill -KILL "$WRITER" 2>/dev/null
+	[ -n "${READER:-}" ] && kill -KILL "$READER" 2>/dev/null
+	pkill -KILL -f -- "$S/gate" 2>/dev/null
+	pkill -KILL -f -- "$S/drain" 2>/dev/null
+	true
+}
+
+# bg_cpmap INFILE ARGS...: cpmap in the background (bounded by a timeout),
+# stdout in $OUT (default $S/out), stderr in $S/err; its pid in $PID.
+bg_cpmap() {
+	local in=$1
+	shift
+	timeout -s KILL 20 "$CPMAP" "$@" <"$in" >"${OUT:-$S/out}" 2>"$S/err" 3>&- &
+	BG=$!
+	PID=
+	for _ in $(seq 1000); do
+		PID=$(pgrep -P "$BG") && break
+	done
+	[ -n "$PID" ]
+}
+
+# finish: wait for the background cpmap; its exit status in $status.
+finish() {
+	status=0
+	wait "$BG" || status=$?
+	BG=
+}
+
+# inputs LINE...: the input file, one task description per line.
+inputs() {
+	printf '%s\n' "$@" >"$S/in"
+}
+
+# wait_asleep PID: wait until PID sleeps in a write to a full pipe or in
+# its event loop; fail if it ends first.  (A condition, polled: no outcome
+# depends on time.)
+wait_asleep() {
+	for _ in $(seq 3000); do
+		grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status" 2>/dev/null &&
+			return 1
+		case $(cat "/proc/$1/wchan" 2>/dev/null) in
+		*pipe_write* | pipe_wait | *epoll_wait* | ep_poll) return 0 ;;
+		esac
+		sleep 0.01
+	done
+	return 1
+}
+
+@test "SIGINT: exit 130, running task groups get SIGTERM, finished results are written, interrupted ones are not" {
+	inputs "block 1" "done 2" "block 3"
+	bg_cpmap "$S/in" -k -j3 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	wait_lines "$S/done" 1
+	kill -INT "$PID"
+	finish
+	[ "$status" -eq 130 ]
+	# Task 2 finished before the signal: written, even behind task 1.
+	[ "$(cat "$S/out")" = 2 ]
+	# Both blocked tasks' children got SIGTERM with their group.
+	[ "$(sort "$S/term")" = "1 143
+3 143" ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGINT without -k: results written before the signal stay, nothing else is added" {
+	inputs "block 1" "done 2"
+	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 1
+	wait_lines "$S/out" 1
+	kill -INT "$PID"
+	finish
+	[ "$status" -eq 130 ]
+	[ "$(cat "$S/out")" = 2 ]
+	[ "$(cat "$S/term")" = "1 143" ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGINT starts no new task" {
+	inputs "block 1" "block 2" "done 3" "done 4"
+	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	kill -INT "$PID"
+	finish
+	[ "$status" -eq 130 ]
+	[ ! -s "$S/out" ]
+	[ ! -e "$S/done" ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGTERM: exit 143, the same as SIGINT otherwise" {
+	inputs "block 1" "done 2" "block 3"
+	bg_cpmap "$S/in" -k -j3 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	wait_lines "$S/done" 1
+	kill -TERM "$PID"
+	finish
+	[ "$status" -eq 143 ]
+	[ "$(cat "$S/out")" = 2 ]
+	[ "$(sort "$S/term")" = "1 143
+3 143" ]
+	no_leftovers "$S/gate"
+}
+
+@test "an interrupted task that still exits 0 keeps its result" {
+	inputs "catch 1" "done 2"
+	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	kill -INT "$PID"
+	finish
+	[ "$status" -eq 130 ]
+	[ "$(cat "$S/out")" = "partial 1
+caught 1
+2" ]
+	no_leftovers "$S/gate"
+}
+
+@test "a task that ignores SIGTERM is killed by a second SIGINT" {
+	inputs "ignore 1" "block 2"
+	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	kill -INT "$PID"
+	# The first SIGINT has been acted on: task 2's group got SIGTERM.
+	wait_lines "$S/term" 1
+	[ "$(cat "$S/term")" = "2 143" ] || fail "term: $(cat "$S/term")"
+	# Task 1 ignores it and keeps cpmap waiting.
+	pgrep -f -- "$S/gate1" >/dev/null
+	kill -0 "$PID"
+	kill -INT "$PID"
+	finish
+	[ "$status" -eq 130 ]
+	[ ! -s "$S/out" ]
+	no_leftovers "$S/gate"
+}
+
+@test "a second SIGTERM kills a task that ignores the first one; exit 143" {
+	inputs "ignore 1" "block 2"
+	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	kill -TERM "$PID"
+	wait_lines "$S/term" 1
+	kill -0 "$PID"
+	kill -TERM "$PID"
+	finish
+	[ "$status" -eq 143 ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGINT while cpmap waits for more input ends it at once with 130" {
+	mkfifo "$S/in"
+	for sig in INT TERM; do
+		rm -f "$S/out"
+		{
+			echo "done 1"
+			wait_lines "$S/out" 1
+			# Keep the input open until cpmap is gone.
+			fifo-wait "$S/gate5"
+		} >"$S/in" 3>&- &
+		WRITER=$!
+		bg_cpmap "$S/in" -C ' ' "$S/task" {1} {2}
+		wait_lines "$S/out" 1
+		kill -"$sig" "$PID"
+		finish
+		want=130
+		[ "$sig" = TERM ] && want=143
+		[ "$status" -eq "$want" ] || fail "SIG$sig: exit status $status"
+		[ "$(cat "$S/out")" = 1 ]
+		release "$S/gate5"
+		wait "$WRITER" || true
+		WRITER=
+	done
+}
+
+@test "SIGTERM reaches the running tasks even while cpmap's stdout is not being read" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	mkfifo "$S/so" "$S/drain"
+	# A reader that opens the output FIFO but reads only once released.
+	{ fifo-wait "$S/drain"; cat >"$S/out"; } <"$S/so" 3>&- &
+	READER=$!
+	OUT=$S/so bg_cpmap /dev/null -j2 -C ' ' sh -c \
+	    'if [ "$1" = big ]; then head -c 1000000 /dev/zero; echo >>"$S/done"; else "$S/task" "$1" "$2"; fi' \
+	    sh {1} {2} ::: "block 1" "big 2"
+	wait_lines "$S/started" 1
+	wait_lines "$S/done" 1
+	# cpmap has task 2's megabyte and cannot write it to a pipe nobody
+	# reads; it waits, in a write or in its loop.
+	wait_asleep "$PID" || fail "cpmap ended"
+	kill -TERM "$PID"
+	# The signal is not lost in the write: task 1's group gets SIGTERM.
+	wait_lines "$S/term" 1
+	release "$S/drain"
+	finish
+	wait "$READER" || true
+	READER=
+	[ "$status" -eq 143 ]
+	[ "$(cat "$S/term")" = "1 143" ]
+	# The complete result of task 2 is written all the same.
+	[ "$(wc -c <"$S/out")" -eq 1000000 ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGHUP: no new task starts, running ones finish and are written, exit 129 when inputs were left" {
+	inputs "block 1" "block 2" "block 3" "block 4" "block 5"
+	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	wait_lines "$S/started" 2
+	kill -HUP "$PID"
+	# Released after the HUP: they run to their end and are written.  A
+	# task 3 started by mistake would block on gate 3 until the timeout.
+	release "$S/gate1"
+	release "$S/gate2"
+	finish
+	[ "$status" -eq 129 ]
+	[ "$(cat "$S/out")" = "partial 1
+1
+partial 2
+2" ]
+	[ "$(wc -l <"$S/started")" -eq 2 ]
+	[ ! -e "$S/term" ]
+	no_leftovers "$S/gate"
+}
+
+@test "SIGHUP when every input has started: the run ends normally with 0" {
+	bg_cpmap /dev/null -k -j2 -C ' ' "$S/task" {1} {2} ::: "block 1" "block 2"
+	wait_lines "$S/started" 2
+	kill -HUP "$PID"
+	release "$S/gate1"
+	release "$S/gate2"
+	finish
+	[ "$status" -eq 0 ] || fail "exit status $status, want 0 (no input was left)"
+	[ "$(cat "$S/out")" = "partial 1
+1
+partial 2
+2" ]
+}
+
+@test "cpmap | head -1 stops promptly and quietly, killing a blocked task" {
+	# Task 2 blocks for ever; the others print their input.  Once head is
+	# gone, cpmap's next write fails and it must stop and kill task 2.
+	run timeout 20 bash -c '
+	    yes | "$CPMAP" -j4 sh -c \
+		"[ \"\$CPMAP_SEQ\" = 2 ] && exec fifo-wait \"\$1\"; echo \"\$2\"" \
+		sh "$S/gate1" 2>"$S/err" | head -1
+	    echo "status ${PIPESTATUS[1]}"'
+	[ "$status" -eq 0 ]
+	[ "$output" = "y
+status 141" ]
+	[ ! -s "$S/err" ]
+	no_leftovers "$S/gate"
+}
+
+@test "cpmap -k | head -1 on a million inputs stops at once with the first line" {
+	run timeout 20 bash -c '
+	    seq 1000000 | "$CPMAP" -k sh -c "echo \"\$2\"" sh "$S/gate1" 2>"$S/err" |
+		head -1
+	    echo "status ${PIPESTATUS[1]}"'
+	[ "$status" -eq 0 ]
+	[ "$output" = "1
+status 141" ]
+	[ ! -s "$S/err" ]
+	no_leftovers "$S/gate"
+}
+
+@test "cpmap -u | head -1 stops promptly too, though cpmap itself never writes" {
+	# With -u the tasks write to the pipe themselves and die of SIGPIPE once
+	# head is gone; cpmap must notice that its stdout's reader is gone
+	# rather than run the endless input to its end.
+	run timeout 20 bash -c '
+	    yes | "$CPMAP" -u -j2 sh -c "echo \"\$2\"" sh "$S/gate1" 2>"$S/err" |
+		head -1
+	    echo "status ${PIPESTATUS[1]}"'
+	[ "$status" -eq 0 ] || fail "cpmap did not stop (status $status); stderr has $(wc -l <"$S/err") lines"
+	[ "$output" = "y
+status 141" ]
+	[ ! -s "$S/err" ]
+	no_leftovers "$S/gate"
+}
+
+@test "a grandchild that keeps a task's stdout or stderr open is killed after the grace time" {
+	# Each task leaves a fifo-wait behind that holds stdout, stderr, both,
+	# or neither; cpmap must not wait for it (it would wait for ever).
+	run timeout 20 "$CPMAP" -k -j4 sh -c '
+	    case $2 in
+	    out) fifo-wait "$1" 2>/dev/null & ;;
+	    err) fifo-wait "$1" >/dev/null & ;;
+	    both) fifo-wait "$1" & ;;
+	    esac
+	    echo "hi $2"' sh "$S/gate1" ::: out err both none
+	[ "$status" -eq 0 ]
+	[ "$output" = "hi out
+hi err
+hi both
+hi none" ]
+	no_leftovers "$S/gate1"
+}

@@ -16,8 +16,8 @@
 
 #include "cpmap.h"
 
-#define CAPTURE_MEMORY_LIMIT (1024 * 1024)	 /* bytes per capture */
-#define CAPTURE_MEMORY_BUDGET (64 * 1024 * 1024) /* bytes for them all */
+#define CAPTURE_MEMORY_LIMIT ((size_t)1 << 20)	 /* bytes per capture */
+#define CAPTURE_MEMORY_BUDGET ((size_t)64 << 20) /* bytes for them all */
 
 struct capture {
 	int fd;		   /* the spill file, or -1 */

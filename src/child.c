@@ -158,7 +158,7 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 	snprintf(child_slot_var, sizeof child_slot_var, "CPMAP_SLOT=%u",
 		 spec->slot);
 	if (spec->host != NULL &&
-	    strcmp(child_host_var.data + 11, spec->host)) {
+	    strcmp(child_host_var.data + 11, spec->host) != 0) {
 		child_host_var.len = 11;
 		buf_append_str(&child_host_var, spec->host);
 		child_environment[child_host_index] = child_host_var.data;
@@ -176,9 +176,11 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = vfork();
+	/* The child calls only async-signal-safe functions before exec. */
+	pid = vfork(); /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
 	if (pid == 0)
-		child_exec(spec, &old, &error);
+		child_exec(spec, &old,
+			   &error); /* NOLINT(clang-analyzer-unix.Vfork) */
 	saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)

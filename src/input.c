@@ -133,7 +133,8 @@ input_combine(char *const *values, const size_t *lens, size_t count,
 	for (size_t i = 0; i < count; i++) {
 		if (i > 0)
 			*p++ = ' ';
-		memcpy(p, values[i], lens[i]);
+		if (lens[i] > 0)
+			memcpy(p, values[i], lens[i]);
 		in->columns[i] = p;
 		in->column_lens[i] = lens[i];
 		p += lens[i];

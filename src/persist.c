@@ -454,10 +454,11 @@ persist_spawn(const struct persist_slot *slot, int *error)
 
 /* ---- the worker kind --------------------------------------------------- */
 
-/* A spawn that failed still owes its attempt an asynchronous end.  It
- * starts with an attempt whose worker is NULL, so signals pass it by. */
+/* A spawn that failed still owes its attempts an asynchronous end.  The
+ * attempt (the pool's handle) lives until then; with no worker, signals
+ * pass it by. */
 struct persist_failed_start {
-	struct persist_attempt attempt;
+	struct persist_attempt *attempt;
 	uv_timer_t timer;
 	int error;
 };
@@ -467,8 +468,9 @@ persist_failed_close_cb(uv_handle_t *handle)
 {
 	struct persist_failed_start *f = handle->data;
 
-	f->attempt.cb->done(f->attempt.arg,
-			    &(struct attempt_end){.spawn_error = f->error});
+	f->attempt->cb->done(f->attempt->arg,
+			     &(struct attempt_end){.spawn_error = f->error});
+	free(f->attempt);
 	free(f);
 }
 
@@ -484,8 +486,9 @@ persist_fail_start(struct persist_attempt *a, int error)
 {
 	struct persist_failed_start *f = xcalloc(1, sizeof *f);
 
-	f->attempt = *a;
-	f->attempt.worker = NULL;
+	a->worker = NULL;
+	a->next = NULL;
+	f->attempt = a;
 	f->error = error;
 	uv_timer_init(persist.loop, &f->timer);
 	f->timer.data = f;
@@ -527,8 +530,7 @@ persist_slot_resume(struct persist_slot *slot)
 	while ((a = slot->wait_head) != NULL) {
 		slot->wait_head = a->next;
 		if (slot->worker == NULL) {
-			persist_fail_start(a, error);
-			free(a);
+			persist_fail_start(a, error); /* it owns a now */
 		} else if (slot->worker->retiring) {
 			/* --persist-max reached already: the rest wait on. */
 			slot->wait_head = a;

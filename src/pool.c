@@ -202,7 +202,12 @@ pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
 	if (end->spawn_error != 0) {
 		r->status = STATUS_ERROR;
 		r->error = ERROR_SPAWN;
-		r->message = xasprintf("cannot run %s: %s", t->argv[0],
+		/* --persist: the task's command is its slot's worker's. */
+		char **argv =
+		    t->argv != NULL ? t->argv : p->slots[t->last_slot - 1].argv;
+
+		r->message = xasprintf("cannot run %s: %s",
+				       argv != NULL ? argv[0] : "the command",
 				       strerror(end->spawn_error));
 		return;
 	}

@@ -210,8 +210,20 @@ void buf_free(struct buf *b);
 
 /* ---- io.c: whole writes to a descriptor ------------------------------ */
 
-/* Write all of data, riding out EINTR and EAGAIN; 0 or -errno. */
+/* Told of a SIGINT or SIGTERM while a write waits for its reader. */
+typedef void (*io_stall_signal_cb)(int sig);
+
+/*
+ * Write all of data, riding out EINTR and EAGAIN; 0 or -errno.  To a pipe
+ * or socket, a write that has to wait still hears INT and TERM (see
+ * io_watch_signals).
+ */
 int io_write_all(int fd, const void *data, size_t len);
+/* Chain a handler for INT and TERM in front of the loop's (call it after
+ * the loop's handlers are installed); hook is called during a stall. */
+void io_watch_signals(io_stall_signal_cb hook);
+/* How many INT and TERM cpmap has received. */
+unsigned io_signal_count(void);
 
 /* ---- record.c: splitting bytes into records and columns (pure) -------- */
 
@@ -272,8 +284,9 @@ const char *input_field(struct input *in, const char *name, size_t *len,
 void input_free(struct input *in);
 /* The errno of the first source that could not be read, or 0. */
 int input_error(const struct input_reader *reader);
-/* Has input_next said -1: is every input taken? */
-bool input_finished(const struct input_reader *reader);
+/* Is there no input left?  Takes (and drops) one if there is; looks
+ * without blocking for an end of input not yet read. */
+bool input_exhausted(struct input_reader *reader);
 /* Stop reading and close every handle; safe at any time. */
 void input_stop(struct input_reader *reader);
 void input_reader_free(struct input_reader *reader);
@@ -544,6 +557,8 @@ void output_discard(struct output *o, struct task_output *t);
 void output_reset(struct output *o, struct task_output *t);
 /* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
 int output_error(const struct output *o);
+/* Stdout is gone (seen without writing): write nothing more to it. */
+void output_fail(struct output *o, int error);
 /* Tasks begun whose result is not yet written. */
 size_t output_pending(const struct output *o);
 void output_free(struct output *o);

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -436,9 +437,30 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 }
 
 bool
-input_finished(const struct input_reader *r)
+input_exhausted(struct input_reader *r)
 {
-	return r->finished;
+	struct input *in;
+
+	for (int look = 0; look < 4; look++) {
+		struct stream *s = r->groups[0].stream;
+		struct pollfd pfd;
+		int rc = input_next(r, &in);
+
+		if (rc == 1) {
+			input_free(in);
+			return false;
+		}
+		if (rc < 0)
+			return true;
+		/* Waiting on a stream: is its end already there to read? */
+		if (s == NULL || s->eof || s->fd < 0)
+			return false;
+		pfd = (struct pollfd){.fd = s->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 0) != 1)
+			return false;
+		(void)stream_read(s);
+	}
+	return false;
 }
 
 int

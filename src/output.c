@@ -75,6 +75,15 @@ output_error(const struct output *o)
 	return o->error;
 }
 
+void
+output_fail(struct output *o, int error)
+{
+	if (!o->broken) {
+		o->broken = true;
+		o->error = error;
+	}
+}
+
 size_t
 output_pending(const struct output *o)
 {

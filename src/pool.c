@@ -28,6 +28,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +107,8 @@ struct pool {
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
 	uv_signal_t signals[3];
+	uv_poll_t stdout_watch; /* the reader of stdout leaving */
+	bool stdout_watched;
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -363,15 +367,9 @@ pool_written_cb(void *owner, const struct result *r)
 static void
 pool_stop_input(struct pool *p)
 {
-	struct input *in;
-
-	/* Was anything left?  Ask the reader once: it may know it is done. */
-	if (!p->input_done && input_next(p->reader, &in) == 1) {
-		input_free(in);
+	/* Was anything left?  The reader may not have seen its end yet. */
+	if (!p->input_done && !input_exhausted(p->reader))
 		p->left_undone = true;
-	} else if (!p->input_done && !input_finished(p->reader)) {
-		p->left_undone = true;
-	}
 	if (p->chunk_count > 0 || p->held != NULL)
 		p->left_undone = true;
 	input_stop(p->reader);
@@ -841,6 +839,8 @@ pool_close(struct pool *p)
 	p->finished = true;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
+	if (p->stdout_watched)
+		uv_close((uv_handle_t *)&p->stdout_watch, NULL);
 	for (unsigned i = 0; i < p->opts->jobs; i++)
 		uv_close((uv_handle_t *)&p->slots[i].timer, NULL);
 	if (p->worker->shutdown != NULL)
@@ -901,6 +901,58 @@ static void
 pool_input_ready_cb(void *arg)
 {
 	pool_fill(arg);
+}
+
+/*
+ * A signal came while a write to stdout waits for a reader that does not
+ * read, so the loop cannot run: act on it here, touching no state.  The
+ * loop hears of it too once the write is done.
+ */
+static void
+pool_stall_signal(int sig)
+{
+	if (io_signal_count() >= 2) {
+		child_signal_all(SIGKILL);
+		_exit(128 + sig);
+	}
+	child_signal_all(SIGTERM);
+}
+
+/* The reader of our stdout went away, though we may write nothing (-u). */
+static void
+pool_stdout_gone_cb(uv_poll_t *handle, int status, int events)
+{
+	struct pool *p = handle->data;
+
+	uv_poll_stop(handle);
+	if (p->stop_signal == SIGPIPE || (status == 0 && events == 0))
+		return;
+	output_fail(p->out, EPIPE);
+	p->stop_signal = SIGPIPE;
+	pool_stop(p, true, SIGKILL);
+	pool_fill(p);
+}
+
+/* Watch stdout, when it is a pipe or socket, for its reader leaving. */
+static void
+pool_watch_stdout(struct pool *p)
+{
+	struct stat st;
+	int flags = fcntl(STDOUT_FILENO, F_GETFL);
+
+	if (fstat(STDOUT_FILENO, &st) < 0 ||
+	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return;
+	if (uv_poll_init(p->loop, &p->stdout_watch, STDOUT_FILENO) != 0)
+		return;
+	/* libuv made it non-blocking: it is shared, put its flags back. */
+	if (flags >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, flags);
+	p->stdout_watch.data = p;
+	p->stdout_watched = true;
+	/* No event asked for: epoll reports the error of a closed pipe. */
+	uv_poll_start(&p->stdout_watch, UV_DISCONNECT, pool_stdout_gone_cb);
+	uv_unref((uv_handle_t *)&p->stdout_watch);
 }
 
 static void
@@ -987,6 +1039,8 @@ pool_run(struct pool *p)
 			fatal("cannot watch signals: %s", uv_strerror(rc));
 		p->signals[i].data = p;
 	}
+	io_watch_signals(pool_stall_signal);
+	pool_watch_stdout(p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);
 	pool_fill(p);

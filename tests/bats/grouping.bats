@@ -138,7 +138,7 @@ expected() {
 	done
 }
 
-@test "output without a trailing newline is kept as is and not glued into a line of another task's middle" {
+@test "output without a trailing newline is written as is, the next task's output right after it" {
 	run timeout 20 "$CPMAP" -k -j3 printf '%s' ::: x y z
 	[ "$status" -eq 0 ]
 	[ "$output" = xyz ]

@@ -73,6 +73,12 @@ each_once() {
 	same "$1 (count, line)" "$got" "$want"
 }
 
+# release_within FIFO: release, but give up after 20 s when no fifo-wait
+# ever comes to the gate (a test that went wrong must not hang).
+release_within() {
+	timeout 20 bash -c 'echo go >"$1"' _ "$1" || fail "nobody waited at $1"
+}
+
 # records: the --json records in $OUT, one compact line each, without the
 # timing fields.
 records() {
@@ -131,7 +137,7 @@ echo "$l" >>"$S/done"'
 			${mode/unordered/} "$S/w" >"$OUT" 2>"$ERR" 3>&- &
 		BG=$!
 		timeout 20 wait-lines "$S/done" 4
-		release "$S/gate"
+		release_within "$S/gate"
 		wait "$BG" || fail "cpmap $mode exited with status $?"
 		BG=
 		if [ "$mode" = -k ]; then want="slow b c d e"; else want="b c d e slow"; fi
@@ -363,34 +369,33 @@ echo "$l"'
 
 @test "--persist-max: a slot's next worker starts only once the retired one has exited" {
 	# -j1 is one worker at a time.  Each worker logs its start, the EOF it
-	# gets after its one task, and its end; worker N waits on gateN between
-	# EOF and its end, so the order of the log shows any overlap.
+	# gets after its one task (input X), and its end; between the two it
+	# waits on gate.X, so the order of the log shows any overlap.
 	cat >"$S/w" <<-EOF
 		#!/bin/sh
 		echo start >>"$S/log"
-		n=\$(grep -c '^start' "$S/log")
-		while IFS= read -r l; do echo "\$l"; done
-		echo "eof \$n" >>"$S/log"
-		fifo-wait "$S/gate\$n" >/dev/null
-		echo "end \$n" >>"$S/log"
+		while IFS= read -r l; do echo "\$l"; x=\$l; done
+		echo "eof \$x" >>"$S/log"
+		fifo-wait "$S/gate.\$x" >/dev/null
+		echo "end \$x" >>"$S/log"
 	EOF
 	chmod +x "$S/w"
-	mkfifo "$S/gate1" "$S/gate2"
+	mkfifo "$S/gate.a" "$S/gate.b"
 	printf '%s\n' a b |
 		timeout 30 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" >"$OUT" 2>"$ERR" 3>&- &
 	BG=$!
 	timeout 20 wait-lines "$S/log" 2
-	release "$S/gate1"
+	release_within "$S/gate.a"
 	timeout 20 wait-lines "$S/log" 5
-	release "$S/gate2"
+	release_within "$S/gate.b"
 	wait "$BG" || fail "cpmap exited with status $?"
 	BG=
 	same log "$(cat "$S/log")" 'start
-eof 1
-end 1
+eof a
+end a
 start
-eof 2
-end 2'
+eof b
+end b'
 	same stdout "$(cat "$OUT")" 'a
 b'
 }
@@ -465,7 +470,11 @@ b'
 @test "a worker retired by --persist-max that ignores EOF is stopped too" {
 	worker w 'echo "$l"'
 	echo 'exec fifo-wait "$S/gate"' >>"$S/w"
-	printf '%s\n' a b | prun --persist -j1 -k --persist-max 1 "$S/w"
+	# The 5 s grace, then SIGTERM: 15 s is plenty, 30 s would be a long wait
+	# for a failure.
+	status=0
+	printf '%s\n' a b | timeout 15 "$CPMAP" --persist -j1 -k --persist-max 1 "$S/w" \
+		>"$OUT" 2>"$ERR" 3>&- || status=$?
 	same status "$status" 0
 	same stdout "$(cat "$OUT")" 'a
 b'

@@ -103,7 +103,7 @@ wait_asleep() {
 		grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status" 2>/dev/null &&
 			return 1
 		case $(cat "/proc/$1/wchan" 2>/dev/null) in
-		*pipe_write* | pipe_wait | *epoll_wait* | ep_poll) return 0 ;;
+		*pipe_write* | pipe_wait | *epoll_wait* | ep_poll | *poll_schedule* | do_sys_poll) return 0 ;;
 		esac
 		sleep 0.01
 	done
@@ -210,7 +210,7 @@ caught 1
 	no_leftovers "$S/gate"
 }
 
-@test "SIGINT while cpmap waits for more input ends it at once with 130" {
+@test "SIGINT or SIGTERM while cpmap waits for more input ends it at once with 130 or 143" {
 	mkfifo "$S/in"
 	for sig in INT TERM; do
 		rm -f "$S/out"
@@ -295,6 +295,34 @@ partial 2
 1
 partial 2
 2" ]
+}
+
+@test "SIGHUP when every input has started, from a file or a closed pipe: 0" {
+	mkfifo "$S/in"
+	printf 'block 1\nblock 2\n' >"$S/file"
+	for source in file pipe; do
+		rm -f "$S/started"
+		if [ "$source" = pipe ]; then
+			cat "$S/file" >"$S/in" 3>&- &
+			WRITER=$!
+			bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+			# The writer is gone: all that is left in the pipe is its end.
+			wait "$WRITER"
+			WRITER=
+		else
+			bg_cpmap "$S/file" -k -j2 -C ' ' "$S/task" {1} {2}
+		fi
+		wait_lines "$S/started" 2
+		kill -HUP "$PID"
+		release "$S/gate1"
+		release "$S/gate2"
+		finish
+		[ "$status" -eq 0 ] || fail "$source: exit status $status, want 0 (no input was left)"
+		[ "$(cat "$S/out")" = "partial 1
+1
+partial 2
+2" ]
+	done
 }
 
 @test "cpmap | head -1 stops promptly and quietly, killing a blocked task" {

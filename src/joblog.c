@@ -120,6 +120,9 @@ joblog_write(struct joblog *log, const struct result *r, const char *command,
 	exitval = r->exit_code;
 	if (r->error == ERROR_SPAWN)
 		exitval = 127;
+	else if (r->status != STATUS_OK && exitval == 0)
+		exitval = -1; /* exited 0, yet no success: --resume-failed
+				 reruns it */
 	signal = r->signal;
 	head = xasprintf("%llu\t:\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t",
 			 (unsigned long long)r->seq, r->start, r->duration,

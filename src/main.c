@@ -562,6 +562,8 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->stride = 64;
 	if (!opts->persist && (opts->stride != 0 || opts->persist_max != 0))
 		main_usage_error("--stride and --persist-max need --persist");
+	if (opts->persist && opts->dry_run)
+		main_usage_error("--persist does not combine with --dry-run");
 	if (opts->persist &&
 	    (opts->feed_stdin || opts->output_mode != OUTPUT_GROUP))
 		main_usage_error("--persist does not combine with %s",

@@ -25,6 +25,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -76,11 +78,12 @@ struct persist_worker {
 	struct buf answer;    /* a stdout line not yet complete */
 	struct buf complaint; /* a stderr line not yet complete */
 	struct persist_attempt *head, *tail; /* unanswered, in order */
-	uint64_t sent;	    /* tasks given, for --persist-max */
-	bool retiring;	    /* takes no more tasks */
-	bool term_sent;	    /* at the end: SIGTERM sent, SIGKILL next */
-	bool failed;	    /* exited, killed or broke the protocol */
-	const char *reason; /* why it failed */
+	uint64_t sent;	      /* tasks given, for --persist-max */
+	bool retiring;	      /* takes no more tasks */
+	bool term_sent;	      /* at the end: SIGTERM sent, SIGKILL next */
+	bool failed;	      /* exited, killed or broke the protocol */
+	const char *reason;   /* why it failed */
+	char reason_text[96]; /* a reason made up at the time */
 	struct persist_worker *next_dirty;
 };
 
@@ -137,12 +140,16 @@ persist_maybe_free(struct persist_worker *w)
 
 	if (!w->exited || w->open_handles > 0)
 		return;
-	/* Lost attempts come back to this slot and wait for the next one. */
-	persist_end_attempts(w);
-	if (slot->worker == w) {
+	/*
+	 * Leave the slot first: ending the attempts runs the pool, which may
+	 * send this slot new ones (they wait for the next worker) or end the
+	 * run (and shut down the workers it sees).
+	 */
+	if (slot->worker == w)
 		slot->worker = NULL;
+	persist_end_attempts(w);
+	if (slot->worker == NULL)
 		persist_slot_resume(slot);
-	}
 	buf_free(&w->batch);
 	buf_free(&w->answer);
 	buf_free(&w->complaint);
@@ -174,6 +181,8 @@ persist_detach(struct persist_worker *w)
 	w->retiring = true;
 }
 
+static void persist_finished(struct persist_worker *w);
+
 static void
 persist_grace_cb(uv_timer_t *timer)
 {
@@ -192,19 +201,23 @@ persist_grace_cb(uv_timer_t *timer)
 	(void)kill(-w->pid, SIGKILL);
 	persist_close(w, (uv_handle_t *)&w->stdout_pipe, &w->stdout_open);
 	persist_close(w, (uv_handle_t *)&w->stderr_pipe, &w->stderr_open);
-	persist_close(w, (uv_handle_t *)&w->timer, &w->timer_open);
+	persist_finished(w);
 }
 
+/* The timer is opened with the worker and closed once, when it is done. */
 static void
 persist_start_timer(struct persist_worker *w, uint64_t ms)
 {
-	if (!w->timer_open) {
-		uv_timer_init(w->loop, &w->timer);
-		w->timer.data = w;
-		w->timer_open = true;
-		w->open_handles++;
-	}
-	uv_timer_start(&w->timer, persist_grace_cb, ms, 0);
+	if (w->timer_open)
+		uv_timer_start(&w->timer, persist_grace_cb, ms, 0);
+}
+
+/* Exited, and its output read to the end: nothing left to wait for. */
+static void
+persist_finished(struct persist_worker *w)
+{
+	if (w->exited && !w->stdout_open && !w->stderr_open)
+		persist_close(w, (uv_handle_t *)&w->timer, &w->timer_open);
 }
 
 static void
@@ -216,12 +229,25 @@ persist_exit_cb(void *arg, int wait_status)
 	w->wait_status = wait_status;
 	persist_detach(w);
 	persist_close(w, (uv_handle_t *)&w->stdin_pipe, &w->stdin_open);
-	if (w->head != NULL && w->reason == NULL)
-		w->reason = "the worker exited before answering";
+	if (w->head != NULL && w->reason == NULL) {
+		char name[32];
+
+		if (WIFSIGNALED(wait_status)) {
+			signal_name(WTERMSIG(wait_status), name, sizeof name);
+			snprintf(w->reason_text, sizeof w->reason_text,
+				 "the worker was killed by %s before answering",
+				 name);
+		} else {
+			snprintf(w->reason_text, sizeof w->reason_text,
+				 "the worker exited (status %d) before "
+				 "answering",
+				 WEXITSTATUS(wait_status));
+		}
+		w->reason = w->reason_text;
+	}
 	if (w->stdout_open || w->stderr_open)
 		persist_start_timer(w, PERSIST_EOF_GRACE_MS);
-	else
-		persist_close(w, (uv_handle_t *)&w->timer, &w->timer_open);
+	persist_finished(w);
 	persist_maybe_free(w);
 }
 
@@ -288,9 +314,7 @@ persist_stdout_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			persist_fail(w, "the worker broke the protocol (a "
 					"last line without a newline)");
 		persist_close(w, (uv_handle_t *)stream, &w->stdout_open);
-		if (!w->stderr_open && w->exited)
-			persist_close(w, (uv_handle_t *)&w->timer,
-				      &w->timer_open);
+		persist_finished(w);
 		return;
 	}
 	while (p < end && !w->failed) {
@@ -326,9 +350,7 @@ persist_stderr_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 					   w->complaint.len);
 		}
 		persist_close(w, (uv_handle_t *)stream, &w->stderr_open);
-		if (!w->stdout_open && w->exited)
-			persist_close(w, (uv_handle_t *)&w->timer,
-				      &w->timer_open);
+		persist_finished(w);
 		return;
 	}
 	while (p < end) {
@@ -442,6 +464,10 @@ persist_spawn(const struct persist_slot *slot, int *error)
 		*error = -rc;
 		return NULL;
 	}
+	uv_timer_init(w->loop, &w->timer);
+	w->timer.data = w;
+	w->timer_open = true;
+	w->open_handles++;
 	persist_open_pipe(w, &w->stdin_pipe, in[1], &w->stdin_open);
 	persist_open_pipe(w, &w->stdout_pipe, out[0], &w->stdout_open);
 	persist_open_pipe(w, &w->stderr_pipe, err[0], &w->stderr_open);
@@ -591,7 +617,7 @@ persist_shutdown(void)
 	for (unsigned i = 0; i < persist.slot_count; i++) {
 		struct persist_worker *w = persist.slots[i].worker;
 
-		if (w == NULL)
+		if (w == NULL || w->exited)
 			continue;
 		persist_detach(w);
 		if (w->head == NULL && w->writes == 0)

@@ -46,6 +46,8 @@ struct persist_attempt {
 	const char *data; /* its input lines, owned by the pool's task */
 	size_t len;
 	size_t lines; /* answers still expected */
+	unsigned slot;
+	bool cancelled; /* signalled while it waited: it ends lost */
 	struct persist_attempt *next;
 };
 
@@ -182,6 +184,7 @@ persist_detach(struct persist_worker *w)
 }
 
 static void persist_finished(struct persist_worker *w);
+static void persist_start_timer(struct persist_worker *w, uint64_t ms);
 
 static void
 persist_grace_cb(uv_timer_t *timer)
@@ -210,6 +213,18 @@ persist_start_timer(struct persist_worker *w, uint64_t ms)
 {
 	if (w->timer_open)
 		uv_timer_start(&w->timer, persist_grace_cb, ms, 0);
+}
+
+/*
+ * EOF on its stdin tells the worker to go; one that does not is sent
+ * SIGTERM after a while, then SIGKILL after --kill-after.
+ */
+static void
+persist_goodbye(struct persist_worker *w)
+{
+	persist_close(w, (uv_handle_t *)&w->stdin_pipe, &w->stdin_open);
+	if (!w->exited)
+		persist_start_timer(w, PERSIST_QUIT_GRACE_MS);
 }
 
 /* Exited, and its output read to the end: nothing left to wait for. */
@@ -300,7 +315,7 @@ persist_answer(struct persist_worker *w, const char *line, size_t len)
 	free(a);
 	if (w->head == NULL && w->retiring && w->stdin_open && w->writes == 0 &&
 	    !w->dirty)
-		persist_close(w, (uv_handle_t *)&w->stdin_pipe, &w->stdin_open);
+		persist_goodbye(w);
 }
 
 static void
@@ -384,7 +399,7 @@ persist_write_cb(uv_write_t *req, int status)
 	if (status < 0 && status != UV_ECANCELED && !w->failed)
 		persist_fail(w, "the worker stopped reading its input");
 	if (w->retiring && w->head == NULL && w->writes == 0 && !w->dirty)
-		persist_close(w, (uv_handle_t *)&w->stdin_pipe, &w->stdin_open);
+		persist_goodbye(w);
 }
 
 /* Write every pending batch, one write per worker. */
@@ -486,7 +501,7 @@ persist_spawn(const struct persist_slot *slot, int *error)
 struct persist_failed_start {
 	struct persist_attempt *attempt;
 	uv_timer_t timer;
-	int error;
+	struct attempt_end end;
 };
 
 static void
@@ -494,8 +509,7 @@ persist_failed_close_cb(uv_handle_t *handle)
 {
 	struct persist_failed_start *f = handle->data;
 
-	f->attempt->cb->done(f->attempt->arg,
-			     &(struct attempt_end){.spawn_error = f->error});
+	f->attempt->cb->done(f->attempt->arg, &f->end);
 	free(f->attempt);
 	free(f);
 }
@@ -506,16 +520,16 @@ persist_failed_cb(uv_timer_t *timer)
 	uv_close((uv_handle_t *)timer, persist_failed_close_cb);
 }
 
-/* End an attempt asynchronously: its worker could not be started. */
+/* End an attempt that never reached a worker, asynchronously. */
 static void
-persist_fail_start(struct persist_attempt *a, int error)
+persist_end_later(struct persist_attempt *a, const struct attempt_end *end)
 {
 	struct persist_failed_start *f = xcalloc(1, sizeof *f);
 
 	a->worker = NULL;
 	a->next = NULL;
 	f->attempt = a;
-	f->error = error;
+	f->end = *end;
 	uv_timer_init(persist.loop, &f->timer);
 	f->timer.data = f;
 	uv_timer_start(&f->timer, persist_failed_cb, 0, 0);
@@ -555,8 +569,12 @@ persist_slot_resume(struct persist_slot *slot)
 	slot->worker = persist_spawn(slot, &error);
 	while ((a = slot->wait_head) != NULL) {
 		slot->wait_head = a->next;
-		if (slot->worker == NULL) {
-			persist_fail_start(a, error); /* it owns a now */
+		if (a->cancelled) {
+			persist_end_later(a,
+					  &(struct attempt_end){.lost = true});
+		} else if (slot->worker == NULL) {
+			persist_end_later(
+			    a, &(struct attempt_end){.spawn_error = error});
 		} else if (slot->worker->retiring) {
 			/* --persist-max reached already: the rest wait on. */
 			slot->wait_head = a;
@@ -580,6 +598,7 @@ persist_start(uv_loop_t *loop, const struct attempt_spec *spec,
 	a->arg = arg;
 	a->data = spec->stdin_data;
 	a->len = spec->stdin_len;
+	a->slot = spec->slot;
 	for (size_t i = 0; i < spec->stdin_len; i++)
 		a->lines += spec->stdin_data[i] == '\n';
 	slot->argv = spec->argv;
@@ -604,6 +623,12 @@ persist_signal(void *attempt, int sig)
 	struct persist_attempt *a = attempt;
 	struct persist_worker *w = a->worker;
 
+	if (w == NULL && a->slot > 0 && !a->cancelled) {
+		/* It waits for its slot's next worker: it will not run, and
+		 * the worker on its way out is made to go. */
+		a->cancelled = true;
+		w = persist.slots[a->slot - 1].worker;
+	}
 	if (w == NULL || w->exited)
 		return;
 	persist_detach(w);
@@ -621,9 +646,9 @@ persist_shutdown(void)
 			continue;
 		persist_detach(w);
 		if (w->head == NULL && w->writes == 0)
-			persist_close(w, (uv_handle_t *)&w->stdin_pipe,
-				      &w->stdin_open);
-		persist_start_timer(w, PERSIST_QUIT_GRACE_MS);
+			persist_goodbye(w);
+		else
+			persist_start_timer(w, PERSIST_QUIT_GRACE_MS);
 	}
 	if (persist.started) {
 		uv_close((uv_handle_t *)&persist.flush, NULL);

@@ -603,8 +603,9 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	/* A task we stopped has no result, unless it finished all the same. */
-	if (t->interrupted && (error != 0 || !WIFEXITED(end->wait_status) ||
-			       WEXITSTATUS(end->wait_status) != 0)) {
+	if (t->interrupted &&
+	    (end->lost || error != 0 || !WIFEXITED(end->wait_status) ||
+	     WEXITSTATUS(end->wait_status) != 0)) {
 		output_discard(p->out, t->out);
 		pool_fill(p);
 		return;

@@ -555,6 +555,9 @@ void output_finish(struct output *o, struct task_output *t,
 void output_discard(struct output *o, struct task_output *t);
 /* Forget what the task wrote so far: it runs again (--retries). */
 void output_reset(struct output *o, struct task_output *t);
+/* Say on stderr what became of a task that did not succeed ("cpmap: task
+ * N (input X): why" and then). */
+void output_report(const struct result *r, const char *then);
 /* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
 int output_error(const struct output *o);
 /* Stdout is gone (seen without writing): write nothing more to it. */

@@ -220,6 +220,26 @@ output_write_capture(struct output *o, struct capture *c, int stream)
 	(void)output_check(o, stream, capture_write(c, stream));
 }
 
+void
+output_report(const struct result *r, const char *then)
+{
+	const struct input *in = r->inputs[0];
+	int shown = (int)(in->len > 200 ? 200 : in->len);
+	char why[64] = "";
+
+	if (r->status == STATUS_OK || r->status == STATUS_SKIPPED)
+		return;
+	if (r->message == NULL && r->status == STATUS_FAILED)
+		snprintf(why, sizeof why, "exit status %d", r->exit_code);
+	if (r->message == NULL && r->status == STATUS_SIGNALED) {
+		memcpy(why, "killed by ", 10);
+		signal_name(r->signal, why + 10, sizeof why - 10);
+	}
+	log_warn("task %llu (input %.*s%s): %s%s", (unsigned long long)r->seq,
+		 shown, in->text, (size_t)shown < in->len ? "..." : "",
+		 r->message != NULL ? r->message : why, then);
+}
+
 /* --json: the task's record, encoded whole and written in one piece. */
 static void
 output_emit_record(struct output *o, struct task_output *t, struct buf *record)
@@ -242,8 +262,10 @@ output_emit(struct output *o, struct task_output *t)
 				      t->held[1], t->held[2], record.data,
 				      record.len);
 		buf_free(&record);
-		if (o->opts->json_output)
+		if (o->opts->json_output) {
+			output_report(&t->result, "");
 			return;
+		}
 	}
 	for (int stream = 1; stream <= 2; stream++) {
 		struct tag_writer w = {o, t, stream};
@@ -270,6 +292,9 @@ output_emit(struct output *o, struct task_output *t)
 			p->len = 0;
 		}
 	}
+	/* What became of it, after its own output: in order with -k. */
+	if (t->finished)
+		output_report(&t->result, "");
 }
 
 static void

@@ -509,7 +509,6 @@ persist_failed_close_cb(uv_handle_t *handle)
 {
 	struct persist_failed_start *f = handle->data;
 
-	f->attempt->cb->done(f->attempt->arg, &f->end);
 	free(f->attempt);
 	free(f);
 }
@@ -517,6 +516,10 @@ persist_failed_close_cb(uv_handle_t *handle)
 static void
 persist_failed_cb(uv_timer_t *timer)
 {
+	struct persist_failed_start *f = timer->data;
+
+	/* Here, not in the close callback: those run last-in, first-out. */
+	f->attempt->cb->done(f->attempt->arg, &f->end);
 	uv_close((uv_handle_t *)timer, persist_failed_close_cb);
 }
 

@@ -52,6 +52,8 @@ struct task {
 	unsigned last_slot;	/* the slot number of the last attempt */
 	void *attempt;		/* the worker's attempt while it runs */
 	unsigned attempts;	/* attempts started */
+	unsigned failures;	/* attempts that failed (lost ones are not) */
+	unsigned lost;		/* attempts whose worker went away first */
 	bool interrupted;	/* stopped by us: it gets no result */
 	bool timed_out;		/* stopped by --timeout */
 	double start;		/* wall clock at the start, seconds */
@@ -247,27 +249,6 @@ pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
 	}
 }
 
-/* Say on stderr what became of a task that did not succeed. */
-static void
-pool_report(const struct task *t, const struct result *r, const char *then)
-{
-	const struct input *in = t->inputs[0];
-	int shown = (int)(in->len > 200 ? 200 : in->len);
-	char why[64] = "";
-
-	if (r->status == STATUS_OK || r->status == STATUS_SKIPPED)
-		return;
-	if (r->message == NULL && r->status == STATUS_FAILED)
-		snprintf(why, sizeof why, "exit status %d", r->exit_code);
-	if (r->message == NULL && r->status == STATUS_SIGNALED) {
-		memcpy(why, "killed by ", 10);
-		signal_name(r->signal, why + 10, sizeof why - 10);
-	}
-	log_warn("task %llu (input %.*s%s): %s%s", (unsigned long long)t->seq,
-		 shown, in->text, (size_t)shown < in->len ? "..." : "",
-		 r->message != NULL ? r->message : why, then);
-}
-
 /*
  * The exit status for failures, as GNU parallel gives it: their number
  * (101 past 100), or with a --halt ...=P% policy their percentage of the
@@ -314,7 +295,7 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 		p->succeeded++;
 	else
 		p->failed++;
-	pool_report(t, r, "");
+
 	if (!p->halted && h->when != HALT_NEVER &&
 	    halt_reached(h, p->failed, p->succeeded,
 			 p->input_done ? p->next_seq - p->skipped : 0)) {
@@ -588,8 +569,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	p->spawn_blocked = false;
-	if (end->lost && !t->interrupted && !p->stopping &&
-	    t->attempts <= p->opts->retries + 3) {
+	if (end->lost && !t->interrupted && !p->stopping && ++t->lost <= 10) {
 		/* Its worker went away first: it goes back in the queue. */
 		output_reset(p->out, t->out);
 		memset(t->seen, 0, sizeof t->seen);
@@ -612,12 +592,12 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	}
 	pool_make_result(p, t, end, &r);
 	if (r.status != STATUS_OK && !p->stopping &&
-	    t->attempts <= p->opts->retries) {
+	    ++t->failures <= p->opts->retries) {
 		char then[64];
 
 		snprintf(then, sizeof then, "; retrying (attempt %u of %u)",
 			 t->attempts + 1, p->opts->retries + 1);
-		pool_report(t, &r, then);
+		output_report(&r, then);
 		free(r.message);
 		pool_retry(p, t);
 	} else {

@@ -241,7 +241,7 @@ echo "$l"'
 	same "statuses" "$(jq -r .status "$OUT" | sort | uniq -c | sed 's/^ *//')" "7 ok"
 	same "boom's attempts >= 2" "$(jq -r 'select(.input == "boom") | .attempts >= 2' "$OUT")" true
 	same "workers started" "$(wc -l <"$S/starts")" 2
-	grep -qx 'cpmap: task 3 (input boom): the worker exited before answering; retrying (attempt 2 of 2)' "$ERR" ||
+	grep -qx 'cpmap: task 3 (input boom): the worker was killed by SIGKILL before answering; retrying (attempt 2 of 2)' "$ERR" ||
 		fail "stderr: $(cat "$ERR")"
 }
 
@@ -255,7 +255,7 @@ echo "$l"'
 	same "boom's record" "$(jq -c 'select(.input == "boom") | [.status, .signal, .stdout]' "$OUT")" \
 		'["signaled","SIGKILL",""]'
 	same "records" "$(wc -l <"$OUT")" 9
-	same stderr "$(cat "$ERR")" "cpmap: task 3 (input boom): the worker exited before answering"
+	same stderr "$(cat "$ERR")" "cpmap: task 3 (input boom): the worker was killed by SIGKILL before answering"
 }
 
 @test "a worker that quits after three answers is restarted and every input answered once" {

@@ -295,6 +295,9 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 		p->succeeded++;
 	else
 		p->failed++;
+	pool_note_progress(p);
+	/* t may be gone after this, and r's message with it. */
+	output_finish(p->out, t->out, r);
 
 	if (!p->halted && h->when != HALT_NEVER &&
 	    halt_reached(h, p->failed, p->succeeded,
@@ -306,8 +309,6 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 					     : "starting no more tasks");
 		pool_stop(p, h->when == HALT_NOW, SIGTERM);
 	}
-	pool_note_progress(p);
-	output_finish(p->out, t->out, r); /* t may be gone after this */
 	if (output_error(p->out) != 0 && p->stop_signal != SIGPIPE) {
 		/* The reader of our stdout is gone: stop at once. */
 		p->stop_signal = SIGPIPE;

@@ -122,9 +122,9 @@ b"
 		skip "the machine was too slow to start the task within 200ms"
 	[ "$status" -eq 1 ]
 	same stdout "$output" before
-	# As for any failed task: cpmap's message, then the task's stderr.
-	same stderr "$stderr" "cpmap: task 1 (input a): timed out after 0.2s
-complaint"
+	# As for any failed task: the task's stderr, then cpmap's message.
+	same stderr "$stderr" "complaint
+cpmap: task 1 (input a): timed out after 0.2s"
 }
 
 @test "--timeout stops every process of the task's group, grandchildren too" {

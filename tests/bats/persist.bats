@@ -55,7 +55,7 @@ worker() {
 # $ERR, exit status in $status.
 prun() {
 	status=0
-	timeout 30 "$CPMAP" "$@" >"$OUT" 2>"$ERR" 3>&- || status=$?
+	timeout -k 5 30 "$CPMAP" "$@" >"$OUT" 2>"$ERR" 3>&- || status=$?
 }
 
 # same WHAT GOT WANT: compare, and say what differed.
@@ -133,7 +133,7 @@ echo "$l" >>"$S/done"'
 	for mode in -k unordered; do
 		rm -f "$S/done"
 		printf '%s\n' slow b c d e |
-			timeout 30 "$CPMAP" --persist -j2 --stride 1 \
+			timeout -k 5 30 "$CPMAP" --persist -j2 --stride 1 \
 			${mode/unordered/} "$S/w" >"$OUT" 2>"$ERR" 3>&- &
 		BG=$!
 		timeout 20 wait-lines "$S/done" 4
@@ -311,7 +311,7 @@ echo "$l"'
 	EOF
 	chmod +x "$S/dup"
 	mkfifo "$S/in"
-	timeout 30 "$CPMAP" --persist -j1 "$S/dup" <"$S/in" >"$OUT" 2>"$ERR" 3>&- &
+	timeout -k 5 30 "$CPMAP" --persist -j1 "$S/dup" <"$S/in" >"$OUT" 2>"$ERR" 3>&- &
 	BG=$!
 	exec 5>"$S/in"
 	printf '%s\n' a b dup >&5
@@ -382,7 +382,7 @@ echo "$l"'
 	chmod +x "$S/w"
 	mkfifo "$S/gate.a" "$S/gate.b"
 	printf '%s\n' a b |
-		timeout 30 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" >"$OUT" 2>"$ERR" 3>&- &
+		timeout -k 5 30 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" >"$OUT" 2>"$ERR" 3>&- &
 	BG=$!
 	timeout 20 wait-lines "$S/log" 2
 	release_within "$S/gate.a"
@@ -473,7 +473,7 @@ b'
 	# The 5 s grace, then SIGTERM: 15 s is plenty, 30 s would be a long wait
 	# for a failure.
 	status=0
-	printf '%s\n' a b | timeout 15 "$CPMAP" --persist -j1 -k --persist-max 1 "$S/w" \
+	printf '%s\n' a b | timeout -k 5 15 "$CPMAP" --persist -j1 -k --persist-max 1 "$S/w" \
 		>"$OUT" 2>"$ERR" 3>&- || status=$?
 	same status "$status" 0
 	same stdout "$(cat "$OUT")" 'a
@@ -489,11 +489,45 @@ b'
 cpmap: task 2 (input b): cannot run $S/nosuch: No such file or directory"
 }
 
-@test "--dry-run with --persist does not crash" {
-	# Undecided: a usage error, or the worker command printed per task.
-	run --separate-stderr timeout 20 "$CPMAP" --persist --dry-run cat ::: a
-	[ "$status" -eq 0 ] || [ "$status" -eq 255 ] ||
-		fail "status $status (expected 0 or a usage error, 255); stderr: $stderr"
+# ---- signals -------------------------------------------------------------
+
+@test "SIGTERM while a worker is busy: exit 143, the task it interrupted is not written" {
+	worker w '[ "$l" = hang ] && fifo-wait -s "$S/busy" "$S/gate" >/dev/null
+echo "$l"'
+	printf '%s\n' a hang b |
+		timeout --preserve-status -k 5 20 "$CPMAP" --persist -j1 "$S/w" \
+		>"$OUT" 2>"$ERR" 3>&- &
+	BG=$!
+	timeout 20 wait-lines "$S/busy" 1
+	kill -TERM "$BG"	# timeout passes it on to cpmap
+	status=0
+	wait "$BG" || status=$?
+	BG=
+	same status "$status" 143
+	same stdout "$(cat "$OUT")" a
+	no_leftovers "$S/w"
+	no_leftovers "$S/gate"
+}
+
+@test "SIGTERM while a worker retired by --persist-max lingers: no new worker, exit 143" {
+	# The retired worker got EOF but does not exit; task b waits for the
+	# slot's next worker.  SIGTERM starts nothing new: it must stop the
+	# lingering worker and end the run without starting a worker for b.
+	worker w 'echo "$l"'
+	echo 'exec fifo-wait -s "$S/lingering" "$S/gate"' >>"$S/w"
+	printf '%s\n' a b |
+		timeout --preserve-status -k 10 20 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" \
+		>"$OUT" 2>"$ERR" 3>&- &
+	BG=$!
+	timeout 20 wait-lines "$S/lingering" 1
+	kill -TERM "$BG"	# timeout passes it on to cpmap
+	status=0
+	wait "$BG" || status=$?
+	BG=
+	same "status (137: cpmap ignored SIGTERM and was killed)" "$status" 143
+	same stdout "$(cat "$OUT")" a
+	same "workers started" "$(wc -l <"$S/starts")" 1
+	no_leftovers "$S/gate"
 }
 
 # ---- usage errors --------------------------------------------------------
@@ -516,6 +550,7 @@ cpmap: task 2 (input b): cannot run $S/nosuch: No such file or directory"
 		--persist --stdin cat|--persist does not combine with --stdin (inputs go to the worker's stdin)
 		--persist -u cat|--persist does not combine with --ungroup
 		--persist --line-buffer cat|--persist does not combine with --line-buffer
+		--persist --dry-run cat|--persist does not combine with --dry-run
 	EOF
 	# {name} with --header and with -J records.
 	run timeout 20 "$CPMAP" --persist --header : echo {col} ::: col a

@@ -79,12 +79,6 @@ release_within() {
 	timeout 20 bash -c 'echo go >"$1"' _ "$1" || fail "nobody waited at $1"
 }
 
-# records: the --json records in $OUT, one compact line each, without the
-# timing fields.
-records() {
-	jq -c 'del(.start, .duration)' "$OUT"
-}
-
 # ---- the protocol --------------------------------------------------------
 
 @test "each input goes to the worker as one line and its answer line is the task's output" {

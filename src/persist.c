@@ -152,6 +152,14 @@ persist_maybe_free(struct persist_worker *w)
 	persist_end_attempts(w);
 	if (slot->worker == NULL)
 		persist_slot_resume(slot);
+	if (w->dirty) {
+		/* A batch it never got: off the flush list before it goes. */
+		struct persist_worker **link = &persist.dirty;
+
+		while (*link != w)
+			link = &(*link)->next_dirty;
+		*link = w->next_dirty;
+	}
 	buf_free(&w->batch);
 	buf_free(&w->answer);
 	buf_free(&w->complaint);
@@ -564,9 +572,21 @@ persist_send(struct persist_worker *w, struct persist_attempt *a)
 static void
 persist_slot_resume(struct persist_slot *slot)
 {
-	struct persist_attempt *a;
+	struct persist_attempt *a, **link = &slot->wait_head;
 	int error = 0;
 
+	/* Cancelled attempts end first: a stopped run starts no worker. */
+	while ((a = *link) != NULL) {
+		if (!a->cancelled) {
+			link = &a->next;
+			continue;
+		}
+		*link = a->next;
+		persist_end_later(a, &(struct attempt_end){.lost = true});
+	}
+	slot->wait_tail = NULL;
+	for (a = slot->wait_head; a != NULL; a = a->next)
+		slot->wait_tail = a;
 	if (slot->wait_head == NULL)
 		return;
 	slot->worker = persist_spawn(slot, &error);

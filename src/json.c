@@ -15,6 +15,7 @@
  * base64-encoded when they are not UTF-8) piece by piece by utf8.c and
  * base64.c, straight into the record's buffer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,126 +182,162 @@ static const char *const json_error_names[] = {
     [ERROR_OUTPUT_LIMIT] = "output-limit",
 };
 
-/* A JSON string of arbitrary bytes; NULL if they are not UTF-8. */
-static json_t *
-json_bytes(const char *data, size_t len)
-{
-	return utf8_valid(data, len) ? json_stringn(data, len) : NULL;
-}
-
-static json_t *
-json_base64(const char *data, size_t len)
-{
-	struct base64_state state;
-	struct buf encoded = {0};
-	json_t *value;
-
-	base64_init(&state);
-	base64_feed(&state, &encoded, data, len);
-	base64_finish(&state, &encoded);
-	value = json_stringn(encoded.data ? encoded.data : "", encoded.len);
-	buf_free(&encoded);
-	return value;
-}
-
-/* Set key to the input's value: its JSON, its text, or base64 of it. */
+/* Append n in decimal (no printf: records are written per task). */
 static void
-json_set_input(json_t *record, const char *key, const struct input *in)
+json_put_uint(struct buf *out, uint64_t n)
 {
-	json_t *value;
-	char *name;
+	char digits[24];
+	size_t i = sizeof digits;
 
-	if (in->json != NULL) {
-		json_object_set(record, key, in->json);
-		return;
-	}
-	if ((value = json_bytes(in->text, in->len)) != NULL) {
-		json_object_set_new(record, key, value);
-		return;
-	}
-	name = xasprintf("%s_base64", key);
-	json_object_set_new(record, name, json_base64(in->text, in->len));
-	free(name);
+	do
+		digits[--i] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	buf_append(out, digits + i, sizeof digits - i);
 }
 
+/* Append seconds as fixed-point text to the microsecond: 12.000345. */
 static void
-json_set_inputs(json_t *record, const struct result *r)
+json_put_seconds(struct buf *out, double seconds)
 {
-	json_t *all;
+	uint64_t us = (uint64_t)(seconds * 1e6 + 0.5), frac = us % 1000000;
+	char digits[7];
 
-	if (r->input_count == 1) {
-		json_set_input(record, "input", r->inputs[0]);
-		return;
-	}
-	all = json_array();
-	for (size_t i = 0; i < r->input_count; i++) {
-		json_t *holder = json_object(), *value;
-
-		json_set_input(holder, "input", r->inputs[i]);
-		value = json_object_get(holder, "input");
-		if (value == NULL) {
-			/* Not UTF-8: keep the bytes as {"base64": "..."}. */
-			value =
-			    json_pack("{sO}", "base64",
-				      json_object_get(holder, "input_base64"));
-			json_array_append_new(all, value);
-		} else {
-			json_array_append(all, value);
-		}
-		json_decref(holder);
-	}
-	json_object_set_new(record, "inputs", all);
+	json_put_uint(out, us / 1000000);
+	for (int i = 5; i >= 0; i--, frac /= 10)
+		digits[i] = (char)('0' + frac % 10);
+	digits[6] = '.';
+	buf_append_char(out, digits[6]);
+	buf_append(out, digits, 6);
 }
 
+/* Append ,"key": (or {"key": for the first member). */
 static void
-json_set_argv(json_t *record, char *const *argv)
+json_put_key(struct buf *out, const char *key, bool first)
 {
-	json_t *plain = json_array(), *encoded = json_array();
-	bool text = true;
+	buf_append_str(out, first ? "{\"" : ",\"");
+	buf_append_str(out, key);
+	buf_append(out, "\":", 2);
+}
 
-	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) {
-		size_t len = strlen(argv[i]);
-		json_t *value = json_bytes(argv[i], len);
-
-		if (value == NULL)
-			text = false;
-		else
-			json_array_append_new(plain, value);
-		json_array_append_new(encoded, json_base64(argv[i], len));
-	}
-	if (argv == NULL) {
-		json_object_set_new(record, "argv", json_null());
-	} else if (text) {
-		json_object_set_new(record, "argv", plain);
-		plain = NULL;
-	} else {
-		json_object_set_new(record, "argv_base64", encoded);
-		encoded = NULL;
-	}
-	json_decref(plain);
-	json_decref(encoded);
+/* Append valid UTF-8 as a JSON string. */
+static void
+json_put_string(struct buf *out, const char *s, size_t len)
+{
+	buf_append_char(out, '"');
+	utf8_json_escape(out, s, len);
+	buf_append_char(out, '"');
 }
 
 /*
- * Append a JSON value's compact text to out; with inner, an object's
- * members only.  Reals keep all 17 digits, so an input's numbers come back
- * exactly as they were.
+ * Append text for a person as a JSON string, whatever its bytes: a byte
+ * that is not part of a UTF-8 character is written as the four characters
+ * \xHH (a message that quotes bad input stays one readable string).
  */
 static void
-json_append(struct buf *out, const json_t *value, bool inner)
+json_put_lossy(struct buf *out, const char *s, size_t len)
 {
-	char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER |
-					   JSON_ENCODE_ANY);
-	size_t len;
+	static const char hex[] = "0123456789abcdef";
 
-	if (text == NULL)
-		fatal("out of memory encoding a JSON record");
-	len = strlen(text);
-	if (inner)
-		buf_append(out, text + 1, len - 2);
-	else
-		buf_append(out, text, len);
-	free(text);
+	buf_append_char(out, '"');
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+		if (n <= len - i && utf8_valid(s + i, n)) {
+			utf8_json_escape(out, s + i, n);
+			i += n;
+			continue;
+		}
+		char esc[6] = {'\\', '\\', 'x', hex[c >> 4], hex[c & 15]};
+
+		buf_append(out, esc, 5);
+		i++;
+	}
+	buf_append_char(out, '"');
+}
+
+static void
+json_put_base64(struct buf *out, const char *data, size_t len)
+{
+	struct base64_state state;
+
+	buf_append_char(out, '"');
+	base64_init(&state);
+	base64_feed(&state, out, data, len);
+	base64_finish(&state, out);
+	buf_append_char(out, '"');
+}
+
+/*
+ * Append an input's value, if it can be one: its JSON (-J: the compact
+ * text it was read as, every digit kept), or its text as a string.  False
+ * when its text is not UTF-8, for the caller to write base64 instead.
+ */
+static bool
+json_put_input(struct buf *out, const struct input *in)
+{
+	if (in->json != NULL && !json_is_string((json_t *)in->json)) {
+		buf_append(out, in->text, in->len);
+		return true;
+	}
+	if (!utf8_valid(in->text, in->len))
+		return false;
+	json_put_string(out, in->text, in->len);
+	return true;
+}
+
+static void
+json_put_inputs(struct buf *out, const struct result *r)
+{
+	const struct input *in = r->inputs[0];
+
+	if (r->input_count == 1) {
+		json_put_key(out, "input", false);
+		if (!json_put_input(out, in)) {
+			out->len -= strlen("\"input\":");
+			buf_append_str(out, "\"input_base64\":");
+			json_put_base64(out, in->text, in->len);
+		}
+		return;
+	}
+	json_put_key(out, "inputs", false);
+	buf_append_char(out, '[');
+	for (size_t i = 0; i < r->input_count; i++) {
+		in = r->inputs[i];
+		if (i > 0)
+			buf_append_char(out, ',');
+		if (!json_put_input(out, in)) {
+			/* Not UTF-8: keep the bytes as {"base64": "..."}. */
+			buf_append_str(out, "{\"base64\":");
+			json_put_base64(out, in->text, in->len);
+			buf_append_char(out, '}');
+		}
+	}
+	buf_append_char(out, ']');
+}
+
+static void
+json_put_argv(struct buf *out, char *const *argv)
+{
+	bool text = true;
+
+	for (size_t i = 0; argv != NULL && argv[i] != NULL && text; i++)
+		text = utf8_valid(argv[i], strlen(argv[i]));
+	json_put_key(out, text ? "argv" : "argv_base64", false);
+	if (argv == NULL) {
+		buf_append_str(out, "null");
+		return;
+	}
+	buf_append_char(out, '[');
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			buf_append_char(out, ',');
+		if (text)
+			json_put_string(out, argv[i], strlen(argv[i]));
+		else
+			json_put_base64(out, argv[i], strlen(argv[i]));
+	}
+	buf_append_char(out, ']');
 }
 
 struct json_stream {
@@ -357,79 +394,76 @@ json_record_encode(struct buf *out, const struct result *r,
 		   struct capture *stdout_capture,
 		   struct capture *stderr_capture)
 {
-	json_t *record = json_object(), *error;
-	char signame[32];
+	char text[96];
 
-	json_object_set_new(record, "seq", json_integer((json_int_t)r->seq));
-	json_set_inputs(record, r);
-	json_set_argv(record, r->argv);
-	json_object_set_new(record, "host",
-			    r->host ? json_string(r->host) : json_null());
-	json_object_set_new(record, "slot",
-			    r->slot ? json_integer(r->slot) : json_null());
-	json_object_set_new(record, "attempts", json_integer(r->attempts));
-	json_append(out, record, false);
-	json_decref(record);
-	out->len--; /* reopen the object: more members follow */
-
+	json_put_key(out, "seq", true);
+	json_put_uint(out, r->seq);
+	json_put_inputs(out, r);
+	json_put_argv(out, r->argv);
+	json_put_key(out, "host", false);
+	if (r->host != NULL)
+		json_put_string(out, r->host, strlen(r->host));
+	else
+		buf_append_str(out, "null");
+	json_put_key(out, "slot", false);
+	if (r->slot > 0)
+		json_put_uint(out, r->slot);
+	else
+		buf_append_str(out, "null");
+	json_put_key(out, "attempts", false);
+	json_put_uint(out, r->attempts);
 	/* Times as fixed-point text: microseconds, no binary noise. */
-	if (r->start > 0) {
-		char times[96];
-
-		snprintf(times, sizeof times,
-			 ",\"start\":%.6f,\"duration\":%.6f", r->start,
-			 r->duration);
-		buf_append_str(out, times);
-	} else {
-		buf_append_str(out, ",\"start\":null,\"duration\":0");
-	}
-
-	record = json_object();
-	json_object_set_new(record, "status",
-			    json_string(json_status_names[r->status]));
-	json_object_set_new(record, "exit",
-			    r->exit_code >= 0 ? json_integer(r->exit_code)
-					      : json_null());
+	json_put_key(out, "start", false);
+	if (r->start > 0)
+		json_put_seconds(out, r->start);
+	else
+		buf_append_str(out, "null");
+	json_put_key(out, "duration", false);
+	json_put_seconds(out, r->start > 0 ? r->duration : 0);
+	json_put_key(out, "status", false);
+	json_put_string(out, json_status_names[r->status],
+			strlen(json_status_names[r->status]));
+	json_put_key(out, "exit", false);
+	if (r->exit_code >= 0)
+		json_put_uint(out, (uint64_t)r->exit_code);
+	else
+		buf_append_str(out, "null");
+	json_put_key(out, "signal", false);
 	if (r->signal > 0) {
-		signal_name(r->signal, signame, sizeof signame);
-		json_object_set_new(record, "signal", json_string(signame));
+		signal_name(r->signal, text, sizeof text);
+		json_put_string(out, text, strlen(text));
 	} else {
-		json_object_set_new(record, "signal", json_null());
+		buf_append_str(out, "null");
 	}
-	buf_append_char(out, ',');
-	json_append(out, record, true);
-	json_decref(record);
 
 	json_append_stream(out, "stdout", stdout_capture);
 	json_append_stream(out, "stderr", stderr_capture);
 
-	buf_append_str(out, ",\"error\":");
+	json_put_key(out, "error", false);
 	if (r->error == ERROR_NONE) {
 		buf_append_str(out, "null");
 	} else {
-		error = json_object();
-		json_object_set_new(error, "kind",
-				    json_string(json_error_names[r->error]));
-		json_object_set_new(
-		    error, "message",
-		    json_bytes(r->message ? r->message : "",
-			       r->message ? strlen(r->message) : 0));
-		if (json_object_get(error, "message") == NULL)
-			json_object_set_new(error, "message",
-					    json_string("(not UTF-8)"));
-		if (r->line > 0)
-			json_object_set_new(error, "line",
-					    json_integer((json_int_t)r->line));
-		if (r->column > 0)
-			json_object_set_new(
-			    error, "column",
-			    json_integer((json_int_t)r->column));
-		if (r->error == ERROR_OUTPUT_LIMIT)
-			json_object_set_new(
-			    error, "size",
-			    json_integer((json_int_t)r->output_size));
-		json_append(out, error, false);
-		json_decref(error);
+		const char *message = r->message ? r->message : "";
+		size_t len = strlen(message);
+
+		json_put_key(out, "kind", true);
+		json_put_string(out, json_error_names[r->error],
+				strlen(json_error_names[r->error]));
+		json_put_key(out, "message", false);
+		json_put_lossy(out, message, len);
+		if (r->line > 0) {
+			json_put_key(out, "line", false);
+			json_put_uint(out, r->line);
+		}
+		if (r->column > 0) {
+			json_put_key(out, "column", false);
+			json_put_uint(out, r->column);
+		}
+		if (r->error == ERROR_OUTPUT_LIMIT) {
+			json_put_key(out, "size", false);
+			json_put_uint(out, r->output_size);
+		}
+		buf_append_char(out, '}');
 	}
 	buf_append(out, "}\n", 2);
 }

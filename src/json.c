@@ -9,13 +9,15 @@
  * and the arguments appended when no placeholder is used); objects answer
  * {name} and dotted paths ({a.b}, {items.0}).
  *
- * A record is encoded in memory and written at once by the output.  Its
- * small fields go through jansson; the task's stdout and stderr can be any
- * size and may sit in a spill file, so they are validated and escaped (or
+ * A record is encoded in memory and written at once by the output.  It is
+ * written here directly, not built as a jansson tree and dumped: a record
+ * per task made that the cost of --json (snprintf for every number).  A -J
+ * input goes in as the compact text jansson produced when it was read, so
+ * every digit is kept.  The task's stdout and stderr can be any size and
+ * may sit in a spill file, so they are validated and escaped (or
  * base64-encoded when they are not UTF-8) piece by piece by utf8.c and
  * base64.c, straight into the record's buffer.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

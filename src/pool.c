@@ -363,6 +363,26 @@ pool_stop_input(struct pool *p)
 	p->input_done = true;
 }
 
+/* Queue the task to run again before any new input. */
+static void
+pool_ready_append(struct pool *p, struct task *t)
+{
+	t->next = NULL;
+	if (p->ready_tail != NULL)
+		p->ready_tail->next = t;
+	else
+		p->ready = t;
+	p->ready_tail = t;
+}
+
+/* The task runs again: what its last attempt wrote is dropped. */
+static void
+pool_forget_attempt(struct pool *p, struct task *t)
+{
+	output_reset(p->out, t->out);
+	memset(t->seen, 0, sizeof t->seen);
+}
+
 static void
 pool_retry_closed_cb(uv_handle_t *handle)
 {
@@ -374,12 +394,7 @@ pool_retry_closed_cb(uv_handle_t *handle)
 		p->left_undone = true;
 		output_discard(p->out, t->out);
 	} else {
-		t->next = NULL;
-		if (p->ready_tail != NULL)
-			p->ready_tail->next = t;
-		else
-			p->ready = t;
-		p->ready_tail = t;
+		pool_ready_append(p, t);
 	}
 	pool_fill(p);
 }
@@ -527,17 +542,11 @@ pool_retry(struct pool *p, struct task *t)
 
 	for (unsigned i = 1; i < t->attempts && delay < 3600000; i++)
 		delay *= 2;
-	output_reset(p->out, t->out);
-	memset(t->seen, 0, sizeof t->seen);
+	pool_forget_attempt(p, t);
 	t->timed_out = false;
 	if (delay == 0) {
 		/* Due now: before any new input. */
-		t->next = NULL;
-		if (p->ready_tail != NULL)
-			p->ready_tail->next = t;
-		else
-			p->ready = t;
-		p->ready_tail = t;
+		pool_ready_append(p, t);
 		return;
 	}
 	uv_timer_init(p->loop, &t->retry_timer);
@@ -572,14 +581,8 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	p->spawn_blocked = false;
 	if (end->lost && !t->interrupted && !p->stopping && ++t->lost <= 10) {
 		/* Its worker went away first: it goes back in the queue. */
-		output_reset(p->out, t->out);
-		memset(t->seen, 0, sizeof t->seen);
-		t->next = NULL;
-		if (p->ready_tail != NULL)
-			p->ready_tail->next = t;
-		else
-			p->ready = t;
-		p->ready_tail = t;
+		pool_forget_attempt(p, t);
+		pool_ready_append(p, t);
 		pool_fill(p);
 		return;
 	}

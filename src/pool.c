@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,6 +118,7 @@ static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void pool_fill(struct pool *p);
 static void pool_launch(struct pool *p, struct task *t);
+static bool pool_stdout_gone(struct pool *p);
 
 /* ---- tasks ------------------------------------------------------------- */
 
@@ -579,6 +581,12 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	p->spawn_blocked = false;
+	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
+	    WIFSIGNALED(end->wait_status) &&
+	    WTERMSIG(end->wait_status) == SIGPIPE && pool_stdout_gone(p)) {
+		/* -u: it wrote to our stdout after its reader left. */
+		t->interrupted = true;
+	}
 	if (end->lost && !t->interrupted && !p->stopping && ++t->lost <= 10) {
 		/* Its worker went away first: it goes back in the queue. */
 		pool_forget_attempt(p, t);
@@ -903,6 +911,17 @@ pool_stall_signal(int sig)
 	child_signal_all(SIGTERM);
 }
 
+/* Stdout's reader is gone: stop at once, quietly, as a filter does. */
+static void
+pool_reader_gone(struct pool *p)
+{
+	if (p->stop_signal == SIGPIPE)
+		return;
+	output_fail(p->out, EPIPE);
+	p->stop_signal = SIGPIPE;
+	pool_stop(p, true, SIGKILL);
+}
+
 /* The reader of our stdout went away, though we may write nothing (-u). */
 static void
 pool_stdout_gone_cb(uv_poll_t *handle, int status, int events)
@@ -910,12 +929,25 @@ pool_stdout_gone_cb(uv_poll_t *handle, int status, int events)
 	struct pool *p = handle->data;
 
 	uv_poll_stop(handle);
-	if (p->stop_signal == SIGPIPE || (status == 0 && events == 0))
+	if (status == 0 && events == 0)
 		return;
-	output_fail(p->out, EPIPE);
-	p->stop_signal = SIGPIPE;
-	pool_stop(p, true, SIGKILL);
+	pool_reader_gone(p);
 	pool_fill(p);
+}
+
+/* Has stdout (a pipe) lost its reader?  Asked when a -u task died of
+ * SIGPIPE, which can come before the watch above hears of it. */
+static bool
+pool_stdout_gone(struct pool *p)
+{
+	struct pollfd pfd = {.fd = STDOUT_FILENO, .events = 0};
+
+	if (p->stop_signal == SIGPIPE)
+		return true;
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLERR))
+		return false;
+	pool_reader_gone(p);
+	return true;
 }
 
 /* Watch stdout, when it is a pipe or socket, for its reader leaving. */

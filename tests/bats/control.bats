@@ -51,17 +51,13 @@ alive() {
 # may take a moment to die after cpmap has exited; one that was never
 # signalled lives on and makes this fail after the 20 s safety limit.
 gone() {
-	local pid i
+	local pid
+	wait-state gone "$@" && return 0
 	for pid; do
-		for ((i = 0; i < 2000; i++)); do
-			alive "$pid" || break
-			sleep 0.01
-		done
-		if alive "$pid"; then
+		alive "$pid" &&
 			echo "process $pid is still alive: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
-			return 1
-		fi
 	done
+	return 1
 }
 
 # pids FILE: the pids fifo-wait -s (or a task) logged in FILE.

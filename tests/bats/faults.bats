@@ -60,17 +60,13 @@ alive() {
 # gone PID...: wait until none of the processes is alive (a killed process
 # may take a moment to die after cpmap has exited); 20 s safety limit.
 gone() {
-	local pid i
+	local pid
+	wait-state gone "$@" && return 0
 	for pid; do
-		for ((i = 0; i < 2000; i++)); do
-			alive "$pid" || break
-			sleep 0.01
-		done
-		if alive "$pid"; then
+		alive "$pid" &&
 			echo "process $pid is still alive: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
-			return 1
-		fi
 	done
+	return 1
 }
 
 # ---- a full disk -----------------------------------------------------------

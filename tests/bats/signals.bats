@@ -99,15 +99,8 @@ inputs() {
 # its event loop; fail if it ends first.  (A condition, polled: no outcome
 # depends on time.)
 wait_asleep() {
-	for _ in $(seq 3000); do
-		grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status" 2>/dev/null &&
-			return 1
-		case $(cat "/proc/$1/wchan" 2>/dev/null) in
-		*pipe_write* | pipe_wait | *epoll_wait* | ep_poll | *poll_schedule* | do_sys_poll) return 0 ;;
-		esac
-		sleep 0.01
-	done
-	return 1
+	wait-state asleep "$1" pipe_write pipe_wait epoll_wait ep_poll \
+		poll_schedule do_sys_poll
 }
 
 @test "SIGINT: exit 130, running task groups get SIGTERM, finished results are written, interrupted ones are not" {

@@ -42,15 +42,7 @@ finish() {
 # wait_write_blocked PID: wait until PID sleeps in a write to a full pipe;
 # fail if it ends first.  (A condition, polled: no outcome depends on time.)
 wait_write_blocked() {
-	for _ in $(seq 3000); do
-		grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status" 2>/dev/null &&
-			return 1
-		case $(cat "/proc/$1/wchan" 2>/dev/null) in
-		*pipe_write* | pipe_wait) return 0 ;;
-		esac
-		sleep 0.01
-	done
-	return 1
+	wait-state asleep "$1" pipe_write pipe_wait
 }
 
 # peak_rss CMD...: the peak RSS of CMD in KiB (its output is dropped).

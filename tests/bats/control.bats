@@ -18,46 +18,8 @@ setup() {
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
-	# Whatever failed, no task of this test may outlive it.
-	local pid
-	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
+	kill_test_processes
 	true
-}
-
-# task BODY: write $S/task, a sh script run as `$S/task INPUT`.
-task() {
-	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
-	chmod +x "$S/task"
-}
-
-# same WHAT GOT WANT: compare, and say what differed.
-same() {
-	[ "$2" = "$3" ] && return 0
-	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
-	return 1
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-	local s
-	s=$(grep -m1 '^State:' "/proc/$1/status" 2>/dev/null) || return 1
-	[[ $s != *zombie* ]]
-}
-
-# gone PID...: wait until none of the processes is alive.  A killed process
-# may take a moment to die after cpmap has exited; one that was never
-# signalled lives on and makes this fail after the 20 s safety limit.
-gone() {
-	local pid
-	wait-state gone "$@" && return 0
-	for pid; do
-		alive "$pid" &&
-			echo "process $pid is still alive: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
-	done
-	return 1
 }
 
 # pids FILE: the pids fifo-wait -s (or a task) logged in FILE.

@@ -18,28 +18,11 @@ setup() {
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
-	local pid
-	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
+	kill_test_processes
 	if [ -n "${DISK:-}" ] && mountpoint -q "$DISK"; then
 		umount "$DISK" 2>/dev/null || umount -l "$DISK"
 	fi
 	true
-}
-
-# task BODY: write $S/task, a sh script run as `$S/task INPUT`.
-task() {
-	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
-	chmod +x "$S/task"
-}
-
-# same WHAT GOT WANT: compare, and say what differed.
-same() {
-	[ "$2" = "$3" ] && return 0
-	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
-	return 1
 }
 
 # small_disk: mount a 64 KiB tmpfs on $S/disk (its path in $DISK), or skip.
@@ -48,25 +31,6 @@ small_disk() {
 	mkdir "$DISK"
 	mount -t tmpfs -o size=64k tmpfs "$DISK" 2>/dev/null ||
 		{ DISK=; skip "mounting a tmpfs is not permitted here (needs root or CAP_SYS_ADMIN)"; }
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-	local s
-	s=$(grep -m1 '^State:' "/proc/$1/status" 2>/dev/null) || return 1
-	[[ $s != *zombie* ]]
-}
-
-# gone PID...: wait until none of the processes is alive (a killed process
-# may take a moment to die after cpmap has exited); 20 s safety limit.
-gone() {
-	local pid
-	wait-state gone "$@" && return 0
-	for pid; do
-		alive "$pid" &&
-			echo "process $pid is still alive: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
-	done
-	return 1
 }
 
 # ---- a full disk -----------------------------------------------------------

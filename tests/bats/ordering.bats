@@ -25,12 +25,6 @@ teardown() {
 	true
 }
 
-# task BODY: write $S/task, a sh script run as `$S/task INPUT`.
-task() {
-	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
-	chmod +x "$S/task"
-}
-
 # bg_cpmap INFILE ARGS...: run cpmap in the background, bounded by a
 # timeout, stdout in $S/out and stderr in $S/err; finish waits for it.
 bg_cpmap() {

@@ -58,13 +58,6 @@ prun() {
 	timeout -k 5 30 "$CPMAP" "$@" >"$OUT" 2>"$ERR" 3>&- || status=$?
 }
 
-# same WHAT GOT WANT: compare, and say what differed.
-same() {
-	[ "$2" = "$3" ] && return 0
-	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
-	return 1
-}
-
 # each_once WHAT FILE LINE...: FILE holds each LINE exactly once, nothing else.
 each_once() {
 	local got want

@@ -20,25 +20,8 @@ setup() {
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
-	local pid
-	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
+	kill_test_processes
 	true
-}
-
-# task BODY: write $S/task, a sh script run as `$S/task INPUT`.
-task() {
-	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
-	chmod +x "$S/task"
-}
-
-# same WHAT GOT WANT: compare, and say what differed.
-same() {
-	[ "$2" = "$3" ] && return 0
-	printf '%s\n  expected: %q\n  got:      %q\n' "$1" "$3" "$2" >&2
-	return 1
 }
 
 # bg_cpmap ARGS...: cpmap in the background (stdin $S/in, stdout $S/out,

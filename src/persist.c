@@ -503,39 +503,40 @@ persist_spawn(const struct persist_slot *slot, int *error)
 
 /* ---- the worker kind --------------------------------------------------- */
 
-/* A spawn that failed still owes its attempts an asynchronous end.  The
+/* An attempt that never reached a worker (its spawn failed, or it was
+ * cancelled while it waited) still owes the pool an asynchronous end.  The
  * attempt (the pool's handle) lives until then; with no worker, signals
  * pass it by. */
-struct persist_failed_start {
+struct persist_late_end {
 	struct persist_attempt *attempt;
 	uv_timer_t timer;
 	struct attempt_end end;
 };
 
 static void
-persist_failed_close_cb(uv_handle_t *handle)
+persist_late_end_close_cb(uv_handle_t *handle)
 {
-	struct persist_failed_start *f = handle->data;
+	struct persist_late_end *f = handle->data;
 
 	free(f->attempt);
 	free(f);
 }
 
 static void
-persist_failed_cb(uv_timer_t *timer)
+persist_late_end_cb(uv_timer_t *timer)
 {
-	struct persist_failed_start *f = timer->data;
+	struct persist_late_end *f = timer->data;
 
 	/* Here, not in the close callback: those run last-in, first-out. */
 	f->attempt->cb->done(f->attempt->arg, &f->end);
-	uv_close((uv_handle_t *)timer, persist_failed_close_cb);
+	uv_close((uv_handle_t *)timer, persist_late_end_close_cb);
 }
 
 /* End an attempt that never reached a worker, asynchronously. */
 static void
 persist_end_later(struct persist_attempt *a, const struct attempt_end *end)
 {
-	struct persist_failed_start *f = xcalloc(1, sizeof *f);
+	struct persist_late_end *f = xcalloc(1, sizeof *f);
 
 	a->worker = NULL;
 	a->next = NULL;
@@ -543,7 +544,7 @@ persist_end_later(struct persist_attempt *a, const struct attempt_end *end)
 	f->end = *end;
 	uv_timer_init(persist.loop, &f->timer);
 	f->timer.data = f;
-	uv_timer_start(&f->timer, persist_failed_cb, 0, 0);
+	uv_timer_start(&f->timer, persist_late_end_cb, 0, 0);
 }
 
 /* Give the attempt to the worker: queue it and add its lines to the batch. */

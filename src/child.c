@@ -3,12 +3,14 @@
  *
  * Spawning is the cost that matters, so cpmap does not use uv_spawn: libuv
  * 1.44 forks the whole parent for each child, which costs more the more
- * output cpmap holds (../shared/notes/spawn-cost.md).  Instead a child is
- * started with vfork and exec: the parent's memory is shared, never copied,
- * and the parent waits only until the child has called exec.  Because the
- * memory is shared, the child reports a failed exec by storing errno in the
- * parent's variable before it exits, and the parent sees that error
- * synchronously: a command that cannot start becomes a result at once.
+ * output cpmap holds (../shared/notes/spawn-cost.md, summarised in
+ * bench/README: a vfork spawn costs the same whatever the parent holds).
+ * Instead a child is started with vfork and exec: the parent's memory is
+ * shared, never copied, and the parent waits only until the child has called
+ * exec.  Because the memory is shared, the child reports a failed exec by
+ * storing errno in the parent's variable before it exits, and the parent sees
+ * that error synchronously: a command that cannot start becomes a result at
+ * once.
  *
  * Every child is the leader of a new process group, so that a signal to the
  * task reaches its own children too, and a terminal's ^C reaches only cpmap,
@@ -16,7 +18,17 @@
  *
  * Exits are learned from SIGCHLD, watched through libuv, and reaped with
  * waitpid(-1): that is why every child of cpmap must come from here.
+ *
+ * A process (the second half) is a child with pipes: real pipes from pipe2
+ * opened into libuv (not libuv's socketpairs: a task may expect
+ * `echo > /dev/stdout` to work).  It is over only when the child has exited
+ * *and* every handle is closed; the two arrive in either order, and a
+ * grandchild may hold a pipe open long after the child exited, so after the
+ * exit a grace timer kills the process group and closes the pipes.  The
+ * local worker's attempts and the long-lived sessions both use it, and
+ * differ only in the callbacks they pass (tmux's job.c is the model).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -205,12 +217,6 @@ child_signal_all(int sig)
 		(void)kill(-child_table[i].pid, sig);
 }
 
-size_t
-child_count(void)
-{
-	return child_live;
-}
-
 void
 child_stop(void)
 {
@@ -224,4 +230,339 @@ child_stop(void)
 	free(child_environment);
 	child_environment = NULL;
 	buf_free(&child_host_var);
+}
+
+/* ---- a child with pipes ------------------------------------------------ */
+
+#define PROCESS_EOF_GRACE_MS                                                   \
+	2000 /* after exit, how long a pipe may stay open */
+
+enum process_state {
+	PROCESS_RUNNING, /* the child lives */
+	PROCESS_EXITED,	 /* it exited; pipes or the timer are closing */
+	PROCESS_CLOSED,	 /* every handle closed: closed() is due */
+};
+
+struct process {
+	enum process_state state;
+	uv_loop_t *loop;
+	pid_t pid;
+	int wait_status;
+	const struct process_callbacks *cb;
+	void *arg;
+	uv_pipe_t pipes[3];    /* stdin, stdout, stderr, by descriptor */
+	bool open[3];	       /* pipes[i] is open and not yet closing */
+	uv_timer_t timer;      /* the EOF grace, or the quit grace */
+	bool timer_open;       /* made, and not yet closing */
+	bool term_sent;	       /* the quit grace: SIGTERM sent, SIGKILL next */
+	uint64_t kill_ms;      /* the quit grace: from SIGTERM to SIGKILL */
+	unsigned open_handles; /* handles whose close callback is due */
+	unsigned writes;       /* writes to stdin in flight */
+	bool eof_after_writes; /* close stdin once they are done */
+};
+
+struct process_write {
+	uv_write_t req;
+	struct process *process;
+	char *owned; /* freed once written, or NULL */
+};
+
+static int process_devnull = -1;
+
+static void
+process_maybe_closed(struct process *p)
+{
+	if (p->state != PROCESS_EXITED || p->open_handles > 0)
+		return;
+	p->state = PROCESS_CLOSED;
+	p->cb->closed(p->arg, p->wait_status);
+	free(p);
+}
+
+static void
+process_close_cb(uv_handle_t *handle)
+{
+	struct process *p = handle->data;
+
+	assert(p->open_handles > 0);
+	p->open_handles--;
+	process_maybe_closed(p);
+}
+
+static void
+process_close_pipe(struct process *p, int fd)
+{
+	if (!p->open[fd])
+		return;
+	p->open[fd] = false;
+	uv_close((uv_handle_t *)&p->pipes[fd], process_close_cb);
+}
+
+/* Exited, and its output read to the end: the timer has nothing to do. */
+static void
+process_maybe_done(struct process *p)
+{
+	if (p->state == PROCESS_EXITED && !p->open[1] && !p->open[2] &&
+	    p->timer_open) {
+		p->timer_open = false;
+		uv_close((uv_handle_t *)&p->timer, process_close_cb);
+	}
+}
+
+static void
+process_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	/*
+	 * libuv calls read_cb right after each read, before the next alloc,
+	 * so one buffer serves every pipe; the reader copies what it keeps.
+	 */
+	static char block[65536];
+
+	(void)handle;
+	(void)suggested;
+	buf->base = block;
+	buf->len = sizeof block;
+}
+
+static void
+process_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct process *p = stream->data;
+	int fd = stream == (uv_stream_t *)&p->pipes[1] ? 1 : 2;
+
+	if (nread > 0) {
+		p->cb->read(p->arg, fd, buf->base, (size_t)nread);
+		return;
+	}
+	if (nread == 0)
+		return; /* EAGAIN */
+	/* EOF, or an error that ends the stream all the same. */
+	process_close_pipe(p, fd);
+	p->cb->read(p->arg, fd, NULL, 0);
+	process_maybe_done(p);
+}
+
+static void
+process_timer_cb(uv_timer_t *timer)
+{
+	struct process *p = timer->data;
+
+	if (p->state == PROCESS_RUNNING) {
+		/* The quit grace is over: ask it to go, then make it. */
+		(void)kill(-p->pid, p->term_sent ? SIGKILL : SIGTERM);
+		if (!p->term_sent)
+			uv_timer_start(&p->timer, process_timer_cb, p->kill_ms,
+				       0);
+		p->term_sent = true;
+		return;
+	}
+	/* A grandchild holds the output open: stop it and stop waiting. */
+	(void)kill(-p->pid, SIGKILL);
+	process_close_pipe(p, 1);
+	process_close_pipe(p, 2);
+	process_maybe_done(p);
+}
+
+/* The timer is made only when needed: most tasks never need it. */
+static void
+process_timer(struct process *p)
+{
+	int rc;
+
+	if (p->timer_open)
+		return;
+	if ((rc = uv_timer_init(p->loop, &p->timer)) != 0)
+		fatal("cannot make a timer: %s", uv_strerror(rc));
+	p->timer.data = p;
+	p->timer_open = true;
+	p->open_handles++;
+}
+
+static void
+process_exit_cb(void *arg, int wait_status)
+{
+	struct process *p = arg;
+
+	assert(p->state == PROCESS_RUNNING);
+	p->state = PROCESS_EXITED;
+	p->wait_status = wait_status;
+	/* Nobody will read what is left to write to its stdin. */
+	process_close_pipe(p, 0);
+	if (p->cb->exit != NULL)
+		p->cb->exit(p->arg, wait_status);
+	if (p->open[1] || p->open[2]) {
+		process_timer(p);
+		uv_timer_start(&p->timer, process_timer_cb,
+			       PROCESS_EOF_GRACE_MS, 0);
+	}
+	process_maybe_done(p);
+	process_maybe_closed(p);
+}
+
+static void
+process_open_pipe(uv_loop_t *loop, struct process *p, int fd, int ours)
+{
+	int rc;
+
+	if ((rc = uv_pipe_init(loop, &p->pipes[fd], 0)) != 0 ||
+	    (rc = uv_pipe_open(&p->pipes[fd], ours)) != 0)
+		fatal("cannot watch a pipe: %s", uv_strerror(rc));
+	p->pipes[fd].data = p;
+	p->open[fd] = true;
+	p->open_handles++;
+	if (fd > 0 &&
+	    (rc = uv_read_start((uv_stream_t *)&p->pipes[fd], process_alloc_cb,
+				process_read_cb)) != 0)
+		fatal("cannot read a pipe: %s", uv_strerror(rc));
+}
+
+int
+process_start(uv_loop_t *loop, const struct process_spec *spec,
+	      const struct process_callbacks *cb, void *arg,
+	      struct process **out)
+{
+	int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+	struct child_spec child;
+	struct process *p;
+	int rc = 0;
+
+	if (process_devnull < 0 &&
+	    (process_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (spec->stdin_pipe && pipe2(fds[0], O_CLOEXEC) < 0)
+		rc = -errno;
+	if (rc == 0 && spec->capture &&
+	    (pipe2(fds[1], O_CLOEXEC) < 0 || pipe2(fds[2], O_CLOEXEC) < 0))
+		rc = -errno;
+	p = xcalloc(1, sizeof *p);
+	if (rc == 0) {
+		child = (struct child_spec){
+		    .argv = spec->argv,
+		    .stdin_fd = spec->stdin_pipe ? fds[0][0] : process_devnull,
+		    .stdout_fd = spec->capture ? fds[1][1] : STDOUT_FILENO,
+		    .stderr_fd = spec->capture ? fds[2][1] : STDERR_FILENO,
+		    .seq = spec->seq,
+		    .slot = spec->slot,
+		    .host = spec->host,
+		};
+		rc = child_spawn(&child, process_exit_cb, p, &p->pid);
+	}
+	/* The child's ends are the child's now (or nobody's). */
+	for (int *fd = (int[]){fds[0][0], fds[1][1], fds[2][1]}, i = 0; i < 3;
+	     i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	if (rc < 0) {
+		for (int *fd = (int[]){fds[0][1], fds[1][0], fds[2][0]}, i = 0;
+		     i < 3; i++)
+			if (fd[i] >= 0)
+				close(fd[i]);
+		free(p);
+		return rc;
+	}
+	p->state = PROCESS_RUNNING;
+	p->loop = loop;
+	p->cb = cb;
+	p->arg = arg;
+	if (spec->stdin_pipe)
+		process_open_pipe(loop, p, 0, fds[0][1]);
+	if (spec->capture) {
+		process_open_pipe(loop, p, 1, fds[1][0]);
+		process_open_pipe(loop, p, 2, fds[2][0]);
+	}
+	log_debug("spawn pid %ld: %s (seq %llu, slot %u)", (long)p->pid,
+		  spec->argv[0], (unsigned long long)spec->seq, spec->slot);
+	*out = p;
+	return 0;
+}
+
+static void
+process_write_cb(uv_write_t *req, int status)
+{
+	struct process_write *w = (struct process_write *)req;
+	struct process *p = w->process;
+
+	assert(p->writes > 0);
+	p->writes--;
+	free(w->owned);
+	free(w);
+	if (p->writes == 0 && p->eof_after_writes)
+		process_close_pipe(p, 0);
+	if (p->cb->written != NULL)
+		p->cb->written(p->arg, status == UV_ECANCELED ? 0 : status);
+}
+
+void
+process_write(struct process *p, const char *data, size_t len, bool owned)
+{
+	struct process_write *w;
+	uv_buf_t buf;
+	int rc;
+
+	if (!p->open[0]) {
+		if (owned)
+			free((char *)(uintptr_t)data);
+		return;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->process = p;
+	w->owned = owned ? (char *)(uintptr_t)data : NULL;
+	buf = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
+	p->writes++;
+	if ((rc = uv_write(&w->req, (uv_stream_t *)&p->pipes[0], &buf, 1,
+			   process_write_cb)) != 0) {
+		/* The pipe is broken: as if the write had failed. */
+		p->writes--;
+		free(w->owned);
+		free(w);
+		process_close_pipe(p, 0);
+		if (p->cb->written != NULL)
+			p->cb->written(p->arg, rc);
+	}
+}
+
+unsigned
+process_writes(const struct process *p)
+{
+	return p->writes;
+}
+
+void
+process_close_stdin(struct process *p)
+{
+	/* Closing now would cancel what is still being written. */
+	if (p->writes > 0)
+		p->eof_after_writes = true;
+	else
+		process_close_pipe(p, 0);
+}
+
+void
+process_quit_after(struct process *p, uint64_t ms, uint64_t kill_ms)
+{
+	if (p->state != PROCESS_RUNNING)
+		return;
+	process_timer(p);
+	p->kill_ms = kill_ms;
+	uv_timer_start(&p->timer, process_timer_cb, ms, 0);
+}
+
+void
+process_signal(struct process *p, int sig)
+{
+	if (p->state == PROCESS_RUNNING ||
+	    (p->state == PROCESS_EXITED && (p->open[1] || p->open[2])))
+		(void)kill(-p->pid, sig);
+}
+
+bool
+process_exited(const struct process *p)
+{
+	return p->state != PROCESS_RUNNING;
+}
+
+pid_t
+process_pid(const struct process *p)
+{
+	return p->pid;
 }

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <uv.h>
@@ -102,6 +103,8 @@ struct options {
 	unsigned jobs;	      /* slots, >= 1 */
 	unsigned chunk;	      /* inputs per task, >= 1 */
 	unsigned buffer;      /* tasks started but not yet written, >= jobs */
+	struct worker_plan *workers; /* where slots run (main.c's list) */
+	size_t worker_count;
 
 	/* JSON */
 	bool json_input;		 /* -J: each line is a JSON value */
@@ -111,10 +114,11 @@ struct options {
 	const char *results_dir; /* --results DIR, or NULL */
 
 	/* control */
-	uint64_t timeout_ms;	 /* --timeout per attempt, 0: none */
-	uint64_t kill_after_ms;	 /* SIGTERM to SIGKILL, default 2000 */
-	unsigned retries;	 /* --retries: more attempts for failures */
-	uint64_t retry_delay_ms; /* before the first retry, then doubled */
+	uint64_t timeout_ms;	  /* --timeout per attempt, 0: none */
+	uint64_t kill_after_ms;	  /* SIGTERM to SIGKILL, default 2000 */
+	uint64_t host_timeout_ms; /* no worker up this long: host-lost */
+	unsigned retries;	  /* --retries: more attempts for failures */
+	uint64_t retry_delay_ms;  /* before the first retry, then doubled */
 	struct halt_policy halt;
 	const char *joblog; /* --joblog FILE, or NULL */
 	bool resume;	    /* skip tasks the joblog has */
@@ -188,6 +192,16 @@ void log_init(const char *progname);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Put "SIGKILL" (or "signal 70") into name. */
 void signal_name(int sig, char *name, size_t size);
+/* The trace: CPMAP_DEBUG=FILE appends a line per lifecycle step. */
+extern bool log_debug_enabled;
+void log_debug_open(void);
+void log_debug_write(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_debug_enabled)                                         \
+			log_debug_write(__VA_ARGS__);                          \
+	} while (0)
 /* Print a message and exit 255: for cpmap's own unrecoverable errors. */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -371,19 +385,74 @@ int child_init(uv_loop_t *loop);
  */
 int child_spawn(const struct child_spec *spec, child_exit_cb exit, void *arg,
 		pid_t *pid);
-/* Signal the process group of every live child. */
+/* Signal the process group of every live child (async-signal-safe). */
 void child_signal_all(int sig);
-size_t child_count(void);
 void child_stop(void);
 
-/* ---- job.c: one attempt as a local child process (the local worker) --- */
+/*
+ * A child with pipes (child.c too): one process abstraction for the local
+ * worker's attempts and for long-lived sessions, which differ only in the
+ * callbacks they pass.
+ */
+struct process;
+
+struct process_callbacks {
+	/* Bytes from stdout (stream 1) or stderr (2); len 0: its EOF. */
+	void (*read)(void *arg, int stream, const char *data, size_t len);
+	/* Writes to stdin are done (status 0, or the libuv error). */
+	void (*written)(void *arg, int status);
+	/* The process exited; its pipes may still be open.  (Or NULL.) */
+	void (*exit)(void *arg, int wait_status);
+	/* Exited and every handle closed: the last call, then it is freed. */
+	void (*closed)(void *arg, int wait_status);
+};
+
+struct process_spec {
+	char *const *argv;
+	bool stdin_pipe; /* a pipe to its stdin; else /dev/null */
+	bool capture;	 /* pipes from its stdout and stderr; else ours */
+	uint64_t seq;	 /* its environment's CPMAP_SEQ, CPMAP_SLOT, ... */
+	unsigned slot;
+	const char *host;
+};
+
+/* Start it; 0, or a negative errno (and no process, no callback). */
+int process_start(uv_loop_t *loop, const struct process_spec *spec,
+		  const struct process_callbacks *cb, void *arg,
+		  struct process **out);
+/* Queue bytes for its stdin; owned ones are freed once written. */
+void process_write(struct process *p, const char *data, size_t len, bool owned);
+/* Writes to stdin not yet done. */
+unsigned process_writes(const struct process *p);
+/* EOF on its stdin. */
+void process_close_stdin(struct process *p);
+/* If it has not exited ms from now, SIGTERM it, and SIGKILL kill_ms later. */
+void process_quit_after(struct process *p, uint64_t ms, uint64_t kill_ms);
+/* Signal its process group, while it or its pipes live. */
+void process_signal(struct process *p, int sig);
+bool process_exited(const struct process *p);
+pid_t process_pid(const struct process *p);
+
+/* ---- the pool's interface to workers ---------------------------------- */
+
+/*
+ * A worker is an instance of a kind that serves some of the pool's slots:
+ * this machine, a persistent pool, one remote host (tmux's window_mode and
+ * window_mode_entry are the model).  The pool holds one record per worker
+ * and learns its capacity from the kind (pool_worker_up); a worker can go
+ * down and come back.  An attempt is start(), then data() any number of
+ * times, then done() exactly once, never from inside start().
+ */
+struct worker; /* the pool's record of one worker instance */
 
 /* How an attempt ended, as the worker saw it. */
 struct attempt_end {
-	int spawn_error; /* errno when the command could not start, else 0 */
-	int wait_status; /* waitpid status when spawn_error is 0 */
-	bool lost;	 /* the worker went away first: not the task's fault */
-	const char *reason; /* a persistent worker's failure, or NULL */
+	int spawn_error;       /* errno when the command could not start */
+	int exit_code;	       /* -1 when there is none */
+	int signal;	       /* the signal that ended it, or 0 */
+	bool lost;	       /* the worker went away first: not the task's */
+	enum error_kind error; /* ERROR_BAD_INPUT: it could not be sent */
+	const char *message;   /* the worker's failure or the error, or NULL */
 };
 
 /* What the pool hears from a running attempt. */
@@ -396,34 +465,125 @@ struct attempt_callbacks {
 
 /* What one attempt needs to run. */
 struct attempt_spec {
-	char *const *argv;
-	const char *stdin_data; /* fed to stdin, or NULL for /dev/null */
+	char *const *argv;	     /* the task's, or its slot's (per_slot) */
+	struct input *const *inputs; /* the task's, borrowed */
+	size_t input_count;
+	const char *stdin_data; /* --stdin, or NULL for /dev/null */
 	size_t stdin_len;
 	bool capture; /* pipes for stdout/stderr; else inherit ours */
 	uint64_t seq;
-	unsigned slot;
+	unsigned slot;	     /* {%}: the pool's number, from 1 */
+	unsigned slot_index; /* the worker's own slot, from 0 */
+};
+
+/* One worker the options ask for (main.c builds the list). */
+struct worker_plan {
+	const struct worker_kind *kind;
+	const char *where; /* "local", or a host; borrowed */
+	unsigned slots;	   /* 0: the worker says, once it is up */
 };
 
 /* A kind of worker: the pool's one interface to where attempts run. */
 struct worker_kind {
 	const char *name;
+	/* The command is expanded once per slot, not per task. */
+	bool per_slot_command;
+	/* Make one worker's state; it reports capacity with pool_worker_up,
+	 * now or later. */
+	void *(*create)(struct worker *w, uv_loop_t *loop,
+			const struct options *opts,
+			const struct worker_plan *plan);
 	/* Start an attempt; NULL only if cpmap itself cannot go on. */
-	void *(*start)(uv_loop_t *loop, const struct attempt_spec *spec,
+	void *(*start)(void *state, const struct attempt_spec *spec,
 		       const struct attempt_callbacks *cb, void *arg);
 	/* Send sig to the attempt's whole process group. */
 	void (*signal)(void *attempt, int sig);
-	/* Every task is done: let long-lived workers go (or NULL). */
-	void (*shutdown)(void);
+	/* Every task is done: let long-lived processes go (or NULL). */
+	void (*shutdown)(void *state);
+	/* The emergency stop: signal every process (async-signal-safe). */
+	void (*stop)(void *state, int sig);
+	void (*free)(void *state);
 };
 
+/* attempt.c: end an attempt that never reached a process, from the loop
+ * (never from start); fill exit_code and signal from a wait status. */
+void attempt_end_later(uv_loop_t *loop, const struct attempt_callbacks *cb,
+		       void *arg, const struct attempt_end *end);
+void attempt_end_status(struct attempt_end *end, int wait_status);
+
+/* pool.c: the kinds' side of the pool. */
+/* The worker serves slots, each holding up to places attempts at once. */
+void pool_worker_up(struct worker *w, unsigned slots, unsigned places);
+/* The worker takes no task for now (for_good: nor ever); the attempts it
+ * holds still end, lost or not, through their done callbacks. */
+void pool_worker_down(struct worker *w, bool for_good);
+const char *pool_worker_name(const struct worker *w);
+
+/* ---- job.c: one attempt as a local child process (the local worker) --- */
+
 extern const struct worker_kind local_worker;
+
+/* ---- session.c: one long-lived process per slot, fed requests --------- */
+
+struct session;
+struct session_set;
+
+/* What a long-lived process speaks: the only part that differs between
+ * persistent workers and remote hosts. */
+struct session_protocol {
+	const char *name;
+	/* Append the attempt's request to batch: the answers it expects, or
+	 * -1 with *cause when its input cannot be sent (bad input). */
+	long (*encode)(void *arg, struct buf *batch,
+		       const struct attempt_spec *spec, char **cause);
+	/* Bytes from the process's stdout (len 0: EOF): answer with
+	 * session_head_data/_answered/_done, or session_broken. */
+	void (*decode)(struct session *s, const char *data, size_t len);
+	/* When the process dies, its oldest attempt takes its fate (the
+	 * input may have killed it); else every attempt is lost. */
+	bool blame_first;
+};
+
+struct session_config {
+	const struct session_protocol *protocol;
+	void *arg;		/* for encode and died */
+	const char *host;	/* CPMAP_HOST, and its messages' tag */
+	uint64_t max_requests;	/* requests per process, 0: no limit */
+	uint64_t kill_after_ms; /* SIGTERM to SIGKILL at the end */
+	/* A slot's process ended before it was told to go (or NULL). */
+	void (*died)(void *arg, unsigned index, int wait_status);
+};
+
+/* A worker's slots, each with at most one long-lived process at a time. */
+struct session_set *session_set_create(uv_loop_t *loop,
+				       const struct session_config *config,
+				       unsigned slots);
+/* Send an attempt to the slot's process (starting one if needed);
+ * argv is the process's command and lives as long as the set. */
+void *session_submit(struct session_set *set, char *const *argv,
+		     const struct attempt_spec *spec,
+		     const struct attempt_callbacks *cb, void *arg);
+void session_signal(void *attempt, int sig);
+/* No more attempts will come: EOF tells each process to go. */
+void session_set_shutdown(struct session_set *set);
+/* Signal every process group of the set (async-signal-safe). */
+void session_set_stop(struct session_set *set, int sig);
+void session_set_free(struct session_set *set);
+/* For a protocol's decode: */
+void session_head_data(struct session *s, int stream, const char *data,
+		       size_t len);
+/* One answer of the oldest attempt is in; it ends with its last. */
+void session_head_answered(struct session *s);
+void session_head_done(struct session *s, const struct attempt_end *end);
+/* The process broke the protocol: kill it; its attempts end with it. */
+void session_broken(struct session *s, const char *why);
+/* A buffer the protocol keeps between decode calls. */
+struct buf *session_pending(struct session *s);
+unsigned session_slot_number(const struct session *s);
 
 /* ---- persist.c: persistent workers, one per slot (--persist) ------------ */
 
 extern const struct worker_kind persist_worker;
-
-void persist_init(uv_loop_t *loop, const struct options *opts);
-void persist_free(void);
 
 /* ---- halt.c: --halt policies (pure) ----------------------------------- */
 
@@ -461,6 +621,60 @@ struct progress *progress_start(uv_loop_t *loop, bool bar);
 void progress_note(struct progress *p, const struct progress_counts *counts);
 /* Draw the final state and go. */
 void progress_stop(struct progress *p);
+
+/* ---- task.c: building a task and mapping its attempts to a result ----- */
+
+/*
+ * A task, as the scheduler holds it.  Shared by pool.c (which queues and
+ * runs it) and task.c (which builds its command and its result): the two
+ * halves of the scheduler, split so that pool.c is only about the flow.
+ */
+struct task {
+	struct pool *pool;
+	uint64_t seq;
+	struct input **inputs;
+	size_t input_count;
+	char **argv;
+	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
+	size_t stdin_len;
+	char *tag; /* --tag: the inputs joined by spaces, when several */
+	struct task_output *out;
+	struct slot *slot;	 /* where the current attempt runs, or NULL */
+	unsigned last_slot;	 /* the slot number of the last attempt */
+	const char *host;	 /* where the last attempt ran */
+	void *attempt;		 /* the worker's attempt while it runs */
+	unsigned attempts;	 /* attempts started */
+	unsigned failures;	 /* attempts that failed (lost ones are not) */
+	unsigned lost;		 /* attempts whose worker went away first */
+	bool interrupted;	 /* stopped by us: it gets no result */
+	bool timed_out;		 /* stopped by --timeout */
+	double start;		 /* wall clock at the start, seconds */
+	uint64_t start_ns;	 /* monotonic clock at the start */
+	uint64_t seen[3];	 /* bytes the attempt wrote, by stream (1, 2) */
+	TAILQ_ENTRY(task) queue; /* in the ready or the waiting queue */
+	TAILQ_ENTRY(task) in_slot; /* attempts in flight at its slot */
+	uv_timer_t retry_timer;	   /* --retry-delay, while waiting */
+};
+
+struct output;
+
+/* A task for inputs (taken over), with its place in the output. */
+struct task *task_create(struct pool *p, struct output *out, uint64_t seq,
+			 struct input **inputs, size_t count);
+void task_free(struct task *t);
+/* The command for an attempt at slot (number): the task's own, or the
+ * slot's cached one; NULL with *cause for a value that cannot be passed. */
+char **task_command(struct task *t, const struct options *opts,
+		    struct template *tmpl, unsigned slot, char ***slot_argv,
+		    char **cause);
+/* The fields every result of the task shares. */
+void task_result_init(const struct task *t, struct result *r);
+/* Turn how an attempt ended into the task's result. */
+void task_make_result(const struct task *t, const struct options *opts,
+		      const struct attempt_end *end, struct result *r);
+/* --dry-run: the quoted command is the task's output; r is its result. */
+void task_dry_run(struct task *t, struct output *o, const struct template *tmpl,
+		  struct result *r);
 
 /* ---- pool.c: the scheduler -------------------------------------------- */
 
@@ -564,6 +778,15 @@ int output_error(const struct output *o);
 void output_fail(struct output *o, int error);
 /* Tasks begun whose result is not yet written. */
 size_t output_pending(const struct output *o);
+/* Watch stdout, when it is a pipe or socket, for its reader leaving: then
+ * the output fails with EPIPE and gone(arg) is called, once. */
+void output_watch_stdout(struct output *o, uv_loop_t *loop,
+			 void (*gone)(void *arg), void *arg);
+/* Has stdout's reader left?  Asked when a -u task died of SIGPIPE, which
+ * can come before the watch hears of it. */
+bool output_stdout_gone(struct output *o);
+/* Stop watching stdout (the loop can end). */
+void output_unwatch_stdout(struct output *o);
 void output_free(struct output *o);
 
 /* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */

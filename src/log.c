@@ -3,8 +3,13 @@
  *
  * A message is formatted in memory and written with one write(2), so it never
  * interleaves with a task's output that cpmap writes to the same stderr.
+ *
+ * The trace (CPMAP_DEBUG=FILE, as tmux's -v log) is one line per lifecycle
+ * step of a run, each with the time since the start, so that a failing run
+ * can be read afterwards.  When it is off, log_debug is one test of a flag.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +20,8 @@
 #include "cpmap.h"
 
 static const char *log_progname = "cpmap";
+bool log_debug_enabled;
+static int log_debug_fd = -1;
 
 void
 log_init(const char *progname)
@@ -82,4 +89,49 @@ fatal(const char *fmt, ...)
 	log_write(fmt, ap);
 	va_end(ap);
 	exit(CPMAP_EXIT_USAGE);
+}
+
+void
+log_debug_open(void)
+{
+	const char *path = getenv("CPMAP_DEBUG");
+
+	if (path == NULL || *path == '\0')
+		return;
+	log_debug_fd =
+	    open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (log_debug_fd < 0) {
+		log_warn("cannot write the trace to %s: %s", path,
+			 strerror(errno));
+		return;
+	}
+	log_debug_enabled = true;
+	log_debug_write("cpmap %s: pid %ld", PACKAGE_VERSION, (long)getpid());
+}
+
+void
+log_debug_write(const char *fmt, ...)
+{
+	static uint64_t start;
+	char line[1024];
+	uint64_t now = uv_hrtime();
+	va_list ap;
+	int n, m;
+	size_t len;
+
+	if (log_debug_fd < 0)
+		return;
+	if (start == 0)
+		start = now;
+	n = snprintf(line, sizeof line, "%10.6f ", (double)(now - start) / 1e9);
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || m < 0)
+		return;
+	len = (size_t)n + (size_t)m;
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	line[len++] = '\n';
+	(void)io_write_all(log_debug_fd, line, len);
 }

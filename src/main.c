@@ -360,6 +360,8 @@ main_parse_groups(struct options *opts, int argc, char **argv)
 	argv[opts->command_count] = NULL; /* the command's own end */
 }
 
+static void main_plan_workers(struct options *opts);
+
 static void
 main_parse(struct options *opts, int argc, char **argv)
 {
@@ -598,6 +600,7 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->output_mode = OUTPUT_LINE;
 	if (opts->output_mode == OUTPUT_UNGROUP)
 		opts->ordered = false;
+	main_plan_workers(opts);
 }
 
 /* Descriptors 0-2 must exist, or a pipe could land on one of them. */
@@ -646,6 +649,28 @@ main_raise_fd_limit(void)
 	}
 }
 
+/* Option checks that need the parsed command. */
+static void
+main_check_command(const struct options *opts, const struct template *tmpl)
+{
+	if (opts->persist && template_has_input(tmpl))
+		main_usage_error("--persist sends each input to the worker's "
+				 "stdin: the command cannot use {} or fields");
+}
+
+/* The workers the options ask for: this machine, plain or persistent. */
+static void
+main_plan_workers(struct options *opts)
+{
+	opts->workers = xcalloc(1, sizeof *opts->workers);
+	opts->workers[0] = (struct worker_plan){
+	    .kind = opts->persist ? &persist_worker : &local_worker,
+	    .where = "local",
+	    .slots = opts->jobs,
+	};
+	opts->worker_count = 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -659,6 +684,7 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	main_open_standard_fds();
+	log_debug_open();
 	main_cloexec_inherited();
 	main_parse(&opts, argc, argv);
 
@@ -667,11 +693,7 @@ main(int argc, char **argv)
 			   opts.shell, opts.header || opts.json_input, &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
-	if (opts.persist && template_has_input(tmpl))
-		main_usage_error("--persist sends each input to the worker's "
-				 "stdin: the command cannot use {} or fields");
-	if (opts.persist)
-		persist_init(loop, &opts);
+	main_check_command(&opts, tmpl);
 	if (opts.results_dir != NULL &&
 	    results_prepare(opts.results_dir, &cause) < 0)
 		fatal("%s", cause);
@@ -699,7 +721,7 @@ main(int argc, char **argv)
 	input_reader_free(reader);
 	template_free(tmpl);
 	child_stop();
-	persist_free();
+	free(opts.workers);
 	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
 	(void)uv_loop_close(loop);
 	free(opts.sources);

@@ -23,12 +23,19 @@
  * place is free when it begins and finding it is O(1).
  *
  * This file knows nothing of processes.  A write error on stdout (the reader
- * went away) marks the output broken; the pool then stops the run.
+ * went away) marks the output broken; the pool then stops the run.  Stdout
+ * is watched for its reader leaving even when nothing is written to it
+ * (-u), so that the run stops as a filter's would.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "cpmap.h"
 
@@ -50,10 +57,14 @@ struct output {
 	output_written_cb written;
 	struct task_output **ring; /* ordered: by seq % ring_size */
 	size_t ring_size;
-	uint64_t next_seq; /* ordered: the next sequence number to write */
-	size_t pending;	   /* begun, not yet written */
-	bool broken;	   /* stdout failed: write nothing more to it */
-	int error;	   /* the errno it failed with */
+	uint64_t next_seq;	/* ordered: the next sequence number to write */
+	size_t pending;		/* begun, not yet written */
+	bool broken;		/* stdout failed: write nothing more to it */
+	int error;		/* the errno it failed with */
+	uv_poll_t stdout_watch; /* the reader of stdout leaving */
+	bool watching;
+	void (*gone)(void *arg); /* told once when the reader left */
+	void *gone_arg;
 };
 
 struct output *
@@ -398,4 +409,74 @@ output_free(struct output *o)
 	}
 	free(o->ring);
 	free(o);
+}
+
+/* ---- the reader of stdout ---------------------------------------------- */
+
+/* The reader left: nothing more is written, and the owner is told once. */
+static void
+output_reader_gone(struct output *o)
+{
+	bool told = o->broken && o->error == EPIPE;
+
+	output_fail(o, EPIPE);
+	if (!told && o->gone != NULL)
+		o->gone(o->gone_arg);
+}
+
+static void
+output_stdout_watch_cb(uv_poll_t *handle, int status, int events)
+{
+	struct output *o = handle->data;
+
+	uv_poll_stop(handle);
+	if (status == 0 && events == 0)
+		return;
+	output_reader_gone(o);
+}
+
+void
+output_watch_stdout(struct output *o, uv_loop_t *loop, void (*gone)(void *arg),
+		    void *arg)
+{
+	struct stat st;
+	int flags = fcntl(STDOUT_FILENO, F_GETFL);
+
+	o->gone = gone;
+	o->gone_arg = arg;
+	if (fstat(STDOUT_FILENO, &st) < 0 ||
+	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return;
+	if (uv_poll_init(loop, &o->stdout_watch, STDOUT_FILENO) != 0)
+		return;
+	/* libuv made it non-blocking: it is shared, put its flags back. */
+	if (flags >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, flags);
+	o->stdout_watch.data = o;
+	o->watching = true;
+	/* No event asked for: epoll reports the error of a closed pipe. */
+	uv_poll_start(&o->stdout_watch, UV_DISCONNECT, output_stdout_watch_cb);
+	uv_unref((uv_handle_t *)&o->stdout_watch);
+}
+
+bool
+output_stdout_gone(struct output *o)
+{
+	struct pollfd pfd = {.fd = STDOUT_FILENO, .events = 0};
+
+	if (o->broken && o->error == EPIPE)
+		return true;
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLERR))
+		return false;
+	output_reader_gone(o);
+	return true;
+}
+
+void
+output_unwatch_stdout(struct output *o)
+{
+	if (o->watching) {
+		uv_close((uv_handle_t *)&o->stdout_watch, NULL);
+		o->watching = false;
+	}
 }

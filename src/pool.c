@@ -1,20 +1,28 @@
 /*
  * pool.c - the scheduler: slots, the flow of tasks, back-pressure, retries,
- * timeouts, --halt, --resume, signals.
+ * lost attempts, timeouts, --halt, --resume, signals.
  *
- * The pool takes inputs from the reader only when a slot is free and fewer
+ * The pool takes inputs from the reader only when a place is free and fewer
  * than --buffer tasks are begun and unwritten; that one rule bounds memory
  * in every mode (a slow task at the head of an ordered run holds back at
  * most --buffer results) and keeps input unread until it is needed.  Each
- * task is expanded from the template, started on a worker through the
- * worker_kind interface, and its result handed to the output, which tells
- * the pool when the task has been written: only then is its joblog line
- * written and the task freed, so the log never claims more than was written.
+ * task is built (task.c), started on a worker through its kind's table,
+ * and its result handed to the output, which tells the pool when the task
+ * has been written: only then is its joblog line written and the task
+ * freed, so the log never claims more than was written.
+ *
+ * Workers are instances of kinds (this machine, persistent processes,
+ * remote hosts) that serve slots.  A worker says how many slots it has and
+ * how many attempts each may hold (its places) when it comes up, and may go
+ * down and come back: its slots then take nothing, and the attempts it held
+ * come back lost.  Free places wait on one list, so starting a task costs
+ * the same however many slots there are.
  *
  * A failed attempt is retried (--retries) after a delay that doubles each
- * time; retries go before new inputs.  A slot's timer bounds each attempt
- * (--timeout): SIGTERM to its process group, then SIGKILL after
- * --kill-after.
+ * time; retries go before new inputs.  A lost attempt is not the task's
+ * failure: it goes back in the queue without using up a retry (see
+ * pool_lost).  A slot's timer bounds its oldest attempt (--timeout):
+ * SIGTERM to its process group, then SIGKILL after --kill-after.
  *
  * Stopping: the first SIGINT or SIGTERM starts nothing new, sends SIGTERM
  * to every running task's process group, writes the results that are
@@ -24,14 +32,11 @@
  * tasks finish; --halt now also stops them.  Nothing here calls exit(): the
  * loop drains and main maps the outcome to an exit status.
  */
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,43 +44,46 @@
 
 #include "cpmap.h"
 
-struct task {
-	struct pool *pool;
-	uint64_t seq;
-	struct input **inputs;
-	size_t input_count;
-	char **argv;
-	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
-	size_t stdin_len;
-	char *tag; /* --tag: the inputs joined by spaces, when several */
-	struct task_output *out;
-	struct slot *slot;	/* where the current attempt runs, or NULL */
-	unsigned last_slot;	/* the slot number of the last attempt */
-	void *attempt;		/* the worker's attempt while it runs */
-	unsigned attempts;	/* attempts started */
-	unsigned failures;	/* attempts that failed (lost ones are not) */
-	unsigned lost;		/* attempts whose worker went away first */
-	bool interrupted;	/* stopped by us: it gets no result */
-	bool timed_out;		/* stopped by --timeout */
-	double start;		/* wall clock at the start, seconds */
-	uint64_t start_ns;	/* monotonic clock at the start */
-	uint64_t seen[3];	/* bytes the attempt wrote, by stream (1, 2) */
-	struct task *next;	/* in the ready or the waiting list */
-	struct task *slot_next; /* the next attempt in flight at its slot */
-	uv_timer_t retry_timer; /* --retry-delay, while waiting */
-};
+/* A task lost this many times per worker ends host-lost: no task may keep
+ * the pool busy forever by taking down every worker it reaches. */
+#define POOL_LOSSES_PER_WORKER 10
 
-/*
- * A slot runs one attempt at a time, or up to --stride at a persistent
- * worker, which answers them in order: the oldest is the one it works on.
- */
+/* A slot runs one attempt at a time, or several at a long-lived worker,
+ * which answers them in order: the oldest is the one it works on. */
 struct slot {
 	struct pool *pool;
-	unsigned number;	  /* {%}, from 1 */
-	struct task *head, *tail; /* attempts in flight here, oldest first */
-	char **argv;		  /* --persist: the worker's command */
+	struct worker *worker;
+	unsigned number;	      /* {%}, from 1 */
+	unsigned index;		      /* the worker's own, from 0 */
+	unsigned free;		      /* places not in use */
+	bool listed;		      /* on the pool's list of free places */
+	TAILQ_ENTRY(slot) free_entry; /* ... there */
+	TAILQ_HEAD(, task) attempts;  /* in flight here, oldest first */
+	unsigned in_flight;	      /* ... how many */
+	char **argv;		      /* per_slot_command: the slot's */
 	uv_timer_t timer; /* --timeout of the oldest, then --kill-after */
 };
+
+enum worker_state {
+	WORKER_STARTING, /* made; its capacity is not known yet */
+	WORKER_UP,	 /* its slots take attempts */
+	WORKER_DOWN,	 /* takes nothing for now; may come back */
+	WORKER_GONE,	 /* will never take anything again */
+};
+
+struct worker {
+	struct pool *pool;
+	const struct worker_kind *kind;
+	void *data; /* the kind's state */
+	const char *name;
+	enum worker_state state;
+	struct slot **slots; /* every slot it ever had */
+	unsigned slot_count;
+	unsigned active; /* slots in use now (the first ones) */
+	uint64_t losses; /* attempts lost with it */
+};
+
+TAILQ_HEAD(task_queue, task);
 
 struct pool {
 	uv_loop_t *loop;
@@ -83,21 +91,23 @@ struct pool {
 	struct template *tmpl;
 	struct input_reader *reader;
 	struct output *out;
-	const struct worker_kind *worker;
-	struct slot *slots;
-	unsigned *free_slots; /* a stack of slot numbers, one per free place */
-	unsigned free_count;
-	unsigned running;     /* attempts in flight */
-	struct input **chunk; /* inputs gathered for the next task */
+	struct worker *workers;
+	size_t worker_count;
+	unsigned workers_up, workers_gone;
+	struct slot **slots; /* by number - 1 */
+	unsigned slot_count;
+	TAILQ_HEAD(, slot) free_slots; /* slots with a free place */
+	unsigned running;	       /* attempts in flight */
+	struct input **chunk;	       /* inputs gathered for the next task */
 	size_t chunk_count;
 	struct input *held; /* a bad input waiting for its chunk to start */
-	struct task *ready; /* retries due now, oldest first */
-	struct task *ready_tail;
-	struct task *waiting; /* retries waiting for their delay */
-	bool spawn_blocked;   /* out of processes or descriptors: wait */
+	struct task_queue ready;   /* retries and requeues due now */
+	struct task_queue waiting; /* retries waiting for their delay */
+	bool spawn_blocked;	   /* out of processes or descriptors: wait */
 	uint64_t next_seq;
 	uint64_t failed, succeeded, skipped;
 	bool input_done;
+	bool started;	 /* pool_run has begun */
 	bool stopping;	 /* start nothing new */
 	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
@@ -110,58 +120,24 @@ struct pool {
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
 	uv_signal_t signals[3];
-	uv_poll_t stdout_watch; /* the reader of stdout leaving */
-	bool stdout_watched;
+	uv_timer_t host_timer; /* --host-timeout while no worker is up */
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
+/* The pool whose workers a signal during a stalled write must stop. */
+static struct pool *pool_running;
+
 static void pool_fill(struct pool *p);
-static void pool_launch(struct pool *p, struct task *t);
-static bool pool_stdout_gone(struct pool *p);
+static void pool_stop(struct pool *p, bool stop_running, int sig);
 
-/* ---- tasks ------------------------------------------------------------- */
-
-static void
-pool_task_free(struct task *t)
-{
-	for (size_t i = 0; i < t->input_count; i++)
-		input_free(t->inputs[i]);
-	free(t->inputs);
-	free(t->argv);
-	free(t->stdin_data);
-	free(t->tag);
-	free(t);
-}
-
-/* A new task for the gathered inputs, with its place in the output. */
 static struct task *
 pool_new_task(struct pool *p)
 {
-	struct task *t = xcalloc(1, sizeof *t);
-	const char *tag;
-	size_t tag_len;
+	struct task *t =
+	    task_create(p, p->out, ++p->next_seq, p->chunk, p->chunk_count);
 
-	t->pool = p;
-	t->seq = ++p->next_seq;
-	t->inputs = xmemdup(p->chunk, p->chunk_count * sizeof *p->chunk);
-	t->input_count = p->chunk_count;
 	p->chunk_count = 0;
-	tag = t->inputs[0]->text;
-	tag_len = t->inputs[0]->len;
-	if (t->input_count > 1) {
-		struct buf joined = {0};
-
-		for (size_t i = 0; i < t->input_count; i++) {
-			if (i > 0)
-				buf_append_char(&joined, ' ');
-			buf_append(&joined, t->inputs[i]->text,
-				   t->inputs[i]->len);
-		}
-		t->tag = buf_steal(&joined, &tag_len);
-		tag = t->tag;
-	}
-	t->out = output_begin(p->out, t->seq, tag, tag_len, t);
 	return t;
 }
 
@@ -179,77 +155,6 @@ pool_note_progress(struct pool *p)
 }
 
 /* ---- results ----------------------------------------------------------- */
-
-/* The fields every result of the task shares. */
-static void
-pool_result_init(struct pool *p, struct task *t, struct result *r)
-{
-	memset(r, 0, sizeof *r);
-	r->seq = t->seq;
-	r->inputs = t->inputs;
-	r->input_count = t->input_count;
-	r->argv = t->argv;
-	r->slot = t->last_slot;
-	r->exit_code = -1;
-	r->attempts = t->attempts;
-	if (t->attempts > 0) {
-		r->host = p->worker->name;
-		r->start = t->start;
-		r->duration = (double)(uv_hrtime() - t->start_ns) / 1e9;
-	}
-}
-
-/* Turn how an attempt ended into the task's result. */
-static void
-pool_make_result(struct pool *p, struct task *t, const struct attempt_end *end,
-		 struct result *r)
-{
-	uint64_t limit = p->opts->max_output;
-
-	pool_result_init(p, t, r);
-	if (end->spawn_error != 0) {
-		r->status = STATUS_ERROR;
-		r->error = ERROR_SPAWN;
-		/* --persist: the task's command is its slot's worker's. */
-		char **argv =
-		    t->argv != NULL ? t->argv : p->slots[t->last_slot - 1].argv;
-
-		r->message = xasprintf("cannot run %s: %s",
-				       argv != NULL ? argv[0] : "the command",
-				       strerror(end->spawn_error));
-		return;
-	}
-	if (WIFEXITED(end->wait_status)) {
-		r->exit_code = WEXITSTATUS(end->wait_status);
-		r->status = r->exit_code == 0 ? STATUS_OK : STATUS_FAILED;
-	} else if (WIFSIGNALED(end->wait_status)) {
-		r->status = STATUS_SIGNALED;
-		r->signal = WTERMSIG(end->wait_status);
-	}
-	if (end->reason != NULL && !t->timed_out) {
-		/* A persistent worker failed on this task. */
-		if (r->status == STATUS_OK)
-			r->status = STATUS_FAILED;
-		r->message = xstrdup(end->reason);
-		return;
-	}
-	if (t->timed_out) {
-		r->status = STATUS_TIMEOUT;
-		r->error = ERROR_TIMEOUT;
-		r->message = xasprintf("timed out after %.3gs",
-				       (double)p->opts->timeout_ms / 1000);
-	} else if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
-		/* What was kept is incomplete: the result must say so. */
-		r->status = STATUS_ERROR;
-		r->error = ERROR_OUTPUT_LIMIT;
-		r->output_size = t->seen[1] + t->seen[2];
-		r->message = xasprintf(
-		    "output over --max-output %llu bytes: stdout %llu bytes, "
-		    "stderr %llu bytes",
-		    (unsigned long long)limit, (unsigned long long)t->seen[1],
-		    (unsigned long long)t->seen[2]);
-	}
-}
 
 /*
  * The exit status for failures, as GNU parallel gives it: their number
@@ -285,8 +190,6 @@ pool_halt_status(const struct pool *p, const struct result *r)
 	return pool_failure_status(p);
 }
 
-static void pool_stop(struct pool *p, bool stop_running, int sig);
-
 /* Hand a final result to the output; the task is freed once written. */
 static void
 pool_finish(struct pool *p, struct task *t, struct result *r)
@@ -298,6 +201,9 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 	else
 		p->failed++;
 	pool_note_progress(p);
+	log_debug("result seq %llu: status %d exit %d signal %d",
+		  (unsigned long long)t->seq, (int)r->status, r->exit_code,
+		  r->signal);
 	/* t may be gone after this, and r's message with it. */
 	output_finish(p->out, t->out, r);
 
@@ -318,7 +224,22 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 	}
 }
 
-/* ---- the output's side ------------------------------------------------- */
+/* End a task without running it: bad input, or no worker left. */
+static void
+pool_finish_error(struct pool *p, struct task *t, enum error_kind error,
+		  char *message)
+{
+	struct result r;
+
+	task_result_init(t, &r);
+	r.status = STATUS_ERROR;
+	r.error = error;
+	r.message = message;
+	if (error == ERROR_BAD_INPUT && p->opts->json_input &&
+	    t->input_count == 1)
+		r.line = t->inputs[0]->number; /* -J: one line each */
+	pool_finish(p, t, &r);
+}
 
 /* The output has written (or skipped) the task: log it, then free it. */
 static void
@@ -342,7 +263,7 @@ pool_written_cb(void *owner, const struct result *r)
 		}
 		buf_free(&command);
 	}
-	pool_task_free(t);
+	task_free(t);
 }
 
 /* ---- stopping ---------------------------------------------------------- */
@@ -365,18 +286,6 @@ pool_stop_input(struct pool *p)
 	p->input_done = true;
 }
 
-/* Queue the task to run again before any new input. */
-static void
-pool_ready_append(struct pool *p, struct task *t)
-{
-	t->next = NULL;
-	if (p->ready_tail != NULL)
-		p->ready_tail->next = t;
-	else
-		p->ready = t;
-	p->ready_tail = t;
-}
-
 /* The task runs again: what its last attempt wrote is dropped. */
 static void
 pool_forget_attempt(struct pool *p, struct task *t)
@@ -396,7 +305,7 @@ pool_retry_closed_cb(uv_handle_t *handle)
 		p->left_undone = true;
 		output_discard(p->out, t->out);
 	} else {
-		pool_ready_append(p, t);
+		TAILQ_INSERT_TAIL(&p->ready, t, queue);
 	}
 	pool_fill(p);
 }
@@ -408,35 +317,76 @@ pool_retry_closed_cb(uv_handle_t *handle)
 static void
 pool_stop(struct pool *p, bool stop_running, int sig)
 {
+	struct task *t;
+
 	p->stopping = true;
 	pool_stop_input(p);
-	while (p->ready != NULL) {
-		struct task *t = p->ready;
-
-		p->ready = t->next;
+	while ((t = TAILQ_FIRST(&p->ready)) != NULL) {
+		TAILQ_REMOVE(&p->ready, t, queue);
 		p->left_undone = true;
 		output_discard(p->out, t->out);
 	}
-	p->ready_tail = NULL;
-	for (struct task *t = p->waiting; t != NULL; t = t->next) {
+	while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
+		TAILQ_REMOVE(&p->waiting, t, queue);
 		uv_timer_stop(&t->retry_timer);
 		uv_close((uv_handle_t *)&t->retry_timer, pool_retry_closed_cb);
 	}
-	p->waiting = NULL;
 	if (!stop_running)
 		return;
-	for (unsigned i = 0; i < p->opts->jobs; i++) {
-		for (struct task *t = p->slots[i].head; t != NULL;
-		     t = t->slot_next) {
-			if (t->attempt == NULL)
-				continue;
+	for (unsigned i = 0; i < p->slot_count; i++) {
+		struct slot *s = p->slots[i];
+
+		TAILQ_FOREACH(t, &s->attempts, in_slot)
+		{
 			t->interrupted = true;
-			p->worker->signal(t->attempt, sig);
+			s->worker->kind->signal(t->attempt, sig);
 		}
 	}
 }
 
-/* ---- attempts ---------------------------------------------------------- */
+/* ---- places ------------------------------------------------------------ */
+
+static void
+pool_list_slot(struct pool *p, struct slot *s, bool first)
+{
+	if (s->listed || s->free == 0)
+		return;
+	if (first)
+		TAILQ_INSERT_HEAD(&p->free_slots, s, free_entry);
+	else
+		TAILQ_INSERT_TAIL(&p->free_slots, s, free_entry);
+	s->listed = true;
+}
+
+static void
+pool_unlist_slot(struct pool *p, struct slot *s)
+{
+	if (!s->listed)
+		return;
+	TAILQ_REMOVE(&p->free_slots, s, free_entry);
+	s->listed = false;
+}
+
+/* Take a free place: places are dealt round the slots, so that attempts
+ * spread over them before any slot holds a second. */
+static struct slot *
+pool_take_place(struct pool *p)
+{
+	struct slot *s = TAILQ_FIRST(&p->free_slots);
+
+	assert(s != NULL && s->free > 0);
+	pool_unlist_slot(p, s);
+	s->free--;
+	pool_list_slot(p, s, false);
+	return s;
+}
+
+/* Can a slot of this worker take an attempt now? */
+static bool
+pool_slot_usable(const struct slot *s)
+{
+	return s->worker->state == WORKER_UP && s->index < s->worker->active;
+}
 
 static void pool_timeout_cb(uv_timer_t *timer);
 
@@ -444,32 +394,30 @@ static void pool_timeout_cb(uv_timer_t *timer);
 static void
 pool_arm_timer(struct pool *p, struct slot *s)
 {
-	if (p->opts->timeout_ms > 0 && s->head != NULL)
+	if (p->opts->timeout_ms > 0 && !TAILQ_EMPTY(&s->attempts))
 		uv_timer_start(&s->timer, pool_timeout_cb, p->opts->timeout_ms,
 			       0);
 }
 
+/* The attempt has left its slot: its place is free again. */
 static void
 pool_release_slot(struct pool *p, struct task *t)
 {
 	struct slot *s = t->slot;
-	struct task **link;
+	bool was_oldest;
 
 	if (s == NULL)
 		return;
-	for (link = &s->head; *link != t; link = &(*link)->slot_next)
-		;
-	*link = t->slot_next;
-	if (s->tail == t) {
-		s->tail = NULL;
-		for (struct task *x = s->head; x != NULL; x = x->slot_next)
-			s->tail = x;
-	}
-	t->slot_next = NULL;
+	was_oldest = TAILQ_FIRST(&s->attempts) == t;
+	TAILQ_REMOVE(&s->attempts, t, in_slot);
+	s->in_flight--;
 	t->slot = NULL;
-	p->free_slots[p->free_count++] = s->number;
 	p->running--;
-	if (link == &s->head) {
+	s->free++;
+	/* The place freed last is used first: a warm slot stays busy. */
+	if (pool_slot_usable(s))
+		pool_list_slot(p, s, true);
+	if (was_oldest) {
 		/* The next one in line is worked on now: time it afresh. */
 		uv_timer_stop(&s->timer);
 		pool_arm_timer(p, s);
@@ -480,24 +428,152 @@ static void
 pool_kill_after_cb(uv_timer_t *timer)
 {
 	struct slot *s = timer->data;
+	struct task *t = TAILQ_FIRST(&s->attempts);
 
-	if (s->head != NULL && s->head->attempt != NULL)
-		s->pool->worker->signal(s->head->attempt, SIGKILL);
+	/* The attempt it timed may have ended since: the next one is timed
+	 * afresh by pool_release_slot, which stops this timer. */
+	assert(t != NULL);
+	s->worker->kind->signal(t->attempt, SIGKILL);
 }
 
 static void
 pool_timeout_cb(uv_timer_t *timer)
 {
 	struct slot *s = timer->data;
-	struct pool *p = s->pool;
+	struct task *t = TAILQ_FIRST(&s->attempts);
 
-	if (s->head == NULL || s->head->attempt == NULL)
-		return;
-	s->head->timed_out = true;
-	p->worker->signal(s->head->attempt, SIGTERM);
-	uv_timer_start(&s->timer, pool_kill_after_cb, p->opts->kill_after_ms,
-		       0);
+	assert(t != NULL);
+	t->timed_out = true;
+	log_debug("timeout seq %llu at slot %u", (unsigned long long)t->seq,
+		  s->number);
+	s->worker->kind->signal(t->attempt, SIGTERM);
+	uv_timer_start(&s->timer, pool_kill_after_cb,
+		       s->pool->opts->kill_after_ms, 0);
 }
+
+/* ---- workers ----------------------------------------------------------- */
+
+static void
+pool_add_slot(struct pool *p, struct worker *w)
+{
+	struct slot *s = xcalloc(1, sizeof *s);
+	int rc;
+
+	s->pool = p;
+	s->worker = w;
+	s->number = p->slot_count + 1;
+	s->index = w->slot_count;
+	TAILQ_INIT(&s->attempts);
+	if ((rc = uv_timer_init(p->loop, &s->timer)) != 0)
+		fatal("cannot make a timer: %s", uv_strerror(rc));
+	s->timer.data = s;
+	p->slots = xreallocarray(p->slots, p->slot_count + 1, sizeof *p->slots);
+	p->slots[p->slot_count++] = s;
+	w->slots = xreallocarray(w->slots, w->slot_count + 1, sizeof *w->slots);
+	w->slots[w->slot_count++] = s;
+}
+
+void
+pool_worker_up(struct worker *w, unsigned slots, unsigned places)
+{
+	struct pool *p = w->pool;
+
+	assert(slots > 0 && places > 0 && w->state != WORKER_GONE);
+	while (w->slot_count < slots)
+		pool_add_slot(p, w);
+	if (w->state != WORKER_UP) {
+		p->workers_up++;
+		uv_timer_stop(&p->host_timer);
+	}
+	w->state = WORKER_UP;
+	w->active = slots;
+	for (unsigned i = 0; i < w->slot_count; i++) {
+		struct slot *s = w->slots[i];
+
+		pool_unlist_slot(p, s);
+		s->free = i < slots && places > s->in_flight
+			      ? places - s->in_flight
+			      : 0;
+		pool_list_slot(p, s, false);
+	}
+	log_debug("worker %s up: %u slots, %u places each", w->name, slots,
+		  places);
+	if (p->started)
+		pool_fill(p);
+}
+
+static void
+pool_host_timeout_cb(uv_timer_t *timer)
+{
+	struct pool *p = timer->data;
+
+	log_warn("no worker has been up for %.3gs: giving up on them",
+		 (double)p->opts->host_timeout_ms / 1000);
+	for (size_t i = 0; i < p->worker_count; i++)
+		if (p->workers[i].state != WORKER_UP)
+			pool_worker_down(&p->workers[i], true);
+}
+
+void
+pool_worker_down(struct worker *w, bool for_good)
+{
+	struct pool *p = w->pool;
+
+	if (w->state == WORKER_GONE)
+		return;
+	if (w->state == WORKER_UP)
+		p->workers_up--;
+	w->state = for_good ? WORKER_GONE : WORKER_DOWN;
+	if (for_good)
+		p->workers_gone++;
+	for (unsigned i = 0; i < w->slot_count; i++)
+		pool_unlist_slot(p, w->slots[i]);
+	log_debug("worker %s %s", w->name, for_good ? "gone" : "down");
+	if (p->workers_up == 0 && p->opts->host_timeout_ms > 0 &&
+	    p->workers_gone < p->worker_count && !p->finished)
+		uv_timer_start(&p->host_timer, pool_host_timeout_cb,
+			       p->opts->host_timeout_ms, 0);
+	if (p->started)
+		pool_fill(p);
+}
+
+const char *
+pool_worker_name(const struct worker *w)
+{
+	return w->name;
+}
+
+/* Is every worker gone for good?  Then no task can run any more. */
+static bool
+pool_all_gone(const struct pool *p)
+{
+	return p->workers_gone == p->worker_count;
+}
+
+/*
+ * An attempt lost with its worker is not the task's failure: it goes back
+ * at the head of the queue, without using up a retry, and runs at the
+ * first free place (on whichever worker is up).  While no worker is up it
+ * waits there; once every worker is gone for good it ends host-lost.
+ */
+static void
+pool_lost(struct pool *p, struct task *t, struct worker *w)
+{
+	w->losses++;
+	if (++t->lost > POOL_LOSSES_PER_WORKER * p->worker_count) {
+		pool_finish_error(
+		    p, t, ERROR_HOST_LOST,
+		    xasprintf("lost with its worker %u times", t->lost));
+		return;
+	}
+	log_debug("requeue seq %llu (lost %u times, %s has lost %llu)",
+		  (unsigned long long)t->seq, t->lost, w->name,
+		  (unsigned long long)w->losses);
+	pool_forget_attempt(p, t);
+	TAILQ_INSERT_HEAD(&p->ready, t, queue);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
 
 static void
 pool_attempt_data_cb(void *arg, int stream, const char *data, size_t len)
@@ -523,16 +599,13 @@ pool_attempt_data_cb(void *arg, int stream, const char *data, size_t len)
 	}
 }
 
-/* The delay is over: the task joins the ready list once its timer closed. */
+/* The delay is over: the task joins the ready queue once its timer closed. */
 static void
 pool_retry_due_cb(uv_timer_t *timer)
 {
 	struct task *t = timer->data;
-	struct task **link = &t->pool->waiting;
 
-	while (*link != t)
-		link = &(*link)->next;
-	*link = t->next;
+	TAILQ_REMOVE(&t->pool->waiting, t, queue);
 	uv_close((uv_handle_t *)timer, pool_retry_closed_cb);
 }
 
@@ -548,13 +621,12 @@ pool_retry(struct pool *p, struct task *t)
 	t->timed_out = false;
 	if (delay == 0) {
 		/* Due now: before any new input. */
-		pool_ready_append(p, t);
+		TAILQ_INSERT_TAIL(&p->ready, t, queue);
 		return;
 	}
 	uv_timer_init(p->loop, &t->retry_timer);
 	t->retry_timer.data = t;
-	t->next = p->waiting;
-	p->waiting = t;
+	TAILQ_INSERT_TAIL(&p->waiting, t, queue);
 	uv_timer_start(&t->retry_timer, pool_retry_due_cb, delay, 0);
 }
 
@@ -563,6 +635,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
 	struct pool *p = t->pool;
+	struct worker *w = t->slot->worker;
 	int error = end->spawn_error;
 	struct result r;
 
@@ -573,38 +646,31 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	     error == ENOMEM)) {
 		/* Out of processes or descriptors: not the task's fault. */
 		t->attempts--;
-		t->next = p->ready;
-		p->ready = t;
-		if (p->ready_tail == NULL)
-			p->ready_tail = t;
+		TAILQ_INSERT_HEAD(&p->ready, t, queue);
 		p->spawn_blocked = true;
 		return;
 	}
 	p->spawn_blocked = false;
 	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
-	    WIFSIGNALED(end->wait_status) &&
-	    WTERMSIG(end->wait_status) == SIGPIPE && pool_stdout_gone(p)) {
+	    end->signal == SIGPIPE && output_stdout_gone(p->out)) {
 		/* -u: it wrote to our stdout after its reader left. */
 		t->interrupted = true;
 	}
-	if (end->lost && !t->interrupted && !p->stopping && ++t->lost <= 10) {
-		/* Its worker went away first: it goes back in the queue. */
-		pool_forget_attempt(p, t);
-		pool_ready_append(p, t);
+	if (end->lost && !t->interrupted && !p->stopping) {
+		pool_lost(p, t, w);
 		pool_fill(p);
 		return;
 	}
 	/* A task we stopped has no result, unless it finished all the same. */
-	if (t->interrupted &&
-	    (end->lost || error != 0 || !WIFEXITED(end->wait_status) ||
-	     WEXITSTATUS(end->wait_status) != 0)) {
+	if (t->interrupted && (end->lost || error != 0 || end->signal != 0 ||
+			       end->exit_code != 0)) {
 		output_discard(p->out, t->out);
 		pool_fill(p);
 		return;
 	}
-	pool_make_result(p, t, end, &r);
-	if (r.status != STATUS_OK && !p->stopping &&
-	    ++t->failures <= p->opts->retries) {
+	task_make_result(t, p->opts, end, &r);
+	if (r.status != STATUS_OK && r.error != ERROR_BAD_INPUT &&
+	    !p->stopping && ++t->failures <= p->opts->retries) {
 		char then[64];
 
 		snprintf(then, sizeof then, "; retrying (attempt %u of %u)",
@@ -623,152 +689,72 @@ static const struct attempt_callbacks pool_attempt_callbacks = {
     .done = pool_attempt_done_cb,
 };
 
-/* The inputs of a task, each followed by its delimiter (--stdin). */
-static void
-pool_build_stdin(struct pool *p, struct task *t)
-{
-	struct buf data = {0};
-
-	for (size_t i = 0; i < t->input_count; i++) {
-		buf_append(&data, t->inputs[i]->text, t->inputs[i]->len);
-		buf_append_char(&data, (char)p->opts->delimiter);
-	}
-	t->stdin_data = buf_steal(&data, &t->stdin_len);
-}
-
-/* --dry-run: the command, quoted for the shell, is the task's output. */
-static void
-pool_dry_run(struct pool *p, struct task *t)
-{
-	struct buf line = {0};
-	struct result r;
-
-	shquote_command_line(&line, t->argv, template_uses_shell(p->tmpl));
-	buf_append_char(&line, '\n');
-	output_data(p->out, t->out, 1, line.data, line.len);
-	buf_free(&line);
-	pool_release_slot(p, t);
-	pool_result_init(p, t, &r);
-	r.status = STATUS_OK;
-	p->succeeded++;
-	output_finish(p->out, t->out, &r);
-}
-
-/* The inputs as a persistent worker gets them: one line each. */
-static bool
-pool_build_lines(struct task *t, char **cause)
-{
-	struct buf data = {0};
-
-	for (size_t i = 0; i < t->input_count; i++) {
-		struct input *in = t->inputs[i];
-
-		if (in->json != NULL) {
-			size_t len;
-			char *text = json_input_compact(in, &len);
-
-			buf_append(&data, text, len);
-			free(text);
-		} else if (memchr(in->text, '\n', in->len) != NULL) {
-			*cause = xasprintf("input %llu holds a newline, which "
-					   "a persistent worker cannot be sent",
-					   (unsigned long long)in->number);
-			buf_free(&data);
-			return false;
-		} else {
-			buf_append(&data, in->text, in->len);
-		}
-		buf_append_char(&data, '\n');
-	}
-	t->stdin_data = buf_steal(&data, &t->stdin_len);
-	return true;
-}
-
-/* The task's command for its slot: its own, or the slot's worker's. */
-static char **
-pool_command(struct pool *p, struct task *t, struct slot *s, char **cause)
-{
-	struct expansion e = {.inputs = t->inputs,
-			      .input_count = t->input_count,
-			      .seq = t->seq,
-			      .slot = s->number};
-
-	if (p->opts->persist) {
-		/* Expanded once per worker; the inputs go to its stdin. */
-		if (s->argv == NULL)
-			s->argv = template_expand(p->tmpl, &e, false, cause);
-		if (s->argv != NULL && t->stdin_data == NULL &&
-		    !pool_build_lines(t, cause))
-			return NULL;
-		return s->argv;
-	}
-	if (t->argv == NULL || template_uses_slot(p->tmpl)) {
-		free(t->argv);
-		t->argv =
-		    template_expand(p->tmpl, &e, !p->opts->feed_stdin, cause);
-	}
-	if (t->argv != NULL && p->opts->feed_stdin && t->stdin_data == NULL)
-		pool_build_stdin(p, t);
-	return t->argv;
-}
-
-/* Expand the task for a free place and start an attempt there. */
+/* Build the task for a free place and start an attempt there. */
 static void
 pool_launch(struct pool *p, struct task *t)
 {
-	struct slot *s = &p->slots[p->free_slots[--p->free_count] - 1];
+	struct slot *s;
+	const struct worker_kind *kind;
 	struct timespec now;
 	char *cause = NULL;
 	char **argv;
 
+	if (pool_all_gone(p)) {
+		pool_finish_error(p, t, ERROR_HOST_LOST,
+				  xstrdup("no worker is left to run it"));
+		return;
+	}
+	s = pool_take_place(p);
+	kind = s->worker->kind;
 	t->slot = s;
 	t->last_slot = s->number;
-	if (s->tail != NULL)
-		s->tail->slot_next = t;
-	else
-		s->head = t;
-	s->tail = t;
+	t->host = s->worker->name;
+	TAILQ_INSERT_TAIL(&s->attempts, t, in_slot);
+	s->in_flight++;
 	p->running++;
-	argv = pool_command(p, t, s, &cause);
+	argv = task_command(t, p->opts, p->tmpl, s->number,
+			    kind->per_slot_command ? &s->argv : NULL, &cause);
 	if (argv == NULL) {
 		/* Bad input is the task's result, not the run's end. */
-		struct result r;
-
 		pool_release_slot(p, t);
-		pool_result_init(p, t, &r);
-		r.status = STATUS_ERROR;
-		r.error = ERROR_BAD_INPUT;
-		r.message = cause;
-		if (p->opts->json_input && t->input_count == 1)
-			r.line = t->inputs[0]->number; /* -J: one line each */
-		pool_finish(p, t, &r);
+		pool_finish_error(p, t, ERROR_BAD_INPUT, cause);
 		return;
 	}
 	if (p->opts->dry_run) {
-		pool_dry_run(p, t);
+		struct result r;
+
+		task_dry_run(t, p->out, p->tmpl, &r);
+		pool_release_slot(p, t);
+		p->succeeded++;
+		output_finish(p->out, t->out, &r);
 		return;
 	}
 
 	struct attempt_spec spec = {
 	    .argv = argv,
+	    .inputs = t->inputs,
+	    .input_count = t->input_count,
 	    .stdin_data = t->stdin_data,
 	    .stdin_len = t->stdin_len,
 	    .capture = p->opts->output_mode != OUTPUT_UNGROUP,
 	    .seq = t->seq,
 	    .slot = s->number,
+	    .slot_index = s->index,
 	};
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
 	t->start_ns = uv_hrtime();
 	t->attempts++;
-	if (s->head == t)
+	if (TAILQ_FIRST(&s->attempts) == t)
 		pool_arm_timer(p, s);
 	pool_note_progress(p);
+	log_debug("start seq %llu at slot %u (%s), attempt %u",
+		  (unsigned long long)t->seq, s->number, s->worker->name,
+		  t->attempts);
 	t->attempt =
-	    p->worker->start(p->loop, &spec, &pool_attempt_callbacks, t);
-	if (t->attempt == NULL)
-		fatal("cannot start task %llu", (unsigned long long)t->seq);
+	    kind->start(s->worker->data, &spec, &pool_attempt_callbacks, t);
+	assert(t->attempt != NULL);
 }
 
 /* ---- the flow of tasks ------------------------------------------------- */
@@ -787,7 +773,7 @@ pool_bad_input(struct pool *p, struct input *in)
 	}
 	p->chunk[p->chunk_count++] = in;
 	t = pool_new_task(p);
-	pool_result_init(p, t, &r);
+	task_result_init(t, &r);
 	r.status = STATUS_ERROR;
 	r.error = ERROR_BAD_INPUT;
 	r.message = xstrdup(in->error);
@@ -832,28 +818,39 @@ pool_close(struct pool *p)
 	p->finished = true;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
-	if (p->stdout_watched)
-		uv_close((uv_handle_t *)&p->stdout_watch, NULL);
-	for (unsigned i = 0; i < p->opts->jobs; i++)
-		uv_close((uv_handle_t *)&p->slots[i].timer, NULL);
-	if (p->worker->shutdown != NULL)
-		p->worker->shutdown();
+	uv_close((uv_handle_t *)&p->host_timer, NULL);
+	output_unwatch_stdout(p->out);
+	for (unsigned i = 0; i < p->slot_count; i++)
+		uv_close((uv_handle_t *)&p->slots[i]->timer, NULL);
+	for (size_t i = 0; i < p->worker_count; i++) {
+		struct worker *w = &p->workers[i];
+
+		if (w->kind->shutdown != NULL)
+			w->kind->shutdown(w->data);
+	}
 	pool_note_progress(p);
 	progress_stop(p->progress);
 	p->progress = NULL;
 	input_stop(p->reader);
 }
 
-/* Start tasks while slots are free, the buffer has room and input is ready. */
+/* Is there a place for a task, or a verdict for it (no worker left)? */
+static bool
+pool_can_place(const struct pool *p)
+{
+	return !TAILQ_EMPTY(&p->free_slots) || pool_all_gone(p);
+}
+
+/* Start tasks while places are free, the buffer has room and input is
+ * ready. */
 static void
 pool_fill(struct pool *p)
 {
-	while (!p->stopping && !p->spawn_blocked && p->free_count > 0) {
-		if (p->ready != NULL) {
-			struct task *t = p->ready;
+	while (!p->stopping && !p->spawn_blocked && pool_can_place(p)) {
+		struct task *t = TAILQ_FIRST(&p->ready);
 
-			if ((p->ready = t->next) == NULL)
-				p->ready_tail = NULL;
+		if (t != NULL) {
+			TAILQ_REMOVE(&p->ready, t, queue);
 			pool_launch(p, t);
 			continue;
 		}
@@ -876,8 +873,7 @@ pool_fill(struct pool *p)
 		}
 		if (done_set_has(p->done, p->next_seq + 1)) {
 			/* --resume: an earlier run did this one. */
-			struct task *t = pool_new_task(p);
-
+			t = pool_new_task(p);
 			p->skipped++;
 			output_discard(p->out, t->out);
 			continue;
@@ -885,8 +881,8 @@ pool_fill(struct pool *p)
 		pool_launch(p, pool_new_task(p));
 	}
 	if (!p->finished && p->input_done && p->held == NULL &&
-	    p->running == 0 && p->ready == NULL && p->waiting == NULL &&
-	    output_pending(p->out) == 0)
+	    p->running == 0 && TAILQ_EMPTY(&p->ready) &&
+	    TAILQ_EMPTY(&p->waiting) && output_pending(p->out) == 0)
 		pool_close(p);
 }
 
@@ -898,78 +894,32 @@ pool_input_ready_cb(void *arg)
 
 /*
  * A signal came while a write to stdout waits for a reader that does not
- * read, so the loop cannot run: act on it here, touching no state.  The
- * loop hears of it too once the write is done.
+ * read, so the loop cannot run: act on it here, through each kind's stop,
+ * touching no state.  The loop hears of it too once the write is done.
  */
 static void
 pool_stall_signal(int sig)
 {
-	if (io_signal_count() >= 2) {
-		child_signal_all(SIGKILL);
+	struct pool *p = pool_running;
+	int to_send = io_signal_count() >= 2 ? SIGKILL : SIGTERM;
+
+	for (size_t i = 0; p != NULL && i < p->worker_count; i++)
+		p->workers[i].kind->stop(p->workers[i].data, to_send);
+	if (to_send == SIGKILL)
 		_exit(128 + sig);
-	}
-	child_signal_all(SIGTERM);
 }
 
 /* Stdout's reader is gone: stop at once, quietly, as a filter does. */
 static void
-pool_reader_gone(struct pool *p)
+pool_reader_gone_cb(void *arg)
 {
-	if (p->stop_signal == SIGPIPE)
-		return;
-	output_fail(p->out, EPIPE);
-	p->stop_signal = SIGPIPE;
-	pool_stop(p, true, SIGKILL);
-}
+	struct pool *p = arg;
 
-/* The reader of our stdout went away, though we may write nothing (-u). */
-static void
-pool_stdout_gone_cb(uv_poll_t *handle, int status, int events)
-{
-	struct pool *p = handle->data;
-
-	uv_poll_stop(handle);
-	if (status == 0 && events == 0)
-		return;
-	pool_reader_gone(p);
+	if (p->stop_signal != SIGPIPE) {
+		p->stop_signal = SIGPIPE;
+		pool_stop(p, true, SIGKILL);
+	}
 	pool_fill(p);
-}
-
-/* Has stdout (a pipe) lost its reader?  Asked when a -u task died of
- * SIGPIPE, which can come before the watch above hears of it. */
-static bool
-pool_stdout_gone(struct pool *p)
-{
-	struct pollfd pfd = {.fd = STDOUT_FILENO, .events = 0};
-
-	if (p->stop_signal == SIGPIPE)
-		return true;
-	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLERR))
-		return false;
-	pool_reader_gone(p);
-	return true;
-}
-
-/* Watch stdout, when it is a pipe or socket, for its reader leaving. */
-static void
-pool_watch_stdout(struct pool *p)
-{
-	struct stat st;
-	int flags = fcntl(STDOUT_FILENO, F_GETFL);
-
-	if (fstat(STDOUT_FILENO, &st) < 0 ||
-	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-		return;
-	if (uv_poll_init(p->loop, &p->stdout_watch, STDOUT_FILENO) != 0)
-		return;
-	/* libuv made it non-blocking: it is shared, put its flags back. */
-	if (flags >= 0)
-		(void)fcntl(STDOUT_FILENO, F_SETFL, flags);
-	p->stdout_watch.data = p;
-	p->stdout_watched = true;
-	/* No event asked for: epoll reports the error of a closed pipe. */
-	uv_poll_start(&p->stdout_watch, UV_DISCONNECT, pool_stdout_gone_cb);
-	uv_unref((uv_handle_t *)&p->stdout_watch);
 }
 
 static void
@@ -977,6 +927,7 @@ pool_signal_cb(uv_signal_t *handle, int signum)
 {
 	struct pool *p = handle->data;
 
+	log_debug("signal %d", signum);
 	if (signum == SIGHUP) {
 		/* Finish what runs, start nothing new. */
 		if (!p->stopping) {
@@ -1005,7 +956,9 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->opts = opts;
 	p->tmpl = tmpl;
 	p->reader = reader;
-	p->worker = opts->persist ? &persist_worker : &local_worker;
+	TAILQ_INIT(&p->free_slots);
+	TAILQ_INIT(&p->ready);
+	TAILQ_INIT(&p->waiting);
 	if (opts->joblog != NULL) {
 		if (opts->resume || opts->resume_failed) {
 			p->done = joblog_read_done(opts->joblog,
@@ -1025,22 +978,21 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	}
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
-	p->slots = xcalloc(opts->jobs, sizeof *p->slots);
-	for (unsigned i = 0; i < opts->jobs; i++) {
-		p->slots[i].pool = p;
-		p->slots[i].number = i + 1;
-		uv_timer_init(loop, &p->slots[i].timer);
-		p->slots[i].timer.data = &p->slots[i];
-	}
-	/* One place per attempt a slot can hold, dealt round the slots. */
-	unsigned places = opts->persist ? opts->stride : 1;
-
-	p->free_slots =
-	    xcalloc((size_t)opts->jobs * places, sizeof *p->free_slots);
-	for (unsigned k = 0; k < places; k++)
-		for (unsigned i = 0; i < opts->jobs; i++)
-			p->free_slots[p->free_count++] = opts->jobs - i;
+	uv_timer_init(loop, &p->host_timer);
+	p->host_timer.data = p;
 	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
+	assert(opts->worker_count > 0);
+	p->worker_count = opts->worker_count;
+	p->workers = xcalloc(p->worker_count, sizeof *p->workers);
+	for (size_t i = 0; i < p->worker_count; i++) {
+		const struct worker_plan *plan = &opts->workers[i];
+		struct worker *w = &p->workers[i];
+
+		w->pool = p;
+		w->kind = plan->kind;
+		w->name = plan->where;
+		w->data = plan->kind->create(w, loop, opts, plan);
+	}
 	return p;
 }
 
@@ -1056,10 +1008,12 @@ pool_run(struct pool *p)
 			fatal("cannot watch signals: %s", uv_strerror(rc));
 		p->signals[i].data = p;
 	}
+	pool_running = p;
 	io_watch_signals(pool_stall_signal);
-	pool_watch_stdout(p);
+	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);
+	p->started = true;
 	pool_fill(p);
 	(void)uv_run(p->loop, UV_RUN_DEFAULT);
 }
@@ -1089,15 +1043,26 @@ pool_free(struct pool *p)
 {
 	if (p == NULL)
 		return;
+	if (pool_running == p)
+		pool_running = NULL;
 	for (size_t i = 0; i < p->chunk_count; i++)
 		input_free(p->chunk[i]);
 	free(p->chunk);
 	output_free(p->out);
 	joblog_close(p->joblog);
-	for (unsigned i = 0; i < p->opts->jobs; i++)
-		free(p->slots[i].argv);
-	done_set_free(p->done);
+	for (size_t i = 0; i < p->worker_count; i++) {
+		struct worker *w = &p->workers[i];
+
+		if (w->kind->free != NULL)
+			w->kind->free(w->data);
+		free(w->slots);
+	}
+	free(p->workers);
+	for (unsigned i = 0; i < p->slot_count; i++) {
+		free(p->slots[i]->argv);
+		free(p->slots[i]);
+	}
 	free(p->slots);
-	free(p->free_slots);
+	done_set_free(p->done);
 	free(p);
 }

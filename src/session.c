@@ -1,0 +1,605 @@
+/*
+ * session.c - long-lived processes, one per slot, fed requests on stdin
+ * and read for answers on stdout: the mechanics that persistent workers
+ * and remote hosts share.  What is said over the pipes is a protocol's
+ * (persist.c, remote.c); this file knows no word of it.
+ *
+ * An attempt here is one request sent to its slot's process.  Several may
+ * be outstanding at once (--stride): they are answered in order, so they
+ * wait in a FIFO and the oldest is the one being worked on.  The requests
+ * given to a process during one turn of the loop go out in one write: a
+ * prepare handle flushes every batch just before the loop polls.
+ *
+ * A slot has at most one process at a time.  One that retires (its
+ * --persist-max reached, or told to stop) takes no new request; the slot's
+ * next attempts wait until it is gone and then start the next process.  A
+ * process that exits, is killed or breaks the protocol takes its
+ * outstanding attempts with it: with blame_first, the oldest ends with the
+ * process's fate (its input may be what killed it) and the others are
+ * lost; without, every one is lost.  The pool puts lost attempts back in
+ * the queue.  At the end, EOF on stdin tells a process to go; one that
+ * does not is sent SIGTERM after a grace, then SIGKILL.
+ *
+ * Its stderr is passed through line by line, tagged "[slot N] ".
+ */
+#include <assert.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cpmap.h"
+
+#define SESSION_QUIT_GRACE_MS 5000 /* after EOF on stdin, before SIGTERM */
+
+enum session_state {
+	SESSION_RUNNING,  /* takes requests */
+	SESSION_RETIRING, /* takes none; EOF once its last answer is in */
+	SESSION_FAILED,	  /* killed or broke the protocol: ends with it */
+	SESSION_EXITED,	  /* the process exited; its pipes are closing */
+};
+
+struct session_attempt {
+	struct session_slot *slot;
+	struct session *session; /* NULL while it waits for one */
+	const struct attempt_callbacks *cb;
+	void *arg;
+	struct attempt_spec spec; /* its pointers are the pool's task's */
+	size_t expect;		  /* answers still expected */
+	bool cancelled;		  /* signalled while it waited: it is lost */
+	TAILQ_ENTRY(session_attempt) entry;
+};
+
+TAILQ_HEAD(session_attempts, session_attempt);
+
+struct session {
+	enum session_state state;
+	struct session_slot *slot;
+	struct process *process;
+	int wait_status;
+	struct session_attempts unanswered; /* oldest first */
+	struct buf batch;		    /* requests not yet written */
+	bool dirty;			    /* on the set's flush list */
+	TAILQ_ENTRY(session) dirty_entry;
+	struct buf pending;   /* the protocol's, between decode calls */
+	struct buf complaint; /* a stderr line not yet complete */
+	uint64_t sent;	      /* requests given, for max_requests */
+	bool told_to_go;      /* EOF sent, or signalled by the pool */
+	const char *reason;   /* why it failed */
+	char reason_text[96]; /* a reason made up at the time */
+};
+
+struct session_slot {
+	struct session_set *set;
+	unsigned index;	 /* from 0 */
+	unsigned number; /* {%} of its last attempt */
+	char *const *argv;
+	struct session *session;	 /* the live process, or NULL */
+	struct session_attempts waiting; /* for the next process */
+};
+
+struct session_set {
+	uv_loop_t *loop;
+	struct session_config config;
+	struct session_slot *slots;
+	unsigned slot_count;
+	TAILQ_HEAD(, session) dirty; /* sessions with a batch to write */
+	uv_prepare_t flush;
+	bool flush_open;
+};
+
+/* The handle of an attempt that ended before it was sent: signals pass
+ * it by. */
+static struct session_attempt session_ended = {.cancelled = true};
+
+static void session_slot_resume(struct session_slot *slot);
+
+/* ---- the end of a process ---------------------------------------------- */
+
+/* End every outstanding attempt: with blame_first, the oldest with the
+ * process's fate. */
+static void
+session_end_attempts(struct session *s)
+{
+	bool first = s->slot->set->config.protocol->blame_first;
+	struct session_attempt *a;
+
+	while ((a = TAILQ_FIRST(&s->unanswered)) != NULL) {
+		struct attempt_end end = {.exit_code = -1};
+
+		TAILQ_REMOVE(&s->unanswered, a, entry);
+		if (first && s->reason != NULL) {
+			attempt_end_status(&end, s->wait_status);
+			end.message = s->reason;
+		} else {
+			/* It was never worked on, or nobody is to blame. */
+			end.lost = true;
+			end.message = "the worker went away";
+			log_debug("lost seq %llu at slot %u",
+				  (unsigned long long)a->spec.seq,
+				  a->slot->index + 1);
+		}
+		first = false;
+		a->cb->done(a->arg, &end);
+		free(a);
+	}
+}
+
+static void
+session_closed_cb(void *arg, int wait_status)
+{
+	struct session *s = arg;
+	struct session_slot *slot = s->slot;
+	struct session_set *set = slot->set;
+
+	assert(s->state == SESSION_EXITED);
+	(void)wait_status;
+	/*
+	 * Leave the slot first: ending the attempts runs the pool, which may
+	 * send this slot new ones (they wait for the next process) or end the
+	 * run (and shut down the processes it sees).
+	 */
+	if (slot->session == s)
+		slot->session = NULL;
+	session_end_attempts(s);
+	if (slot->session == NULL)
+		session_slot_resume(slot);
+	if (s->dirty)
+		TAILQ_REMOVE(&set->dirty, s, dirty_entry);
+	buf_free(&s->batch);
+	buf_free(&s->pending);
+	buf_free(&s->complaint);
+	free(s);
+}
+
+static void
+session_exit_cb(void *arg, int wait_status)
+{
+	struct session *s = arg;
+	struct session_set *set = s->slot->set;
+	bool unasked = !s->told_to_go && s->state != SESSION_FAILED;
+
+	s->state = SESSION_EXITED;
+	s->wait_status = wait_status;
+	log_debug("exit session pid %ld at slot %u: wait status %#x",
+		  (long)process_pid(s->process), s->slot->index + 1,
+		  (unsigned)wait_status);
+	if (!TAILQ_EMPTY(&s->unanswered) && s->reason == NULL) {
+		struct attempt_end end;
+		char name[32];
+
+		attempt_end_status(&end, wait_status);
+		if (end.signal != 0) {
+			signal_name(end.signal, name, sizeof name);
+			snprintf(s->reason_text, sizeof s->reason_text,
+				 "the worker was killed by %s before answering",
+				 name);
+		} else {
+			snprintf(s->reason_text, sizeof s->reason_text,
+				 "the worker exited (status %d) before "
+				 "answering",
+				 end.exit_code);
+		}
+		s->reason = s->reason_text;
+	}
+	if (unasked && set->config.died != NULL)
+		set->config.died(set->config.arg, s->slot->index, wait_status);
+}
+
+void
+session_broken(struct session *s, const char *why)
+{
+	if (s->state == SESSION_FAILED || s->state == SESSION_EXITED)
+		return;
+	log_debug("broken session pid %ld at slot %u: %s",
+		  (long)process_pid(s->process), s->slot->index + 1, why);
+	s->state = SESSION_FAILED;
+	if (s->reason == NULL)
+		s->reason = why;
+	process_signal(s->process, SIGKILL);
+}
+
+/* The process takes no more requests; the slot's next ones wait for it to
+ * go. */
+static void
+session_retire(struct session *s)
+{
+	if (s->state == SESSION_RUNNING)
+		s->state = SESSION_RETIRING;
+}
+
+/* EOF on its stdin tells the process to go; one that does not is sent
+ * SIGTERM after a while, then SIGKILL after --kill-after. */
+static void
+session_goodbye(struct session *s)
+{
+	s->told_to_go = true;
+	process_close_stdin(s->process);
+	process_quit_after(s->process, SESSION_QUIT_GRACE_MS,
+			   s->slot->set->config.kill_after_ms);
+}
+
+/* A retiring process with nothing left to answer or write can go. */
+static void
+session_maybe_goodbye(struct session *s)
+{
+	if (s->state == SESSION_RETIRING && TAILQ_EMPTY(&s->unanswered) &&
+	    process_writes(s->process) == 0 && !s->dirty)
+		session_goodbye(s);
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+void
+session_head_data(struct session *s, int stream, const char *data, size_t len)
+{
+	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
+
+	if (s->state == SESSION_FAILED || s->state == SESSION_EXITED)
+		return; /* it is being ended: its answers no longer count */
+	if (a == NULL) {
+		log_warn("[slot %u] the worker wrote a line it was not asked "
+			 "for: restarting it",
+			 s->slot->number);
+		session_broken(s,
+			       "the worker broke the protocol (an extra line)");
+		return;
+	}
+	a->cb->data(a->arg, stream, data, len);
+}
+
+void
+session_head_done(struct session *s, const struct attempt_end *end)
+{
+	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
+
+	if (s->state == SESSION_FAILED || a == NULL)
+		return;
+	TAILQ_REMOVE(&s->unanswered, a, entry);
+	log_debug("answer seq %llu at slot %u", (unsigned long long)a->spec.seq,
+		  s->slot->index + 1);
+	a->cb->done(a->arg, end);
+	free(a);
+	session_maybe_goodbye(s);
+}
+
+void
+session_head_answered(struct session *s)
+{
+	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
+
+	if (s->state == SESSION_FAILED || a == NULL)
+		return;
+	if (--a->expect == 0)
+		session_head_done(s, &(struct attempt_end){.exit_code = 0});
+}
+
+struct buf *
+session_pending(struct session *s)
+{
+	return &s->pending;
+}
+
+unsigned
+session_slot_number(const struct session *s)
+{
+	return s->slot->number;
+}
+
+/* Its stderr, passed through whole lines at a time with the slot's tag. */
+static void
+session_complain(struct session *s, const char *p, size_t len)
+{
+	const char *end = p + len;
+
+	if (len == 0) {
+		if (s->complaint.len > 0) {
+			buf_append_char(&s->complaint, '\n');
+			(void)io_write_all(STDERR_FILENO, s->complaint.data,
+					   s->complaint.len);
+			s->complaint.len = 0;
+		}
+		return;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (s->complaint.len == 0) {
+			char tag[96];
+			const char *host = s->slot->set->config.host;
+			int n = host != NULL
+				    ? snprintf(tag, sizeof tag, "[%s slot %u] ",
+					       host, s->slot->number)
+				    : snprintf(tag, sizeof tag, "[slot %u] ",
+					       s->slot->number);
+
+			buf_append(&s->complaint, tag, (size_t)n);
+		}
+		if (nl == NULL) {
+			buf_append(&s->complaint, p, (size_t)(end - p));
+			return;
+		}
+		buf_append(&s->complaint, p, (size_t)(nl - p) + 1);
+		(void)io_write_all(STDERR_FILENO, s->complaint.data,
+				   s->complaint.len);
+		s->complaint.len = 0;
+		p = nl + 1;
+	}
+}
+
+static void
+session_read_cb(void *arg, int stream, const char *data, size_t len)
+{
+	struct session *s = arg;
+
+	if (stream == 2)
+		session_complain(s, data, len);
+	else
+		s->slot->set->config.protocol->decode(s, data, len);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void
+session_written_cb(void *arg, int status)
+{
+	struct session *s = arg;
+
+	if (status < 0)
+		session_broken(s, "the worker stopped reading its input");
+	session_maybe_goodbye(s);
+}
+
+/* Write every pending batch, one write per process. */
+static void
+session_flush_cb(uv_prepare_t *handle)
+{
+	struct session_set *set = handle->data;
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&set->dirty)) != NULL) {
+		size_t len;
+		char *data;
+
+		TAILQ_REMOVE(&set->dirty, s, dirty_entry);
+		s->dirty = false;
+		if (s->batch.len == 0)
+			continue;
+		data = buf_steal(&s->batch, &len);
+		log_debug("batch to slot %u: %zu bytes", s->slot->index + 1,
+			  len);
+		process_write(s->process, data, len, true);
+	}
+}
+
+static const struct process_callbacks session_process_callbacks = {
+    .read = session_read_cb,
+    .written = session_written_cb,
+    .exit = session_exit_cb,
+    .closed = session_closed_cb,
+};
+
+/* Start the slot's process; NULL (and *error) if it cannot start. */
+static struct session *
+session_spawn(struct session_slot *slot, int *error)
+{
+	struct session_set *set = slot->set;
+	struct session *s = xcalloc(1, sizeof *s);
+	struct process_spec ps = {
+	    .argv = slot->argv,
+	    .stdin_pipe = true,
+	    .capture = true,
+	    .slot = slot->number,
+	    .host = set->config.host != NULL ? set->config.host : "local",
+	};
+	int rc;
+
+	s->slot = slot;
+	TAILQ_INIT(&s->unanswered);
+	rc = process_start(set->loop, &ps, &session_process_callbacks, s,
+			   &s->process);
+	if (rc < 0) {
+		free(s);
+		*error = -rc;
+		return NULL;
+	}
+	s->state = SESSION_RUNNING;
+	return s;
+}
+
+/* Give the attempt to the process: queue it and add its request to the
+ * batch.  False when its input cannot be sent: it has ended. */
+static bool
+session_send(struct session *s, struct session_attempt *a)
+{
+	struct session_set *set = s->slot->set;
+	char *cause = NULL;
+	long expect;
+
+	expect = set->config.protocol->encode(set->config.arg, &s->batch,
+					      &a->spec, &cause);
+	if (expect < 0) {
+		attempt_end_later(set->loop, a->cb, a->arg,
+				  &(struct attempt_end){
+				      .exit_code = -1,
+				      .error = ERROR_BAD_INPUT,
+				      .message = cause,
+				  });
+		free(cause);
+		free(a);
+		return false;
+	}
+	a->session = s;
+	a->expect = (size_t)expect;
+	TAILQ_INSERT_TAIL(&s->unanswered, a, entry);
+	if (!s->dirty) {
+		s->dirty = true;
+		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
+	}
+	if (set->config.max_requests > 0 &&
+	    ++s->sent >= set->config.max_requests)
+		session_retire(s); /* EOF once the last answer is in */
+	return true;
+}
+
+/* The slot has no process: start one for the attempts waiting there. */
+static void
+session_slot_resume(struct session_slot *slot)
+{
+	struct session_set *set = slot->set;
+	struct session_attempt *a, *next;
+	int error = 0;
+
+	/* Cancelled attempts end first: a stopped run starts no process. */
+	for (a = TAILQ_FIRST(&slot->waiting); a != NULL; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (!a->cancelled)
+			continue;
+		TAILQ_REMOVE(&slot->waiting, a, entry);
+		attempt_end_later(
+		    set->loop, a->cb, a->arg,
+		    &(struct attempt_end){.exit_code = -1, .lost = true});
+		free(a);
+	}
+	if (TAILQ_EMPTY(&slot->waiting))
+		return;
+	slot->session = session_spawn(slot, &error);
+	while ((a = TAILQ_FIRST(&slot->waiting)) != NULL) {
+		if (slot->session == NULL) {
+			TAILQ_REMOVE(&slot->waiting, a, entry);
+			attempt_end_later(set->loop, a->cb, a->arg,
+					  &(struct attempt_end){
+					      .exit_code = -1,
+					      .spawn_error = error,
+					      .message = slot->argv[0],
+					  });
+			free(a);
+		} else if (slot->session->state != SESSION_RUNNING) {
+			break; /* --persist-max reached already: wait on */
+		} else {
+			TAILQ_REMOVE(&slot->waiting, a, entry);
+			(void)session_send(slot->session, a);
+		}
+	}
+}
+
+void *
+session_submit(struct session_set *set, char *const *argv,
+	       const struct attempt_spec *spec,
+	       const struct attempt_callbacks *cb, void *arg)
+{
+	struct session_slot *slot = &set->slots[spec->slot_index];
+	struct session_attempt *a = xcalloc(1, sizeof *a);
+
+	assert(spec->slot_index < set->slot_count);
+	a->slot = slot;
+	a->cb = cb;
+	a->arg = arg;
+	a->spec = *spec;
+	slot->argv = argv;
+	slot->number = spec->slot;
+	if (slot->session != NULL && slot->session->state == SESSION_RUNNING) {
+		return session_send(slot->session, a) ? a : &session_ended;
+	}
+	/* Wait for the slot's next process (start it now if there is none). */
+	TAILQ_INSERT_TAIL(&slot->waiting, a, entry);
+	if (slot->session == NULL)
+		session_slot_resume(slot);
+	return a;
+}
+
+void
+session_signal(void *attempt, int sig)
+{
+	struct session_attempt *a = attempt;
+	struct session *s = a->session;
+
+	if (s == NULL && !a->cancelled) {
+		/* It waits for its slot's next process: it will not run, and
+		 * the process on its way out is made to go. */
+		a->cancelled = true;
+		s = a->slot->session;
+	}
+	if (s == NULL || s->state == SESSION_EXITED)
+		return;
+	s->told_to_go = true;
+	session_retire(s);
+	process_signal(s->process, sig);
+}
+
+/* ---- the set ----------------------------------------------------------- */
+
+struct session_set *
+session_set_create(uv_loop_t *loop, const struct session_config *config,
+		   unsigned slots)
+{
+	struct session_set *set = xcalloc(1, sizeof *set);
+	int rc;
+
+	set->loop = loop;
+	set->config = *config;
+	set->slot_count = slots;
+	set->slots = xcalloc(slots, sizeof *set->slots);
+	for (unsigned i = 0; i < slots; i++) {
+		set->slots[i].set = set;
+		set->slots[i].index = i;
+		set->slots[i].number = i + 1;
+		TAILQ_INIT(&set->slots[i].waiting);
+	}
+	TAILQ_INIT(&set->dirty);
+	if ((rc = uv_prepare_init(loop, &set->flush)) != 0 ||
+	    (rc = uv_prepare_start(&set->flush, session_flush_cb)) != 0)
+		fatal("cannot watch the loop: %s", uv_strerror(rc));
+	set->flush.data = set;
+	uv_unref((uv_handle_t *)&set->flush);
+	set->flush_open = true;
+	return set;
+}
+
+void
+session_set_shutdown(struct session_set *set)
+{
+	/* Every task is done: EOF tells each process to go. */
+	for (unsigned i = 0; i < set->slot_count; i++) {
+		struct session *s = set->slots[i].session;
+
+		if (s == NULL || s->state == SESSION_EXITED)
+			continue;
+		session_retire(s);
+		if (TAILQ_EMPTY(&s->unanswered) &&
+		    process_writes(s->process) == 0) {
+			session_goodbye(s);
+		} else {
+			s->told_to_go = true;
+			process_quit_after(s->process, SESSION_QUIT_GRACE_MS,
+					   set->config.kill_after_ms);
+		}
+	}
+	if (set->flush_open) {
+		uv_close((uv_handle_t *)&set->flush, NULL);
+		set->flush_open = false;
+	}
+}
+
+void
+session_set_stop(struct session_set *set, int sig)
+{
+	for (unsigned i = 0; i < set->slot_count; i++) {
+		struct session *s = set->slots[i].session;
+
+		if (s != NULL)
+			(void)kill(-process_pid(s->process), sig);
+	}
+}
+
+void
+session_set_free(struct session_set *set)
+{
+	if (set == NULL)
+		return;
+	free(set->slots);
+	free(set);
+}

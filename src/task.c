@@ -1,0 +1,187 @@
+/*
+ * task.c - the scheduler's other half: a task's command and its result.
+ *
+ * pool.c decides when a task runs and where; this file builds what it runs
+ * (the argv from the template, the --stdin bytes) and turns how an attempt
+ * ended into the task's result, so that the pool never decodes an exit or
+ * knows how a command is made.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "cpmap.h"
+
+struct task *
+task_create(struct pool *p, struct output *out, uint64_t seq,
+	    struct input **inputs, size_t count)
+{
+	struct task *t = xcalloc(1, sizeof *t);
+	const char *tag;
+	size_t tag_len;
+
+	t->pool = p;
+	t->seq = seq;
+	t->inputs = xmemdup(inputs, count * sizeof *inputs);
+	t->input_count = count;
+	tag = t->inputs[0]->text;
+	tag_len = t->inputs[0]->len;
+	if (t->input_count > 1) {
+		struct buf joined = {0};
+
+		for (size_t i = 0; i < t->input_count; i++) {
+			if (i > 0)
+				buf_append_char(&joined, ' ');
+			buf_append(&joined, t->inputs[i]->text,
+				   t->inputs[i]->len);
+		}
+		t->tag = buf_steal(&joined, &tag_len);
+		tag = t->tag;
+	}
+	t->out = output_begin(out, t->seq, tag, tag_len, t);
+	return t;
+}
+
+void
+task_free(struct task *t)
+{
+	for (size_t i = 0; i < t->input_count; i++)
+		input_free(t->inputs[i]);
+	free(t->inputs);
+	free(t->argv);
+	free(t->stdin_data);
+	free(t->tag);
+	free(t);
+}
+
+/* The inputs of a task, each followed by its delimiter (--stdin). */
+static void
+task_build_stdin(struct task *t, int delimiter)
+{
+	struct buf data = {0};
+
+	for (size_t i = 0; i < t->input_count; i++) {
+		buf_append(&data, t->inputs[i]->text, t->inputs[i]->len);
+		buf_append_char(&data, (char)delimiter);
+	}
+	t->stdin_data = buf_steal(&data, &t->stdin_len);
+}
+
+char **
+task_command(struct task *t, const struct options *opts, struct template *tmpl,
+	     unsigned slot, char ***slot_argv, char **cause)
+{
+	struct expansion e = {.inputs = t->inputs,
+			      .input_count = t->input_count,
+			      .seq = t->seq,
+			      .slot = slot};
+
+	if (slot_argv != NULL) {
+		/* Expanded once per slot; the inputs go to its process. */
+		if (*slot_argv == NULL)
+			*slot_argv = template_expand(tmpl, &e, false, cause);
+		return *slot_argv;
+	}
+	if (t->argv == NULL || template_uses_slot(tmpl)) {
+		free(t->argv);
+		t->argv = template_expand(tmpl, &e, !opts->feed_stdin, cause);
+	}
+	if (t->argv != NULL && opts->feed_stdin && t->stdin_data == NULL)
+		task_build_stdin(t, opts->delimiter);
+	return t->argv;
+}
+
+void
+task_result_init(const struct task *t, struct result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->seq = t->seq;
+	r->inputs = t->inputs;
+	r->input_count = t->input_count;
+	r->argv = t->argv;
+	r->slot = t->last_slot;
+	r->exit_code = -1;
+	r->attempts = t->attempts;
+	if (t->attempts > 0) {
+		r->host = t->host;
+		r->start = t->start;
+		r->duration = (double)(uv_hrtime() - t->start_ns) / 1e9;
+	}
+}
+
+void
+task_make_result(const struct task *t, const struct options *opts,
+		 const struct attempt_end *end, struct result *r)
+{
+	uint64_t limit = opts->max_output;
+
+	task_result_init(t, r);
+	if (end->spawn_error != 0) {
+		r->status = STATUS_ERROR;
+		r->error = ERROR_SPAWN;
+		r->message = end->message != NULL
+				 ? xasprintf("cannot run %s: %s", end->message,
+					     strerror(end->spawn_error))
+				 : xasprintf("cannot run %s: %s",
+					     t->argv != NULL ? t->argv[0]
+							     : "the command",
+					     strerror(end->spawn_error));
+		return;
+	}
+	if (end->error != ERROR_NONE) {
+		r->status = STATUS_ERROR;
+		r->error = end->error;
+		r->message = xstrdup(end->message != NULL ? end->message : "");
+		if (end->error == ERROR_BAD_INPUT && opts->json_input &&
+		    t->input_count == 1)
+			r->line = t->inputs[0]->number; /* -J: one line each */
+		return;
+	}
+	if (end->signal != 0) {
+		r->status = STATUS_SIGNALED;
+		r->signal = end->signal;
+	} else {
+		r->exit_code = end->exit_code;
+		r->status = r->exit_code == 0 ? STATUS_OK : STATUS_FAILED;
+	}
+	if (end->message != NULL && !t->timed_out) {
+		/* A long-lived worker failed on this task. */
+		if (r->status == STATUS_OK)
+			r->status = STATUS_FAILED;
+		r->message = xstrdup(end->message);
+		return;
+	}
+	if (t->timed_out) {
+		r->status = STATUS_TIMEOUT;
+		r->error = ERROR_TIMEOUT;
+		r->message = xasprintf("timed out after %.3gs",
+				       (double)opts->timeout_ms / 1000);
+	} else if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
+		/* What was kept is incomplete: the result must say so. */
+		r->status = STATUS_ERROR;
+		r->error = ERROR_OUTPUT_LIMIT;
+		r->output_size = t->seen[1] + t->seen[2];
+		r->message = xasprintf(
+		    "output over --max-output %llu bytes: stdout %llu bytes, "
+		    "stderr %llu bytes",
+		    (unsigned long long)limit, (unsigned long long)t->seen[1],
+		    (unsigned long long)t->seen[2]);
+	}
+}
+
+void
+task_dry_run(struct task *t, struct output *o, const struct template *tmpl,
+	     struct result *r)
+{
+	struct buf line = {0};
+
+	shquote_command_line(&line, t->argv, template_uses_shell(tmpl));
+	buf_append_char(&line, '\n');
+	output_data(o, t->out, 1, line.data, line.len);
+	buf_free(&line);
+	task_result_init(t, r);
+	r->status = STATUS_OK;
+}

@@ -36,7 +36,8 @@
 
 #include <uv.h>
 
-#define CPMAP_EXIT_USAGE 255 /* usage error or cpmap's own fatal error */
+#define CPMAP_EXIT_USAGE 255	 /* usage error or cpmap's own fatal error */
+#define CPMAP_PROTOCOL_VERSION 1 /* what the remote agent speaks */
 
 /* ---- options (main.c fills it; everybody reads it) -------------------- */
 
@@ -117,8 +118,11 @@ struct options {
 	uint64_t timeout_ms;	  /* --timeout per attempt, 0: none */
 	uint64_t kill_after_ms;	  /* SIGTERM to SIGKILL, default 2000 */
 	uint64_t host_timeout_ms; /* no worker up this long: host-lost */
-	unsigned retries;	  /* --retries: more attempts for failures */
-	uint64_t retry_delay_ms;  /* before the first retry, then doubled */
+	const char *transport;	  /* --transport: how to reach a host */
+	char **env;		  /* --env NAMEs, borrowed from argv */
+	size_t env_count;
+	unsigned retries;	 /* --retries: more attempts for failures */
+	uint64_t retry_delay_ms; /* before the first retry, then doubled */
 	struct halt_policy halt;
 	const char *joblog; /* --joblog FILE, or NULL */
 	bool resume;	    /* skip tasks the joblog has */
@@ -479,8 +483,8 @@ struct attempt_spec {
 /* One worker the options ask for (main.c builds the list). */
 struct worker_plan {
 	const struct worker_kind *kind;
-	const char *where; /* "local", or a host; borrowed */
-	unsigned slots;	   /* 0: the worker says, once it is up */
+	char *where;	/* "local", or a host (main.c's) */
+	unsigned slots; /* 0: the worker says, once it is up */
 };
 
 /* A kind of worker: the pool's one interface to where attempts run. */
@@ -539,6 +543,10 @@ struct session_protocol {
 	/* Bytes from the process's stdout (len 0: EOF): answer with
 	 * session_head_data/_answered/_done, or session_broken. */
 	void (*decode)(struct session *s, const char *data, size_t len);
+	/* Append a request that signals the attempt where it runs; NULL:
+	 * the process itself is signalled. */
+	void (*encode_signal)(struct buf *batch,
+			      const struct attempt_spec *spec, int sig);
 	/* When the process dies, its oldest attempt takes its fate (the
 	 * input may have killed it); else every attempt is lost. */
 	bool blame_first;
@@ -550,6 +558,7 @@ struct session_config {
 	const char *host;	/* CPMAP_HOST, and its messages' tag */
 	uint64_t max_requests;	/* requests per process, 0: no limit */
 	uint64_t kill_after_ms; /* SIGTERM to SIGKILL at the end */
+	const char *preamble;	/* written to each process before requests */
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
 };
@@ -579,11 +588,19 @@ void session_head_done(struct session *s, const struct attempt_end *end);
 void session_broken(struct session *s, const char *why);
 /* A buffer the protocol keeps between decode calls. */
 struct buf *session_pending(struct session *s);
+/* A state the protocol keeps per process (freed with the process). */
+void **session_protocol_data(struct session *s);
 unsigned session_slot_number(const struct session *s);
 
 /* ---- persist.c: persistent workers, one per slot (--persist) ------------ */
 
 extern const struct worker_kind persist_worker;
+
+/* ---- remote.c: hosts reached over ssh or --transport (-S) --------------- */
+
+extern const struct worker_kind remote_worker;
+/* agent.c: the sh agent a slot's session runs on its host. */
+extern const char agent_script[];
 
 /* ---- halt.c: --halt policies (pure) ----------------------------------- */
 

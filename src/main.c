@@ -52,6 +52,9 @@ enum long_only_option {
 	OPT_PERSIST,
 	OPT_PERSIST_MAX,
 	OPT_STRIDE,
+	OPT_TRANSPORT,
+	OPT_HOST_TIMEOUT,
+	OPT_ENV,
 };
 
 static const struct option main_long_options[] = {
@@ -94,6 +97,10 @@ static const struct option main_long_options[] = {
     {"persist", no_argument, NULL, OPT_PERSIST},
     {"persist-max", required_argument, NULL, OPT_PERSIST_MAX},
     {"stride", required_argument, NULL, OPT_STRIDE},
+    {"workers", required_argument, NULL, 'S'},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"host-timeout", required_argument, NULL, OPT_HOST_TIMEOUT},
+    {"env", required_argument, NULL, OPT_ENV},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -174,6 +181,14 @@ main_usage(FILE *f)
 	    "      --resume-failed    ... and run the failed ones again\n"
 	    "      --progress         show progress on stderr\n"
 	    "      --bar              show a progress bar on stderr\n"
+	    "remote workers:\n"
+	    "  -S, --workers SPEC,... run on hosts: [N/][user@]host[:port], "
+	    "':' is here\n"
+	    "      --transport CMD    how to reach a host (default ssh; "
+	    "{host})\n"
+	    "      --host-timeout T   with no host up for T, give up "
+	    "(default 5m)\n"
+	    "      --env NAME         copy variable NAME to remote tasks\n"
 	    "\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
@@ -360,18 +375,44 @@ main_parse_groups(struct options *opts, int argc, char **argv)
 	argv[opts->command_count] = NULL; /* the command's own end */
 }
 
-static void main_plan_workers(struct options *opts);
+/* The -S specs, as given: each "[N/][user@]host[:port]" or "[N/]:". */
+static char **main_worker_specs;
+static size_t main_worker_spec_count;
+
+static void
+main_add_worker_specs(const char *list)
+{
+	char *copy = xstrdup(list), *save = NULL;
+
+	for (char *spec = strtok_r(copy, ",", &save); spec != NULL;
+	     spec = strtok_r(NULL, ",", &save)) {
+		spec += strspn(spec, " \t");
+		if (*spec == '\0')
+			continue;
+		main_worker_specs =
+		    xreallocarray(main_worker_specs, main_worker_spec_count + 1,
+				  sizeof *main_worker_specs);
+		main_worker_specs[main_worker_spec_count++] = xstrdup(spec);
+	}
+	free(copy);
+	if (main_worker_spec_count == 0)
+		main_usage_error("-S needs a host, or ':' for this machine");
+}
+
+static void main_plan_workers(struct options *opts, bool jobs_given);
 
 static void
 main_parse(struct options *opts, int argc, char **argv)
 {
-	bool buffer_given = false;
+	bool buffer_given = false, jobs_given = false;
 	char *cause = NULL;
 	int c, delimiter;
 
 	memset(opts, 0, sizeof *opts);
 	opterr = 0; /* our own one-line messages */
 	opts->kill_after_ms = 2000;
+	opts->host_timeout_ms = 5 * 60 * 1000;
+	opts->transport = "ssh";
 	opts->delimiter = '\n';
 	opts->jobs = main_online_cpus();
 	opts->chunk = 1;
@@ -379,7 +420,7 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->output_mode = OUTPUT_GROUP;
 
 	/* "+": the first non-option word starts the command. */
-	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:n:kuJhV",
+	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:n:kuJhVS:",
 				main_long_options, NULL)) != -1) {
 		switch (c) {
 		case '0':
@@ -426,6 +467,34 @@ main_parse(struct options *opts, int argc, char **argv)
 			break;
 		case 'j':
 			opts->jobs = main_parse_jobs(optarg);
+			jobs_given = true;
+			break;
+		case 'S':
+			main_add_worker_specs(optarg);
+			break;
+		case OPT_TRANSPORT:
+			if (strspn(optarg, " \t") == strlen(optarg))
+				main_usage_error("--transport needs a command");
+			opts->transport = optarg;
+			break;
+		case OPT_HOST_TIMEOUT:
+			opts->host_timeout_ms =
+			    main_duration("--host-timeout", optarg, false);
+			break;
+		case OPT_ENV:
+			if (optarg[0] == '\0' ||
+			    strspn(optarg,
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk"
+				   "lmnopqrstuvwxyz0123456789_") !=
+				strlen(optarg) ||
+			    (optarg[0] >= '0' && optarg[0] <= '9'))
+				main_usage_error(
+				    "--env: '%s' is not a variable "
+				    "name",
+				    optarg);
+			opts->env = xreallocarray(
+			    opts->env, opts->env_count + 1, sizeof *opts->env);
+			opts->env[opts->env_count++] = optarg;
 			break;
 		case 'n':
 			opts->chunk = (unsigned)main_number("--chunk", optarg,
@@ -600,7 +669,7 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->output_mode = OUTPUT_LINE;
 	if (opts->output_mode == OUTPUT_UNGROUP)
 		opts->ordered = false;
-	main_plan_workers(opts);
+	main_plan_workers(opts, jobs_given);
 }
 
 /* Descriptors 0-2 must exist, or a pipe could land on one of them. */
@@ -658,17 +727,57 @@ main_check_command(const struct options *opts, const struct template *tmpl)
 				 "stdin: the command cannot use {} or fields");
 }
 
-/* The workers the options ask for: this machine, plain or persistent. */
+/*
+ * The workers the options ask for: this machine, plain or persistent, or
+ * the -S hosts (":" among them is this machine).  A host's slots are its
+ * "N/", or -j when given, or its CPU count, asked when it is reached.
+ */
 static void
-main_plan_workers(struct options *opts)
+main_plan_workers(struct options *opts, bool jobs_given)
 {
-	opts->workers = xcalloc(1, sizeof *opts->workers);
-	opts->workers[0] = (struct worker_plan){
-	    .kind = opts->persist ? &persist_worker : &local_worker,
-	    .where = "local",
-	    .slots = opts->jobs,
-	};
-	opts->worker_count = 1;
+	size_t count = main_worker_spec_count > 0 ? main_worker_spec_count : 1;
+
+	opts->workers = xcalloc(count, sizeof *opts->workers);
+	opts->worker_count = count;
+	if (main_worker_spec_count == 0) {
+		opts->workers[0] = (struct worker_plan){
+		    .kind = opts->persist ? &persist_worker : &local_worker,
+		    .where = xstrdup("local"),
+		    .slots = opts->jobs,
+		};
+		return;
+	}
+	if (opts->persist)
+		main_usage_error("--persist does not run on -S hosts yet");
+	for (size_t i = 0; i < count; i++) {
+		char *spec = main_worker_specs[i], *slash = strchr(spec, '/');
+		unsigned slots = jobs_given ? opts->jobs : 0;
+
+		if (slash != NULL && slash != spec &&
+		    strspn(spec, "0123456789") == (size_t)(slash - spec)) {
+			*slash = '\0';
+			slots = (unsigned)main_number("-S", spec, 1, 100000);
+			spec = slash + 1;
+		}
+		if (*spec == '\0')
+			main_usage_error("-S: '%s' names no host",
+					 main_worker_specs[i]);
+		if (strcmp(spec, ":") == 0)
+			opts->workers[i] = (struct worker_plan){
+			    .kind = &local_worker,
+			    .where = xstrdup("local"),
+			    .slots = slots > 0 ? slots : opts->jobs,
+			};
+		else
+			opts->workers[i] = (struct worker_plan){
+			    .kind = &remote_worker,
+			    .where = xstrdup(spec),
+			    .slots = slots,
+			};
+		free(main_worker_specs[i]);
+	}
+	free(main_worker_specs);
+	main_worker_specs = NULL;
 }
 
 int
@@ -721,7 +830,10 @@ main(int argc, char **argv)
 	input_reader_free(reader);
 	template_free(tmpl);
 	child_stop();
+	for (size_t i = 0; i < opts.worker_count; i++)
+		free(opts.workers[i].where);
 	free(opts.workers);
+	free(opts.env);
 	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
 	(void)uv_loop_close(loop);
 	free(opts.sources);

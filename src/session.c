@@ -65,6 +65,7 @@ struct session {
 	bool dirty;			    /* on the set's flush list */
 	TAILQ_ENTRY(session) dirty_entry;
 	struct buf pending;   /* the protocol's, between decode calls */
+	void *protocol_data;  /* the protocol's, freed with the session */
 	struct buf complaint; /* a stderr line not yet complete */
 	uint64_t sent;	      /* requests given, for max_requests */
 	bool told_to_go;      /* EOF sent, or signalled by the pool */
@@ -152,6 +153,7 @@ session_closed_cb(void *arg, int wait_status)
 	buf_free(&s->batch);
 	buf_free(&s->pending);
 	buf_free(&s->complaint);
+	free(s->protocol_data);
 	free(s);
 }
 
@@ -283,6 +285,12 @@ session_pending(struct session *s)
 	return &s->pending;
 }
 
+void **
+session_protocol_data(struct session *s)
+{
+	return &s->protocol_data;
+}
+
 unsigned
 session_slot_number(const struct session *s)
 {
@@ -407,6 +415,11 @@ session_spawn(struct session_slot *slot, int *error)
 		return NULL;
 	}
 	s->state = SESSION_RUNNING;
+	if (set->config.preamble != NULL) {
+		buf_append_str(&s->batch, set->config.preamble);
+		s->dirty = true;
+		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
+	}
 	return s;
 }
 
@@ -511,6 +524,21 @@ session_submit(struct session_set *set, char *const *argv,
 	return a;
 }
 
+/* Queue a signal request for an attempt the process holds. */
+static void
+session_request(struct session *s, struct session_attempt *a, int sig)
+{
+	struct session_set *set = s->slot->set;
+
+	set->config.protocol->encode_signal(&s->batch, &a->spec, sig);
+	log_debug("signal %d for seq %llu sent to slot %u", sig,
+		  (unsigned long long)a->spec.seq, s->slot->index + 1);
+	if (!s->dirty) {
+		s->dirty = true;
+		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
+	}
+}
+
 void
 session_signal(void *attempt, int sig)
 {
@@ -525,6 +553,12 @@ session_signal(void *attempt, int sig)
 	}
 	if (s == NULL || s->state == SESSION_EXITED)
 		return;
+	if (a->session != NULL && s->state != SESSION_FAILED &&
+	    s->slot->set->config.protocol->encode_signal != NULL) {
+		/* Where the task runs, not the process that relays it. */
+		session_request(s, a, sig);
+		return;
+	}
 	s->told_to_go = true;
 	session_retire(s);
 	process_signal(s->process, sig);

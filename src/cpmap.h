@@ -321,12 +321,21 @@ struct expansion {
 	unsigned slot; /* {%} */
 };
 
+/*
+ * Parse the command.  With no words (count 0), each input is a command
+ * line for /bin/sh -c (parallel < jobs).  NULL with *cause set for a usage
+ * error: {= perl =}, -I '', or no command with --no-shell.
+ */
 struct template *template_parse(char *const *words, int count,
 				const char *replace, enum shell_choice shell,
 				bool named_fields, char **cause);
 /* Does the command run through /bin/sh -c? */
 bool template_uses_shell(const struct template *t);
-/* Does the command mention the input (otherwise it is appended)? */
+/*
+ * Does the command take values from the input ({} {N} fields, or the
+ * whole command when there is none)?  The input is appended only when no
+ * placeholder at all appears ({#} and {%} count).
+ */
 bool template_has_input(const struct template *t);
 /* Does the command use {%} (the slot), which is only known at start? */
 bool template_uses_slot(const struct template *t);

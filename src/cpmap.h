@@ -230,6 +230,12 @@ unsigned io_signal_count(void);
 /* Parse a -d argument: one byte, or \n \t \0 \\ \xHH.  -1 if invalid. */
 int record_parse_delimiter(const char *spec);
 /*
+ * Decode a -C argument in place: text in which \n \t \r \\ \xHH stand
+ * for their byte, as in -d.  Return spec, or NULL (spec untouched) when it
+ * is empty, holds another escape, or would hold a NUL (\0, \x00).
+ */
+char *record_parse_separator(char *spec);
+/*
  * Find the next complete record in data[0..len).  On success return the
  * record's length (without the delimiter) and set *consumed to the bytes to
  * drop, delimiter included.  Return -1 when no delimiter is in the data; at

@@ -1033,7 +1033,8 @@ test_parse_errors(void)
 		}
 		cause = NULL;
 		t = template_parse(w, n, NULL, SHELL_AUTO, false, &cause);
-		tap_ok(t == NULL, "template_parse refuses %s", w[n - 1]);
+		tap_ok(t == NULL, "template_parse refuses {= =} (case %zu)",
+		       i + 1);
 		tap_is_str(cause, perl[i].cause, "... naming the placeholder");
 		template_free(t);
 		free(cause);

@@ -424,7 +424,7 @@ template_position(const struct segment *seg, const struct expansion *e,
 			return NULL;
 		}
 		*len = 0;
-		return "";
+		return template_modify(seg->modifier, "", len);
 	}
 	index = seg->position > 0 ? (size_t)seg->position - 1
 				  : total - (size_t)-seg->position;

@@ -3,7 +3,7 @@
  *
  * Input layout: byte 0 holds the options (bits 0-1 the shell choice, bit 2
  * -I present, bit 3 --colsep present, bit 4 --header, bit 5 --stdin, bit 6
- * -J: the inputs are JSON lines), byte
+ * -J: the inputs are JSON lines, bit 7 no command at all), byte
  * 1 the number of words (1..6), byte 2 the number of inputs in the chunk
  * (1..4), byte 3 the task number and slot; the rest is split on the byte
  * 0x01 into fields: the -I string, the colsep, the words, then the inputs.
@@ -54,8 +54,8 @@ enum ref_kind { REF_NONE, REF_INPUT, REF_COLUMN, REF_FIELD, REF_SEQ, REF_SLOT };
 
 struct ref_placeholder {
 	enum ref_kind kind;
-	char mod[3]; /* "", ".", "/", "//", "/." */
-	unsigned long column;
+	char mod[3];   /* "", ".", "/", "//", "/." */
+	long position; /* REF_COLUMN: 1-based, or < 0 from the end */
 };
 
 /* Is body[0..len) a placeholder?  The rules of the documentation. */
@@ -63,7 +63,7 @@ static struct ref_placeholder
 ref_body(const struct ref *r, const char *body, size_t len)
 {
 	struct ref_placeholder p = {REF_NONE, "", 0};
-	size_t d = 0;
+	size_t sign = len > 0 && body[0] == '-', d = sign;
 
 	if (len == 1 && body[0] == '#')
 		return (struct ref_placeholder){REF_SEQ, "", 0};
@@ -71,6 +71,8 @@ ref_body(const struct ref *r, const char *body, size_t len)
 		return (struct ref_placeholder){REF_SLOT, "", 0};
 	while (d < len && body[d] >= '0' && body[d] <= '9')
 		d++;
+	if (d == sign)
+		d = 0; /* no digit: no position, and "-" is no modifier */
 	if (len - d <= 2 &&
 	    (len - d == 0 || memcmp(body + d, ".", len - d) == 0 ||
 	     memcmp(body + d, "/", len - d) == 0 ||
@@ -81,16 +83,16 @@ ref_body(const struct ref *r, const char *body, size_t len)
 				return p; /* -I took over {} */
 			p.kind = REF_INPUT;
 		} else {
-			unsigned long n = 0;
+			long n = 0;
 
-			if (d > 9)
+			if (d - sign > 9)
 				return p;
-			for (size_t i = 0; i < d; i++)
-				n = n * 10 + (unsigned long)(body[i] - '0');
+			for (size_t i = sign; i < d; i++)
+				n = n * 10 + (body[i] - '0');
 			if (n == 0)
 				return p;
 			p.kind = REF_COLUMN;
-			p.column = n;
+			p.position = sign ? -n : n;
 		}
 		memcpy(p.mod, body + d, len - d);
 		p.mod[len - d] = '\0';
@@ -220,24 +222,60 @@ ref_put(struct ref *r, struct buf *out, const char *v, size_t len)
 		buf_append(out, v, len);
 }
 
-/* Does the word mention an input? */
+/*
+ * {N} or {-N}: the task's values are the columns of its first input, then
+ * those of the next; past either end it is empty.
+ */
+static void
+ref_position(struct ref *r, long pos, const char **v, size_t *len)
+{
+	size_t total = 0, index;
+
+	for (size_t i = 0; i < r->count; i++)
+		total += ref_column_count(r, r->inputs[i]);
+	*v = "";
+	*len = 0;
+	if ((size_t)(pos > 0 ? pos : -pos) > total)
+		return;
+	index = pos > 0 ? (size_t)pos - 1 : total - (size_t)-pos;
+	for (size_t i = 0; i < r->count; i++) {
+		size_t n = ref_column_count(r, r->inputs[i]);
+
+		if (index < n) {
+			ref_column(r, r->inputs[i], index + 1, v, len);
+			return;
+		}
+		index -= n;
+	}
+}
+
+/*
+ * What the word holds: 1 if {} or a field (it is repeated per input of a
+ * chunk), 2 if {N}, 4 if {#} or {%}.
+ */
 static int
 ref_mentions(const struct ref *r, const char *w)
 {
+	int found = 0;
+
 	size_t rl = r->replace != NULL ? strlen(r->replace) : 0;
 
 	while (*w != '\0') {
 		const char *close;
 
-		if (rl > 0 && strncmp(w, r->replace, rl) == 0)
-			return 1;
+		if (rl > 0 && strncmp(w, r->replace, rl) == 0) {
+			found |= 1;
+			w += rl;
+			continue;
+		}
 		if (*w == '{' && (close = strchr(w + 1, '}')) != NULL) {
 			struct ref_placeholder p =
 			    ref_body(r, w + 1, (size_t)(close - w - 1));
 
-			if (p.kind == REF_INPUT || p.kind == REF_COLUMN ||
-			    p.kind == REF_FIELD)
-				return 1;
+			found |= p.kind == REF_INPUT || p.kind == REF_FIELD ? 1
+				 : p.kind == REF_COLUMN			    ? 2
+				 : p.kind != REF_NONE			    ? 4
+									    : 0;
 			if (p.kind != REF_NONE) {
 				w = close + 1;
 				continue;
@@ -245,12 +283,40 @@ ref_mentions(const struct ref *r, const char *w)
 		}
 		w++;
 	}
-	return 0;
+	return found;
+}
+
+/* {} of one input: each column its own argument (GNU), or the text. */
+static void
+ref_input(struct ref *r, const struct input *in, const char *mod,
+	  struct buf *out, size_t *argc)
+{
+	size_t cols = ref_column_count(r, in);
+	const char *v;
+	size_t len;
+
+	if (cols == 1) {
+		v = in->text, len = in->len;
+		ref_modify(mod, &v, &len);
+		ref_put(r, out, v, len);
+		return;
+	}
+	for (size_t c = 1; c <= cols; c++) {
+		if (c > 1 && r->shell) {
+			buf_append_char(out, ' ');
+		} else if (c > 1) {
+			buf_append_char(out, '\0');
+			(*argc)++;
+		}
+		ref_column(r, in, c, &v, &len);
+		ref_modify(mod, &v, &len);
+		ref_put(r, out, v, len);
+	}
 }
 
 /* Expand one word for input k, or for every input (k == SIZE_MAX). */
 static void
-ref_word(struct ref *r, const char *w, size_t k, struct buf *out)
+ref_word(struct ref *r, const char *w, size_t k, struct buf *out, size_t *argc)
 {
 	size_t rl = r->replace != NULL ? strlen(r->replace) : 0;
 
@@ -285,21 +351,21 @@ ref_word(struct ref *r, const char *w, size_t k, struct buf *out)
 			r->failed = 1; /* no header in these inputs */
 			continue;
 		}
-		for (size_t i = 0; i < r->count; i++) {
-			const struct input *in = r->inputs[i];
+		if (p.kind == REF_COLUMN) {
 			const char *v;
 			size_t len;
 
+			ref_position(r, p.position, &v, &len);
+			ref_modify(p.mod, &v, &len);
+			ref_put(r, out, v, len);
+			continue;
+		}
+		for (size_t i = 0; i < r->count; i++) {
 			if (k != SIZE_MAX && i != k)
 				continue;
 			if (k == SIZE_MAX && i > 0)
 				buf_append_char(out, ' ');
-			if (p.kind == REF_INPUT)
-				v = in->text, len = in->len;
-			else
-				ref_column(r, in, p.column, &v, &len);
-			ref_modify(p.mod, &v, &len);
-			ref_put(r, out, v, len);
+			ref_input(r, r->inputs[i], p.mod, out, argc);
 		}
 	}
 }
@@ -400,7 +466,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *replace = NULL, *colsep = NULL, *words[MAX_WORDS];
 	struct input *inputs[MAX_INPUTS];
 	enum shell_choice shell;
-	int named, with_input, json, mentions = 0;
+	int named, with_input, json, no_command, perl = 0, mentions = 0;
 	struct template *t;
 	char *cause = NULL;
 	char **argv;
@@ -414,7 +480,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json = (data[0] >> 6) & 1;
 	named = json || ((data[0] >> 4) & 1); /* as main.c: -J names fields */
 	with_input = !((data[0] >> 5) & 1);
-	nwords = 1 + data[1] % MAX_WORDS;
+	no_command = (data[0] >> 7) & 1;
+	nwords = no_command ? 0 : 1 + data[1] % MAX_WORDS;
 	ninputs = 1 + data[2] % MAX_INPUTS;
 	if (data[0] & 4)
 		replace = field_str(rest, rest_len, &fi);
@@ -433,9 +500,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	t = template_parse(words, (int)nwords, replace, shell, named, &cause);
-	if (replace != NULL && replace[0] == '\0') {
+	for (size_t i = 0; i < nwords; i++) {
+		const char *open = strstr(words[i], "{=");
+
+		perl |= open != NULL && strstr(open + 2, "=}") != NULL;
+	}
+	if ((replace != NULL && replace[0] == '\0') || perl ||
+	    (no_command && shell == SHELL_NEVER)) {
 		if (t != NULL || cause == NULL)
-			fail("an empty -I string was accepted");
+			fail("-I '', {= =} or --no-shell without a command "
+			     "was accepted");
 		free(cause);
 		goto out;
 	}
@@ -450,7 +524,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 .count = ninputs,
 			 .seq = data[3] * 1000003ULL,
 			 .slot = data[3] % 7 + 1u};
-	r.shell = shell == SHELL_ALWAYS ||
+	r.shell = no_command || shell == SHELL_ALWAYS ||
 		  (shell == SHELL_AUTO && nwords == 1 &&
 		   strpbrk(words[0], " \t\n|&;<>()$`\\\"'*?[#~") != NULL);
 	if (template_uses_shell(t) != (r.shell != 0))
@@ -468,7 +542,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* The reference argv, as NUL-separated strings in want. */
-	if (r.shell) {
+	if (no_command && !with_input) {
+		buf_append(&want, "/bin/sh\0-c\0exec /bin/sh -s", 27);
+		argc = 3;
+		mentions = 1;
+	} else if (no_command) {
+		/* The inputs, their columns joined by spaces, unquoted. */
+		buf_append(&want, "/bin/sh\0-c\0", 11);
+		for (size_t i = 0; i < ninputs; i++) {
+			size_t cols = ref_column_count(&r, inputs[i]);
+
+			for (size_t c = 1; c <= cols; c++) {
+				const char *v = inputs[i]->text;
+				size_t len = inputs[i]->len;
+
+				if (cols > 1)
+					ref_column(&r, inputs[i], c, &v, &len);
+				if (i > 0 || c > 1)
+					buf_append_char(&want, ' ');
+				if (memchr(v, '\0', len) != NULL)
+					r.failed = 1;
+				buf_append(&want, v, len);
+			}
+		}
+		buf_append_char(&want, '\0');
+		argc = 3;
+		mentions = 1;
+	} else if (r.shell) {
 		struct buf joined = {0};
 
 		for (size_t i = 0; i < nwords; i++) {
@@ -478,7 +578,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		mentions = ref_mentions(&r, joined.data);
 		buf_append(&want, "/bin/sh\0-c\0", 11);
-		ref_word(&r, joined.data, ninputs == 1 ? 0 : SIZE_MAX, &want);
+		ref_word(&r, joined.data, ninputs == 1 ? 0 : SIZE_MAX, &want,
+			 &argc);
 		if (with_input && !mentions)
 			ref_append(&r, &want, &argc);
 		buf_append_char(&want, '\0');
@@ -489,10 +590,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mentions |= ref_mentions(&r, words[i]);
 		for (size_t i = 0; i < nwords; i++) {
 			size_t repeat =
-			    ref_mentions(&r, words[i]) ? ninputs : 1;
+			    ref_mentions(&r, words[i]) & 1 ? ninputs : 1;
 
 			for (size_t k = 0; k < repeat; k++) {
-				ref_word(&r, words[i], k, &want);
+				ref_word(&r, words[i], k, &want, &argc);
 				buf_append_char(&want, '\0');
 				argc++;
 			}
@@ -500,7 +601,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (with_input && !mentions)
 			ref_append(&r, &want, &argc);
 	}
-	if (template_has_input(t) != (mentions != 0))
+	if (template_has_input(t) != ((mentions & 3) != 0))
 		fail("template_has_input is wrong");
 
 	for (int round = 0; round < 2; round++) {

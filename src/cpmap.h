@@ -248,6 +248,12 @@ unsigned io_signal_count(void);
 /* Parse a -d argument: one byte, or \n \t \0 \\ \xHH.  -1 if invalid. */
 int record_parse_delimiter(const char *spec);
 /*
+ * Decode a -C argument in place: text in which \n \t \r \\ \xHH stand
+ * for their byte, as in -d.  Return spec, or NULL (spec untouched) when it
+ * is empty, holds another escape, or would hold a NUL (\0, \x00).
+ */
+char *record_parse_separator(char *spec);
+/*
  * Find the next complete record in data[0..len).  On success return the
  * record's length (without the delimiter) and set *consumed to the bytes to
  * drop, delimiter included.  Return -1 when no delimiter is in the data; at
@@ -339,12 +345,21 @@ struct expansion {
 	unsigned slot; /* {%} */
 };
 
+/*
+ * Parse the command.  With no words (count 0), each input is a command
+ * line for /bin/sh -c (parallel < jobs).  NULL with *cause set for a usage
+ * error: {= perl =}, -I '', or no command with --no-shell.
+ */
 struct template *template_parse(char *const *words, int count,
 				const char *replace, enum shell_choice shell,
 				bool named_fields, char **cause);
 /* Does the command run through /bin/sh -c? */
 bool template_uses_shell(const struct template *t);
-/* Does the command mention the input (otherwise it is appended)? */
+/*
+ * Does the command take values from the input ({} {N} fields, or the
+ * whole command when there is none)?  The input is appended only when no
+ * placeholder at all appears ({#} and {%} count).
+ */
 bool template_has_input(const struct template *t);
 /* Does the command use {%} (the slot), which is only known at start? */
 bool template_uses_slot(const struct template *t);

@@ -440,7 +440,11 @@ main_parse(struct options *opts, int argc, char **argv)
 		case 'C':
 			if (optarg[0] == '\0')
 				main_usage_error("--colsep needs a separator");
-			opts->colsep = optarg;
+			if (!(opts->colsep = record_parse_separator(optarg)))
+				main_usage_error(
+				    "--colsep: '%s': the escapes are \\n \\t "
+				    "\\r \\\\ \\xHH, and no NUL",
+				    optarg);
 			break;
 		case OPT_HEADER:
 			opts->header = true;
@@ -619,8 +623,6 @@ main_parse(struct options *opts, int argc, char **argv)
 		}
 	}
 	main_parse_groups(opts, argc - optind, argv + optind);
-	if (opts->command_count == 0)
-		main_usage_error("no command given");
 	if (opts->source_count == 0)
 		main_add_source(opts, SOURCE_STDIN, NULL);
 	if (!buffer_given) {

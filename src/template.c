@@ -2,16 +2,25 @@
  * template.c - the command, parsed once, expanded once per task.
  *
  * Parsing turns each word of the command into a list of segments: literal
- * text and placeholders ({} {.} {/} {//} {/.} {#} {%} {N} {N.} ... {name}).
- * Expansion walks the segments with a task's inputs and builds a
+ * text and placeholders ({} {.} {/} {//} {/.} {#} {%} {N} {-N} {N.} ...
+ * {name}).  Expansion walks the segments with a task's inputs and builds a
  * NULL-terminated argv in a single allocation.
  *
  * Direct mode (the default) passes each expanded word to execvp as it is: a
  * value is never interpreted, whatever it holds.  Shell mode builds one
  * command string for /bin/sh -c in which every substituted value is quoted
  * as one literal word.  With several inputs per task (--chunk), a word that
- * mentions the input is repeated once per input ("context replace", as GNU
- * parallel -X); in shell mode the quoted values are joined by spaces.
+ * mentions {} or a field is repeated once per input ("context replace", as
+ * GNU parallel -X); in shell mode the quoted values are joined by spaces.
+ *
+ * The rest follows GNU parallel, so that its command lines carry over.  An
+ * input split into columns (several ::: groups, --colsep) makes {} one
+ * argument per column, the word's text before {} going to the first and the
+ * text after it to the last.  {N} and {-N} count the task's values: the
+ * columns of its first input, then those of the next (so with -n and plain
+ * lines, {k} is the k-th input of the chunk).  Any placeholder, {#} and {%}
+ * included, stops the input being appended.  With no command at all, each
+ * input is a command line for /bin/sh.
  *
  * Pure: no I/O and no libuv, so it is unit-tested and fuzzed directly.
  */
@@ -24,7 +33,7 @@
 enum segment_kind {
 	SEGMENT_LITERAL,
 	SEGMENT_INPUT,	/* {} or -I STR, with a modifier */
-	SEGMENT_COLUMN, /* {N}, with a modifier */
+	SEGMENT_COLUMN, /* {N} or {-N}, with a modifier */
 	SEGMENT_FIELD,	/* {name}: a --header column */
 	SEGMENT_SEQ,	/* {#} */
 	SEGMENT_SLOT,	/* {%} */
@@ -43,13 +52,13 @@ struct segment {
 	enum modifier modifier;
 	const char *text; /* literal bytes, or the field name (NUL-ended) */
 	size_t len;
-	size_t column; /* SEGMENT_COLUMN: 1-based */
+	long position; /* SEGMENT_COLUMN: 1-based, or < 0 from the end */
 };
 
 struct word {
 	struct segment *segments;
 	size_t count;
-	bool per_input; /* mentions an input: repeated once per input */
+	bool per_input; /* mentions {} or a field: repeated once per input */
 };
 
 struct template
@@ -57,7 +66,9 @@ struct template
 	struct word *words;
 	size_t count;
 	bool shell;
-	bool has_input;
+	bool no_command;      /* each input is a command line for the shell */
+	bool has_input;	      /* some placeholder stands for input values */
+	bool has_placeholder; /* any placeholder: the input is not appended */
 	bool uses_slot;
 	char *joined; /* shell mode: the command words joined by spaces */
 	char **names; /* field names, owned */
@@ -80,7 +91,7 @@ template_parse_body(struct template *t, const char *body, size_t len,
 	    {"//", MODIFIER_DIRNAME},
 	    {"/.", MODIFIER_BASENAME_NO_EXTENSION},
 	};
-	size_t digits = 0;
+	size_t sign = len > 0 && body[0] == '-' ? 1 : 0, digits = sign;
 
 	memset(seg, 0, sizeof *seg);
 	if (len == 1 && body[0] == '#') {
@@ -93,6 +104,8 @@ template_parse_body(struct template *t, const char *body, size_t len,
 	}
 	while (digits < len && isdigit((unsigned char)body[digits]))
 		digits++;
+	if (sign && digits == sign)
+		digits = 0; /* a lone '-' is no position */
 	for (size_t i = 0; i < sizeof modifiers / sizeof modifiers[0]; i++) {
 		if (strlen(modifiers[i].text) != len - digits ||
 		    memcmp(modifiers[i].text, body + digits, len - digits) != 0)
@@ -103,8 +116,8 @@ template_parse_body(struct template *t, const char *body, size_t len,
 			seg->kind = SEGMENT_INPUT;
 		} else {
 			seg->kind = SEGMENT_COLUMN;
-			seg->column = strtoul(body, NULL, 10);
-			if (digits > 9 || seg->column == 0)
+			seg->position = strtol(body, NULL, 10);
+			if (digits - sign > 9 || seg->position == 0)
 				return false;
 		}
 		seg->modifier = modifiers[i].modifier;
@@ -130,16 +143,43 @@ template_parse_body(struct template *t, const char *body, size_t len,
 }
 
 static void
-template_add_segment(struct word *w, const struct segment *seg)
+template_add_segment(struct template *t, struct word *w,
+		     const struct segment *seg)
 {
 	if (seg->kind == SEGMENT_LITERAL && seg->len == 0)
 		return;
 	w->segments =
 	    xreallocarray(w->segments, w->count + 1, sizeof *w->segments);
 	w->segments[w->count++] = *seg;
-	if (seg->kind == SEGMENT_INPUT || seg->kind == SEGMENT_COLUMN ||
-	    seg->kind == SEGMENT_FIELD)
+	if (seg->kind == SEGMENT_LITERAL)
+		return;
+	/* Every placeholder counts, as in GNU parallel: rm lock{#} ::: a
+	 * must remove lock1, never a. */
+	t->has_placeholder = true;
+	if (seg->kind == SEGMENT_INPUT || seg->kind == SEGMENT_FIELD)
 		w->per_input = true;
+	if (seg->kind == SEGMENT_COLUMN)
+		t->has_input = true;
+	if (seg->kind == SEGMENT_SLOT)
+		t->uses_slot = true;
+}
+
+/*
+ * Refuse GNU parallel's {= perl expression =}: taken as literal text, it
+ * would run a different command than the one the user wrote.
+ */
+static bool
+template_check_perl(const char *s, char **cause)
+{
+	const char *open = strstr(s, "{="), *close;
+
+	if (open == NULL || (close = strstr(open + 2, "=}")) == NULL)
+		return true;
+	*cause = xasprintf("%.*s: perl expression placeholders {= ... =} "
+			   "are not supported (use a shell command or a "
+			   "script)",
+			   (int)(close + 2 - open), open);
+	return false;
 }
 
 /* Split one word into literal text and placeholders. */
@@ -175,17 +215,15 @@ template_parse_word(struct template *t, struct word *w, const char *s,
 		struct segment lit = {.kind = SEGMENT_LITERAL,
 				      .text = literal,
 				      .len = (size_t)(s - literal)};
-		template_add_segment(w, &lit);
-		template_add_segment(w, &seg);
-		if (seg.kind == SEGMENT_SLOT)
-			t->uses_slot = true;
+		template_add_segment(t, w, &lit);
+		template_add_segment(t, w, &seg);
 		s += skip;
 		literal = s;
 	}
 	struct segment tail = {.kind = SEGMENT_LITERAL,
 			       .text = literal,
 			       .len = (size_t)(s - literal)};
-	template_add_segment(w, &tail);
+	template_add_segment(t, w, &tail);
 	if (w->per_input)
 		t->has_input = true;
 }
@@ -196,15 +234,25 @@ template_parse(char *const *words, int count, const char *replace,
 {
 	struct template *t;
 
-	if (count < 1) {
-		*cause = xstrdup("no command given");
+	if (count < 1 && shell == SHELL_NEVER) {
+		*cause = xstrdup("--no-shell needs a command (without one, "
+				 "each input is a command line for /bin/sh)");
 		return NULL;
 	}
 	if (replace != NULL && replace[0] == '\0') {
 		*cause = xstrdup("-I needs a non-empty replacement string");
 		return NULL;
 	}
+	for (int i = 0; i < count; i++)
+		if (!template_check_perl(words[i], cause))
+			return NULL;
 	t = xcalloc(1, sizeof *t);
+	if (count < 1) {
+		/* parallel < jobs: the inputs are the commands. */
+		t->shell = t->no_command = t->has_input = true;
+		t->has_placeholder = true;
+		return t;
+	}
 	t->shell =
 	    shell == SHELL_ALWAYS || (shell == SHELL_AUTO && count == 1 &&
 				      shquote_needs_shell(words[0]));
@@ -294,53 +342,44 @@ template_modify(enum modifier m, const char *value, size_t *len)
 	return value;
 }
 
-/* Find the value a per-input segment stands for in one input. */
-static const char *
-template_value(const struct segment *seg, struct input *in, size_t *len,
-	       char **cause)
+/* How many values an input holds: its columns, or its whole text. */
+static size_t
+template_value_count(const struct input *in)
 {
-	const char *value;
+	return in->empty_columns ? 0 : in->column_count ? in->column_count : 1;
+}
 
-	switch (seg->kind) {
-	case SEGMENT_INPUT:
-		value = in->text;
-		*len = in->len;
-		break;
-	case SEGMENT_COLUMN:
-		if (in->strict &&
-		    seg->column > (in->empty_columns  ? 0
-				   : in->column_count ? in->column_count
-						      : 1)) {
-			*cause = xasprintf("input %llu: no element %zu",
-					   (unsigned long long)in->number,
-					   seg->column);
-			return NULL;
-		}
-		value = input_column(in, seg->column, len);
-		break;
-	case SEGMENT_FIELD:
-		value = input_field(in, seg->text, len, cause);
-		if (value == NULL)
-			return NULL;
-		break;
-	default:
-		abort();
-	}
-	return template_modify(seg->modifier, value, len);
+/*
+ * Does {} stand for the input's columns, one argument each?  So it does in
+ * GNU parallel for several ::: groups and for --colsep; a -J record keeps
+ * {} as its compact text.
+ */
+static bool
+template_splits(const struct input *in)
+{
+	return in->json == NULL && in->column_count > 1;
+}
+
+/* Refuse a value execvp or the shell cannot be given. */
+static bool
+template_check_nul(const char *value, size_t len, const struct input *in,
+		   char **cause)
+{
+	if (memchr(value, '\0', len) == NULL)
+		return true;
+	*cause = xasprintf("input %llu holds a NUL byte, which cannot be "
+			   "passed in an argument (use -0 or --stdin)",
+			   (unsigned long long)in->number);
+	return false;
 }
 
 /* Append value as the shell or execvp must see it; false if it can't be. */
 static bool
 template_put(const struct template *t, struct buf *out, const char *value,
-	     size_t len, struct input *in, char **cause)
+	     size_t len, const struct input *in, char **cause)
 {
-	if (memchr(value, '\0', len) != NULL) {
-		*cause = xasprintf("input %llu holds a NUL byte, which cannot "
-				   "be passed in an argument (use -0 or "
-				   "--stdin)",
-				   (unsigned long long)in->number);
+	if (!template_check_nul(value, len, in, cause))
 		return false;
-	}
 	if (t->shell)
 		shquote_append(out, value, len);
 	else
@@ -348,16 +387,107 @@ template_put(const struct template *t, struct buf *out, const char *value,
 	return true;
 }
 
-/* Expand one word for one input (or for none: in == NULL). */
+/* End one argument and begin the next: a space for the shell. */
+static void
+template_split(const struct template *t, struct buf *out, size_t *argc)
+{
+	if (t->shell) {
+		buf_append_char(out, ' ');
+	} else {
+		buf_append_char(out, '\0');
+		(*argc)++;
+	}
+}
+
+/*
+ * Find {N} or {-N} among the task's values: the columns of its first
+ * input, then those of the next, as GNU parallel counts with -n.  Past
+ * the end it is empty (a -J record says so instead); *owner is the input
+ * the value comes from.
+ */
+static const char *
+template_position(const struct segment *seg, const struct expansion *e,
+		  const struct input **owner, size_t *len, char **cause)
+{
+	size_t total = 0, index;
+
+	for (size_t k = 0; k < e->input_count; k++)
+		total += template_value_count(e->inputs[k]);
+	*owner = e->inputs[0];
+	if ((seg->position > 0 ? (size_t)seg->position
+			       : (size_t)-seg->position) > total) {
+		if (e->inputs[0]->strict) {
+			*cause =
+			    xasprintf("input %llu: no element %ld",
+				      (unsigned long long)e->inputs[0]->number,
+				      seg->position);
+			return NULL;
+		}
+		*len = 0;
+		return template_modify(seg->modifier, "", len);
+	}
+	index = seg->position > 0 ? (size_t)seg->position - 1
+				  : total - (size_t)-seg->position;
+	for (size_t k = 0;; k++) {
+		size_t count = template_value_count(e->inputs[k]);
+
+		if (index < count) {
+			*owner = e->inputs[k];
+			return template_modify(
+			    seg->modifier,
+			    input_column(e->inputs[k], index + 1, len), len);
+		}
+		index -= count;
+	}
+}
+
+/* Expand {} (with its modifier) or a field for one input. */
+static bool
+template_put_input(const struct template *t, const struct segment *seg,
+		   struct input *in, struct buf *out, size_t *argc,
+		   char **cause)
+{
+	const char *value;
+	size_t len;
+
+	if (seg->kind == SEGMENT_FIELD) {
+		value = input_field(in, seg->text, &len, cause);
+		if (value == NULL)
+			return false;
+		value = template_modify(seg->modifier, value, &len);
+		return template_put(t, out, value, len, in, cause);
+	}
+	if (!template_splits(in)) {
+		len = in->len;
+		value = template_modify(seg->modifier, in->text, &len);
+		return template_put(t, out, value, len, in, cause);
+	}
+	for (size_t c = 1; c <= in->column_count; c++) {
+		if (c > 1)
+			template_split(t, out, argc);
+		value = input_column(in, c, &len);
+		value = template_modify(seg->modifier, value, &len);
+		if (!template_put(t, out, value, len, in, cause))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Expand one word for one input, or in shell mode for every input of a
+ * chunk (in == NULL).  A value that stands for several arguments ends the
+ * current one: *argc counts the arguments ended so far.
+ */
 static bool
 template_expand_word(const struct template *t, const struct word *w,
 		     const struct expansion *e, struct input *in,
-		     struct buf *out, char **cause)
+		     struct buf *out, size_t *argc, char **cause)
 {
 	char number[32];
 
 	for (size_t i = 0; i < w->count; i++) {
 		const struct segment *seg = &w->segments[i];
+		const struct input *owner;
 		const char *value;
 		size_t len;
 		int n;
@@ -375,25 +505,27 @@ template_expand_word(const struct template *t, const struct word *w,
 					   e->slot);
 			buf_append(out, number, (size_t)n);
 			break;
+		case SEGMENT_COLUMN:
+			value = template_position(seg, e, &owner, &len, cause);
+			if (value == NULL ||
+			    !template_put(t, out, value, len, owner, cause))
+				return false;
+			break;
 		default:
-			if (in == NULL) {
-				/* Shell mode, several inputs: all of them. */
-				for (size_t k = 0; k < e->input_count; k++) {
-					if (k > 0)
-						buf_append_char(out, ' ');
-					value = template_value(
-					    seg, e->inputs[k], &len, cause);
-					if (value == NULL ||
-					    !template_put(t, out, value, len,
-							  e->inputs[k], cause))
-						return false;
-				}
+			if (in != NULL) {
+				if (!template_put_input(t, seg, in, out, argc,
+							cause))
+					return false;
 				break;
 			}
-			value = template_value(seg, in, &len, cause);
-			if (value == NULL ||
-			    !template_put(t, out, value, len, in, cause))
-				return false;
+			/* Shell mode, several inputs: all of them. */
+			for (size_t k = 0; k < e->input_count; k++) {
+				if (k > 0)
+					buf_append_char(out, ' ');
+				if (!template_put_input(t, seg, e->inputs[k],
+							out, argc, cause))
+					return false;
+			}
 			break;
 		}
 	}
@@ -407,9 +539,7 @@ template_append_inputs(const struct template *t, const struct expansion *e,
 {
 	for (size_t k = 0; k < e->input_count; k++) {
 		struct input *in = e->inputs[k];
-		size_t columns = in->empty_columns  ? 0
-				 : in->column_count ? in->column_count
-						    : 1;
+		size_t columns = template_value_count(in);
 
 		for (size_t c = 1; c <= columns; c++) {
 			size_t len;
@@ -428,6 +558,43 @@ template_append_inputs(const struct template *t, const struct expansion *e,
 	return true;
 }
 
+/*
+ * With no command, the inputs are the command line, as they are (GNU
+ * parallel joins a chunk's inputs, and an input's columns, with spaces).
+ */
+static bool
+template_expand_command(const struct expansion *e, bool with_input,
+			struct buf *out, char **cause)
+{
+	static const char from_stdin[] = "/bin/sh\0-c\0exec /bin/sh -s";
+
+	if (!with_input) {
+		/* --stdin: a shell reads the commands from its stdin (sh -c
+		 * keeps argv in the shape --dry-run and the joblog print). */
+		buf_append(out, from_stdin, sizeof from_stdin);
+		return true;
+	}
+	buf_append(out, "/bin/sh\0-c\0", 11);
+	for (size_t k = 0; k < e->input_count; k++) {
+		struct input *in = e->inputs[k];
+		size_t count = template_splits(in) ? in->column_count : 1;
+
+		for (size_t c = 1; c <= count; c++) {
+			size_t len = in->len;
+			const char *value =
+			    count > 1 ? input_column(in, c, &len) : in->text;
+
+			if (k > 0 || c > 1)
+				buf_append_char(out, ' ');
+			if (!template_check_nul(value, len, in, cause))
+				return false;
+			buf_append(out, value, len);
+		}
+	}
+	buf_append_char(out, '\0');
+	return true;
+}
+
 char **
 template_expand(struct template *t, const struct expansion *e, bool with_input,
 		char **cause)
@@ -435,17 +602,21 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 	struct buf *out = &t->scratch;
 	size_t argc = 0;
 	char **argv, *strings;
+	bool append = with_input && !t->has_placeholder;
 
 	out->len = 0;
-	if (t->shell) {
+	if (t->no_command) {
+		if (!template_expand_command(e, with_input, out, cause))
+			return NULL;
+		argc = 3;
+	} else if (t->shell) {
 		const struct word *w = &t->words[0];
 		struct input *only = e->input_count == 1 ? e->inputs[0] : NULL;
 
 		buf_append(out, "/bin/sh\0-c\0", 11);
-		if (!template_expand_word(t, w, e, only, out, cause))
+		if (!template_expand_word(t, w, e, only, out, &argc, cause))
 			return NULL;
-		if (with_input && !t->has_input &&
-		    !template_append_inputs(t, e, out, &argc, cause))
+		if (append && !template_append_inputs(t, e, out, &argc, cause))
 			return NULL;
 		buf_append_char(out, '\0');
 		argc = 3;
@@ -456,14 +627,13 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 
 			for (size_t k = 0; k < repeat; k++) {
 				if (!template_expand_word(t, w, e, e->inputs[k],
-							  out, cause))
+							  out, &argc, cause))
 					return NULL;
 				buf_append_char(out, '\0');
 				argc++;
 			}
 		}
-		if (with_input && !t->has_input &&
-		    !template_append_inputs(t, e, out, &argc, cause))
+		if (append && !template_append_inputs(t, e, out, &argc, cause))
 			return NULL;
 	}
 

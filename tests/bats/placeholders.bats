@@ -98,10 +98,10 @@ check_table() {
 	assert_output $'a b.c\na b\n<>'
 }
 
-@test "{N} is the N-th ::: group's value and {} joins them with a space" {
-	run cpmap -k argv-print '{1/.}' '{2//}' '<{3}>' '{}' ::: a/b.c ::: d/e.f
+@test "{N} is the N-th ::: group's value and {} each group's value, one argument each" {
+	run cpmap -k argv-print '{1/.}' '{2//}' '<{3}>' '{}' ::: a/b.c ::: 'd/e.f g'
 	assert_success
-	assert_output $'b\nd\n<>\na/b.c d/e.f'
+	assert_output $'b\nd\n<>\na/b.c\nd/e.f g'
 }
 
 @test "{#} numbers tasks from 1 in input order" {
@@ -204,10 +204,10 @@ check_table() {
 	assert_output $'--\na\n1 2\n--\nb\n1 2'
 }
 
-@test "{#} and {%} alone do not stop the input being appended" {
+@test "{#} and {%} alone stop the input being appended, as every placeholder" {
 	run cpmap -j1 argv-print '{#}' '{%}' ::: v
 	assert_success
-	assert_output $'1\n1\nv'
+	assert_output $'1\n1'
 }
 
 @test "shell mode with no placeholder appends the input as one word" {

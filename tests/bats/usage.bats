@@ -62,15 +62,39 @@ usage_error() {
 	EOF
 }
 
-@test "a missing command is a usage error (cases)" {
+@test "a missing command with --no-shell is a usage error (cases)" {
 	while IFS='|' read -r want args; do
 		eval "set -- $args"
 		usage_error "$want" "$@"
 	done <<-'EOF'
-	no command|
-	no command|-k
-	no command|-j 2 --
-	no command|::: a b
+	--no-shell needs a command|--no-shell
+	--no-shell needs a command|--no-shell -j 2 --
+	--no-shell needs a command|--no-shell ::: 'touch $SCRATCH/marker'
+	EOF
+}
+
+@test "{= perl =} placeholders are a usage error naming them (cases)" {
+	while IFS='|' read -r want args; do
+		eval "set -- $args"
+		usage_error "$want" "$@"
+	done <<-'EOF'
+	{=uc=}: perl expression placeholders|CMD '{=uc=}'
+	{= $_ =}: perl expression|CMD 'a{= $_ =}b' {}
+	{=1 s/a/b/ =}: perl|'touch $SCRATCH/marker {=1 s/a/b/ =}'
+	{==}: perl|--shell CMD {==} ::: a
+	EOF
+}
+
+@test "-C with an escape -d does not know, or a NUL, is a usage error (cases)" {
+	while IFS='|' read -r want args; do
+		eval "set -- $args"
+		usage_error "$want" "$@"
+	done <<-'EOF'
+	--colsep: '\q': the escapes are|-C '\q' CMD
+	--colsep: '\s+'|--colsep '\s+' CMD
+	--colsep: '\0'|-C '\0' CMD
+	--colsep: '\x00'|-C '\x00' CMD
+	--colsep: 'a\'|--colsep='a\' CMD
 	EOF
 }
 

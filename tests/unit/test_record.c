@@ -62,6 +62,62 @@ test_parse_delimiter(void)
 			   cases[i].spec, cases[i].want);
 }
 
+/* -C takes the escapes of -d, anywhere in a string; never a NUL. */
+static void
+test_parse_separator(void)
+{
+	static const struct {
+		const char *spec;
+		const char *want; /* NULL: refused */
+	} cases[] = {
+	    {",", ","},
+	    {"::", "::"},
+	    {".|", ".|"},
+	    {"\\t", "\t"},
+	    {"\\n", "\n"},
+	    {"\\r", "\r"},
+	    {"\\\\", "\\"},
+	    {"\\x2c", ","},
+	    {"\\x2C\\x2c", ",,"},
+	    {"a\\tb", "a\tb"},
+	    {"\\t\\t", "\t\t"},
+	    {"\\\\t", "\\t"},
+	    {"\\xff", "\xff"},
+	    {"\\x41x", "Ax"},
+	    /* refused */
+	    {"", NULL},
+	    {"\\0", NULL},
+	    {"\\x00", NULL},
+	    {"a\\0", NULL},
+	    {"\\q", NULL},
+	    {"\\s+", NULL},
+	    {"\\", NULL},
+	    {"a\\", NULL},
+	    {"\\x", NULL},
+	    {"\\x4", NULL},
+	    {"\\xg1", NULL},
+	    {"\\|", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *spec = xstrdup(cases[i].spec);
+		char *got = record_parse_separator(spec);
+
+		if (cases[i].want == NULL) {
+			tap_ok(got == NULL, "-C \"%s\" is refused",
+			       cases[i].spec);
+			tap_is_str(spec, cases[i].spec,
+				   "... and left as written");
+		} else {
+			tap_ok(got == spec, "-C \"%s\" is decoded in place",
+			       cases[i].spec);
+			tap_is_str(got != NULL ? got : "(NULL)", cases[i].want,
+				   "... to its bytes");
+		}
+		free(spec);
+	}
+}
+
 static void
 test_strip_cr(void)
 {
@@ -479,6 +535,7 @@ int
 main(void)
 {
 	test_parse_delimiter();
+	test_parse_separator();
 	test_strip_cr();
 	test_next_basic();
 	test_next_split_points();

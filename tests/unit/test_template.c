@@ -65,16 +65,21 @@ static const struct expand_case expand_cases[] = {
      .inputs = {"a"},
      .no_input = true,
      .want = {"cat"}},
-    {"{#} does not mention the input: it is still appended",
+    {"{#} is a placeholder: the input is not appended (GNU)",
      {"echo", "{#}"},
      .inputs = {"a"},
      .seq = 5,
-     .want = {"echo", "5", "a"}},
-    {"{%} does not mention the input: it is still appended",
+     .want = {"echo", "5"}},
+    {"{%} is a placeholder: the input is not appended (GNU)",
      {"echo", "{%}"},
      .inputs = {"a"},
      .slot = 3,
-     .want = {"echo", "3", "a"}},
+     .want = {"echo", "3"}},
+    {"rm -f lock{#} never gets the input as an argument",
+     {"rm", "-f", "lock{#}"},
+     .inputs = {"keep"},
+     .seq = 1,
+     .want = {"rm", "-f", "lock1"}},
     {"input values are never interpreted in direct mode",
      {"echo", "{}"},
      .inputs = {"$(id) `id` 'q' \"d\" ; | * ~"},
@@ -220,7 +225,7 @@ static const struct expand_case expand_cases[] = {
      {"e", "{#}", "n{#}"},
      .inputs = {"x"},
      .seq = 12,
-     .want = {"e", "12", "n12", "x"}},
+     .want = {"e", "12", "n12"}},
     {"{#} of a large task number",
      {"e", "{#}{}"},
      .inputs = {"x"},
@@ -265,11 +270,11 @@ static const struct expand_case expand_cases[] = {
      {"e", "{1234567890}"},
      .inputs = {"a"},
      .want = {"e", "{1234567890}", "a"}},
-    {"{} and {N} together",
+    {"{} and {N} together: {} is every column (GNU)",
      {"e", "{}", "{1}"},
      .colsep = ":",
      .inputs = {"a:b"},
-     .want = {"e", "a:b", "a"}},
+     .want = {"e", "a", "b", "a"}},
 
     /* ---- what is not a placeholder ---------------------------------- */
     {"{name} stays literal without --header",
@@ -355,7 +360,7 @@ static const struct expand_case expand_cases[] = {
      .seq = 9,
      .want = {"e", "9:a", "9:b"}},
     {"a chunk: words without the input are not repeated",
-     {"e", "{#}", "{%}"},
+     {"e", "{#}", "{%}", "{}"},
      .inputs = {"a", "b"},
      .seq = 3,
      .slot = 2,
@@ -369,11 +374,39 @@ static const struct expand_case expand_cases[] = {
      .colsep = ",",
      .inputs = {"a,b", "c", "d,,e"},
      .want = {"e", "a", "b", "c", "d", "", "e"}},
-    {"a chunk: {N} per input",
-     {"e", "{2}"},
+    {"a chunk: {k} is the k-th input (GNU -N)",
+     {"cp", "{1}", "{2}"},
+     .inputs = {"a", "b"},
+     .want = {"cp", "a", "b"}},
+    {"a chunk: {k} inside a word, once",
+     {"e", "[{2}]", "{1}.{3}"},
+     .inputs = {"a", "b c", "d"},
+     .want = {"e", "[b c]", "a.d"}},
+    {"a chunk: {k} with a modifier",
+     {"e", "{2.}", "{1/}"},
+     .inputs = {"x/a.c", "y/b.c"},
+     .want = {"e", "y/b", "a.c"}},
+    {"a short last chunk: {k} past its end is empty (GNU)",
+     {"e", "[{1}]", "[{2}]"},
+     .inputs = {"c"},
+     .want = {"e", "[c]", "[]"}},
+    {"a short chunk: {k} past its end is empty",
+     {"e", "[{3}]"},
+     .inputs = {"a", "b"},
+     .want = {"e", "[]"}},
+    {"a chunk: {-1} is its last input",
+     {"e", "{-1}", "{-2}", "[{-3}]"},
+     .inputs = {"a", "b"},
+     .want = {"e", "b", "a", "[]"}},
+    {"a chunk of columns: {N} counts every input's columns (GNU)",
+     {"e", "{1}", "{2}", "{3}", "{-1}"},
      .colsep = ",",
      .inputs = {"a,b", "c,d"},
-     .want = {"e", "b", "d"}},
+     .want = {"e", "a", "b", "c", "d"}},
+    {"a chunk: {} repeated, {1} the same in every repetition",
+     {"e", "{1}:{}"},
+     .inputs = {"a", "b"},
+     .want = {"e", "a:a", "a:b"}},
     {"a chunk with --stdin appends nothing",
      {"e"},
      .inputs = {"a", "b"},
@@ -414,11 +447,25 @@ static const struct expand_case expand_cases[] = {
      .inputs = {"x y.in"},
      .want = SH("cat 'x y.in'.txt>'x y'.out")},
     {"shell mode: {#} and {%} are bare numbers",
-     {"echo {#} {%}"},
+     {"echo {#} {%} {}"},
      .inputs = {"a"},
      .seq = 7,
      .slot = 2,
      .want = SH("echo 7 2 a")},
+    {"shell mode: {#} alone is a placeholder, nothing is appended",
+     {"touch lock{#};"},
+     .inputs = {"keep"},
+     .seq = 4,
+     .want = SH("touch lock4;")},
+    {"shell mode: a chunk's {k} is one quoted input",
+     {"cp {1} {2}"},
+     .inputs = {"a b", "c"},
+     .want = SH("cp 'a b' c")},
+    {"shell mode: {} of several columns is one quoted word each",
+     {"printf '[%s]\\n' {}"},
+     .colsep = "\t",
+     .inputs = {"a\tc d"},
+     .want = SH("printf '[%s]\\n' a 'c d'")},
     {"shell mode: the input is appended, quoted",
      {"echo hi;"},
      .inputs = {"a b"},
@@ -617,12 +664,128 @@ static const struct expand_case expand_cases[] = {
      .named = true,
      .colsep = ",",
      .inputs = {"a,b"},
-     .want = {"e", "a", "a,b", "{9x}"}},
+     .want = {"e", "a", "a", "b", "{9x}"}},
     {"with --header, a name must start with a letter or _",
      {"e", "{-a}", "{.a}", "{a b}", "{a/b}"},
      .named = true,
      .inputs = {"v"},
      .want = {"e", "{-a}", "{.a}", "{a b}", "{a/b}", "v"}},
+
+    /* ---- {} of several columns (::: groups, --colsep), as GNU -------- */
+    {"{} of several columns: each column is its own argument",
+     {"printf", "[%s]\\n", "{}"},
+     .colsep = "\t",
+     .inputs = {"a\tc d"},
+     .want = {"printf", "[%s]\\n", "a", "c d"}},
+    {"{} of several columns inside a word: text before and after",
+     {"e", "x{}y"},
+     .colsep = " ",
+     .inputs = {"a b c"},
+     .want = {"e", "xa", "b", "cy"}},
+    {"{} of several columns: empty columns are arguments too",
+     {"e", "{}"},
+     .colsep = ",",
+     .inputs = {",b,"},
+     .want = {"e", "", "b", ""}},
+    {"{.} of several columns: the modifier applies to each",
+     {"e", "{.}"},
+     .colsep = " ",
+     .inputs = {"a.c d/e.f"},
+     .want = {"e", "a", "d/e"}},
+    {"{} of one column is the whole input",
+     {"e", "{}"},
+     .colsep = ",",
+     .inputs = {"a b"},
+     .want = {"e", "a b"}},
+    {"a chunk of multi-column inputs: each repetition splits",
+     {"e", "<{}>"},
+     .colsep = ",",
+     .inputs = {"a,b", "c"},
+     .want = {"e", "<a", "b>", "<c>"}},
+    {"-J: {} of an array stays its compact text",
+     {"e", "{}"},
+     .json = true,
+     .named = true,
+     .inputs = {"[\"a\", \"b\"]"},
+     .want = {"e", "[\"a\",\"b\"]"}},
+
+    /* ---- {-N}: counted from the last column or group ---------------- */
+    {"{-1} is the last column, {-2} the one before",
+     {"e", "{-1}", "{-2}", "{-3}"},
+     .colsep = ",",
+     .inputs = {"a,b,c"},
+     .want = {"e", "c", "b", "a"}},
+    {"{-N} past the first column is empty",
+     {"e", "[{-4}]"},
+     .colsep = ",",
+     .inputs = {"a,b,c"},
+     .want = {"e", "[]"}},
+    {"{-1} of an input without columns is the input",
+     {"e", "{-1}", "[{-2}]"},
+     .inputs = {"a b"},
+     .want = {"e", "a b", "[]"}},
+    {"{-1} takes modifiers",
+     {"e", "{-1/.}", "{-2//}"},
+     .colsep = ",",
+     .inputs = {"d/x.c,e/y.c"},
+     .want = {"e", "y", "d"}},
+    {"{-1} is a placeholder: nothing is appended",
+     {"e", "{-1}"},
+     .inputs = {"v"},
+     .want = {"e", "v"}},
+    {"{-}, {-0} and {--1} stay literal",
+     {"e", "{-}", "{-0}", "{--1}", "{-1x}"},
+     .inputs = {"v"},
+     .want = {"e", "{-}", "{-0}", "{--1}", "{-1x}", "v"}},
+    {"shell mode: {-1} is quoted",
+     {"echo {-1}"},
+     .colsep = ",",
+     .inputs = {"a,b c"},
+     .want = SH("echo 'b c'")},
+    {"-J: {-1} is the last element",
+     {"e", "{-1}"},
+     .json = true,
+     .named = true,
+     .inputs = {"[1, \"z\"]"},
+     .want = {"e", "z"}},
+    {"-J: {-N} before the first element is an error",
+     {"e", "{-3}"},
+     .json = true,
+     .named = true,
+     .inputs = {"[1, 2]"},
+     .cause = "input 1: no element -3"},
+};
+
+/* With no command, each input is a command line for /bin/sh. */
+static const struct expand_case command_cases[] = {
+    {"the input is the command line, unquoted",
+     {NULL},
+     .inputs = {"echo 'a b' | wc -c"},
+     .want = SH("echo 'a b' | wc -c")},
+    {"the columns of several groups are joined by spaces",
+     {NULL},
+     .colsep = "\t",
+     .inputs = {"echo\ta"},
+     .want = SH("echo a")},
+    {"a chunk's inputs are joined by spaces (GNU -n)",
+     {NULL},
+     .inputs = {"echo a", "echo b"},
+     .want = SH("echo a echo b")},
+    {"--stdin: a shell reads the command from its stdin",
+     {NULL},
+     .inputs = {"echo a"},
+     .no_input = true,
+     .want = SH("exec /bin/sh -s")},
+    {"--shell changes nothing",
+     {NULL},
+     .shell = SHELL_ALWAYS,
+     .inputs = {"true"},
+     .want = SH("true")},
+    {"--colsep columns are joined by spaces",
+     {NULL},
+     .colsep = ",",
+     .inputs = {"printf %s\\\\n,x"},
+     .want = SH("printf %s\\\\n x")},
 };
 
 /* Build the inputs of a case, numbered from 1. */
@@ -754,6 +917,8 @@ test_queries(void)
 	    {{"echo", "{3}"}, NULL, SHELL_AUTO, false, false, true, false},
 	    {{"echo", "{3/.}"}, NULL, SHELL_AUTO, false, false, true, false},
 	    {{"echo", "{#}"}, NULL, SHELL_AUTO, false, false, false, false},
+	    {{"echo", "{-1}"}, NULL, SHELL_AUTO, false, false, true, false},
+	    {{"echo", "{-2/}"}, NULL, SHELL_AUTO, false, false, true, false},
 	    {{"echo", "{%}"}, NULL, SHELL_AUTO, false, false, false, true},
 	    {{"echo", "x{%}y", "{}"},
 	     NULL,
@@ -827,10 +992,59 @@ test_parse_errors(void)
 	char *cause = NULL;
 	struct template *t;
 
-	t = template_parse(words, 0, NULL, SHELL_AUTO, false, &cause);
-	tap_ok(t == NULL, "template_parse: no words is an error");
-	tap_is_str(cause, "no command given", "... saying no command given");
+	t = template_parse(words, 0, NULL, SHELL_NEVER, false, &cause);
+	tap_ok(t == NULL, "template_parse: no words with --no-shell is an "
+			  "error");
+	tap_is_str(cause,
+		   "--no-shell needs a command (without one, each input is "
+		   "a command line for /bin/sh)",
+		   "... saying the inputs would be shell command lines");
 	free(cause);
+	cause = NULL;
+	t = template_parse(words, 0, NULL, SHELL_AUTO, false, &cause);
+	tap_ok(t != NULL && template_uses_shell(t) && template_has_input(t) &&
+		   !template_uses_slot(t),
+	       "template_parse: no words is a shell command from the input");
+	template_free(t);
+
+	/* {= perl =} is refused, naming the placeholder. */
+	static const struct {
+		const char *words[4];
+		const char *cause;
+	} perl[] = {
+	    {{"echo", "{=1 $_=uc($_) =}"},
+	     "{=1 $_=uc($_) =}: perl expression placeholders {= ... =} are "
+	     "not supported (use a shell command or a script)"},
+	    {{"echo", "a{= s/x/y/ =}b", "{}"},
+	     "{= s/x/y/ =}: perl expression placeholders {= ... =} are not "
+	     "supported (use a shell command or a script)"},
+	    {{"echo {==}; true"},
+	     "{==}: perl expression placeholders {= ... =} are not "
+	     "supported (use a shell command or a script)"},
+	};
+
+	for (size_t i = 0; i < sizeof perl / sizeof perl[0]; i++) {
+		char *w[4];
+		int n = 0;
+
+		while (n < 4 && perl[i].words[n] != NULL) {
+			w[n] = (char *)(uintptr_t)perl[i].words[n];
+			n++;
+		}
+		cause = NULL;
+		t = template_parse(w, n, NULL, SHELL_AUTO, false, &cause);
+		tap_ok(t == NULL, "template_parse refuses {= =} (case %zu)",
+		       i + 1);
+		tap_is_str(cause, perl[i].cause, "... naming the placeholder");
+		template_free(t);
+		free(cause);
+	}
+	cause = NULL;
+	char *brace[] = {(char *)(uintptr_t) "e", (char *)(uintptr_t) "{=x}",
+			 (char *)(uintptr_t) "x=}"};
+	t = template_parse(brace, 3, NULL, SHELL_AUTO, false, &cause);
+	tap_ok(t != NULL, "{= and =} in different words are literal text");
+	template_free(t);
 	cause = NULL;
 	t = template_parse(words, 1, "", SHELL_AUTO, false, &cause);
 	tap_ok(t == NULL, "template_parse: -I '' is an error");
@@ -864,6 +1078,8 @@ test_nul(void)
 	    {"in a column not used", {"e", "{2}"}, ",", true, false},
 	    {"in the part {/} drops", {"e", "{/}"}, NULL, true, false},
 	    {"with --stdin", {"e"}, NULL, false, false},
+	    {"in a command line from the input", {NULL}, NULL, true, true},
+	    {"in {} of several columns", {"e", "{}"}, ",", true, true},
 	};
 	static const char text[] = "a\0b/x.c,y";
 
@@ -978,6 +1194,9 @@ main(void)
 	for (size_t i = 0; i < sizeof expand_cases / sizeof expand_cases[0];
 	     i++)
 		run_case(&expand_cases[i]);
+	for (size_t i = 0; i < sizeof command_cases / sizeof command_cases[0];
+	     i++)
+		run_case(&command_cases[i]);
 	test_queries();
 	test_parse_errors();
 	test_nul();

@@ -309,8 +309,8 @@ fake_start(void *state, const struct attempt_spec *spec,
 	} else if (sscanf(script, "lost:%u:", &k) == 1) {
 		if (a->number <= k) {
 			a->answer = xstrdup("partial\n");
-			a->end = (struct attempt_end){.exit_code = -1,
-						      .lost = true};
+			a->end =
+			    (struct attempt_end){.exit_code = -1, .lost = true};
 		} else {
 			fake_answer(a, strchr(script + 5, ':') + 1);
 		}
@@ -431,20 +431,22 @@ static const struct worker_kind fake_kind = {
 
 struct pool_case {
 	const char *what;
-	const char *inputs[MAX_INPUTS];	 /* the ::: group, NULL-terminated */
-	unsigned workers[MAX_WORKERS];	 /* slots of each, 0-terminated */
-	bool ordered;			 /* -k */
-	bool json;			 /* --json: summarised per record */
-	unsigned retries;		 /* --retries */
-	uint64_t timeout_ms;		 /* --timeout */
-	uint64_t kill_after_ms;		 /* --kill-after (0: 2000) */
-	uint64_t host_timeout_ms;	 /* --host-timeout */
-	const char *halt;		 /* --halt, or NULL */
-	const char *want_out;		 /* stdout (--json: its summary) */
-	int want_status;		 /* pool_exit_status */
-	const char *want_events;	 /* every event, in order */
-	const char *want_ran;		 /* attempts per worker */
-	const char *todo;		 /* a known bug of pool.c: why */
+	const char *inputs[MAX_INPUTS]; /* the ::: group, NULL-terminated */
+	unsigned workers[MAX_WORKERS];	/* slots of each, 0-terminated */
+	bool ordered;			/* -k */
+	bool json;			/* --json: summarised per record */
+	unsigned retries;		/* --retries */
+	uint64_t timeout_ms;		/* --timeout */
+	uint64_t kill_after_ms;		/* --kill-after (0: 2000) */
+	uint64_t host_timeout_ms;	/* --host-timeout */
+	const char *halt;		/* --halt, or NULL */
+	const char *want_out;		/* stdout (--json: its summary) */
+	int want_status;		/* pool_exit_status */
+	const char *want_events;	/* every event, in order */
+	const char *want_ran;		/* attempts per worker */
+	/* A known bug of pool.c, why: the output and status checks are
+	 * TODO until it is fixed. */
+	const char *todo;
 };
 
 static const struct pool_case pool_cases[] = {
@@ -597,6 +599,12 @@ static const struct pool_case pool_cases[] = {
 		    "down w0\n"
 		    "end 1.1 lost\n"
 		    "shutdown w0\n"},
+    /*
+     * BUG (pool.c): pool_lost requeues the task without clearing
+     * t->timed_out (pool_retry clears it), so the next attempt, which
+     * succeeds, is reported by task_make_result as a timeout: status
+     * "timeout", exit status 1.
+     */
     {"an attempt lost after its timeout: the next attempt is judged afresh",
      {"term-lost:x"},
      {1},
@@ -611,7 +619,9 @@ static const struct pool_case pool_cases[] = {
 		    "end 1.1 lost\n"
 		    "start 1.2 w0/1 run term-lost:x 1 1\n"
 		    "end 1.2 exit 0\n"
-		    "shutdown w0\n"},
+		    "shutdown w0\n",
+     .todo = "pool_lost keeps timed_out: the next attempt's success is "
+	     "reported as a timeout"},
 };
 
 /* ---- running a case ---------------------------------------------------- */
@@ -682,17 +692,17 @@ summary_field(struct buf *out, const char *record, const char *key)
 static char *
 summarise_json(const char *text)
 {
-	static const char *const keys[] = {"seq",      "status", "exit",
-					   "signal",   "attempts", "host",
-					   "stdout"};
+	static const char *const keys[] = {
+	    "seq", "status", "exit", "signal", "attempts", "host", "stdout"};
 	struct buf out = {0};
 	const char *line = text;
 
 	buf_append_str(&out, "");
 	while (*line != '\0') {
 		const char *nl = strchr(line, '\n');
-		char *record = nl != NULL ? xmemdup(line, (size_t)(nl - line) + 1)
-					  : xstrdup(line);
+		char *record = nl != NULL
+				   ? xmemdup(line, (size_t)(nl - line) + 1)
+				   : xstrdup(line);
 		const char *error;
 
 		if (nl != NULL)
@@ -828,8 +838,10 @@ run_case(const struct pool_case *c)
 
 	printf("# %s\n", c->what);
 	got_out = c->json ? summarise_json(out) : xstrdup(out);
+	tap_todo(c->todo);
 	is_lines(got_out, c->want_out, "%s: output", c->what);
 	tap_is_int(status, c->want_status, "%s: exit status", c->what);
+	tap_todo(NULL);
 	is_lines(fake.events.data != NULL ? fake.events.data : "",
 		 c->want_events, "%s: events", c->what);
 	if (c->want_ran != NULL) {

@@ -190,11 +190,12 @@ fake_timer_cb(uv_timer_t *timer)
 		break;
 	case FAKE_DOWN:
 	case FAKE_STAY:
+		/* The comeback is timed before a is ended with the rest. */
+		if (a->action == FAKE_DOWN)
+			uv_timer_start(&fw->up_timer, fake_up_cb, 5, 0);
 		fake_event("down %s", fw->name);
 		pool_worker_down(fw->w, false);
 		fake_lose_all(fw);
-		if (a->action == FAKE_DOWN)
-			uv_timer_start(&fw->up_timer, fake_up_cb, 5, 0);
 		break;
 	case FAKE_GONE:
 		fake_event("gone %s", fw->name);

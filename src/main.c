@@ -672,6 +672,12 @@ main_parse(struct options *opts, int argc, char **argv)
 	if (opts->output_mode == OUTPUT_UNGROUP)
 		opts->ordered = false;
 	main_plan_workers(opts, jobs_given);
+	/* Hosts' slots are known only once they are up: room for 64
+	 * tasks a slot on 64 slots a host. */
+	for (size_t i = 0; !buffer_given && i < opts->worker_count; i++)
+		if (opts->workers[i].kind == &remote_worker &&
+		    opts->buffer < 4096 * opts->worker_count)
+			opts->buffer = (unsigned)(4096 * opts->worker_count);
 }
 
 /* Descriptors 0-2 must exist, or a pipe could land on one of them. */

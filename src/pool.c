@@ -570,6 +570,7 @@ pool_lost(struct pool *p, struct task *t, struct worker *w)
 		  (unsigned long long)t->seq, t->lost, w->name,
 		  (unsigned long long)w->losses);
 	pool_forget_attempt(p, t);
+	t->timed_out = false;
 	TAILQ_INSERT_HEAD(&p->ready, t, queue);
 }
 

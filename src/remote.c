@@ -11,7 +11,10 @@
  * lives, the host is up; when it ends (the host crashed, hung, refused, or
  * the network went), the host is down: the pool gives its tasks to other
  * hosts, and the host is tried again after a delay that doubles from 1 s
- * to 60 s.  Each change is one line on stderr.
+ * to 60 s.  Each change is one line on stderr.  The control process also
+ * says "." every 2 s: a host silent for 10 s is hung, whatever the
+ * transport, and is taken down (its sessions are killed, so their
+ * attempts come back at once).
  *
  * Each slot has a session (session.c) running the agent (agent.c), a small
  * sh script sent over the session itself, so nothing but sh need be
@@ -36,6 +39,14 @@
 
 #define REMOTE_RETRY_FIRST_MS 1000
 #define REMOTE_RETRY_MAX_MS 60000
+#define REMOTE_HEARTBEAT_S "2"	/* the host's control says "." this often */
+#define REMOTE_SILENCE_MS 10000 /* no word from the host this long: hung */
+
+/* The control process: how many CPUs, then a heartbeat until EOF. */
+static const char remote_control_script[] =
+    "echo cpmap-host $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc "
+    "2>/dev/null || echo 1); (while sleep " REMOTE_HEARTBEAT_S
+    "; do echo . || exit; done) & cat >/dev/null; kill $! 2>/dev/null";
 
 enum host_state {
 	HOST_CONNECTING, /* the control process is starting */
@@ -62,6 +73,8 @@ struct remote_host {
 	unsigned set_slots;	  /* ... how many */
 	uv_timer_t retry;	  /* waiting to try again */
 	uint64_t retry_ms;	  /* the next delay */
+	uv_timer_t silence;	  /* how long the host has said nothing */
+	const char *silenced;	  /* why we killed the control, or NULL */
 	struct buf environment;	  /* --env: "export NAME=value; " */
 };
 
@@ -335,16 +348,20 @@ remote_retry_cb(uv_timer_t *timer)
 		remote_connect(h);
 }
 
-/* The host is down (or never came up): try again later. */
+/* The host is down (or never came up): its sessions go, its attempts come
+ * back to the pool, and it is tried again later. */
 static void
 remote_down(struct remote_host *h, const char *why)
 {
 	bool was_up = h->state == HOST_UP;
 
-	if (h->state == HOST_CLOSING)
+	if (h->state != HOST_UP && h->state != HOST_CONNECTING)
 		return;
 	h->state = HOST_WAITING;
+	uv_timer_stop(&h->silence);
 	pool_worker_down(h->worker, false);
+	if (h->sets != NULL)
+		session_set_stop(h->sets, SIGKILL);
 	log_warn("host %s: %s %s; trying again in %.3gs", h->name,
 		 was_up ? "down:" : "cannot connect:", why,
 		 (double)h->retry_ms / 1000);
@@ -352,6 +369,19 @@ remote_down(struct remote_host *h, const char *why)
 	h->retry_ms = h->retry_ms * 2 > REMOTE_RETRY_MAX_MS
 			  ? REMOTE_RETRY_MAX_MS
 			  : h->retry_ms * 2;
+}
+
+/* The host said nothing for too long: it hangs. */
+static void
+remote_silence_cb(uv_timer_t *timer)
+{
+	struct remote_host *h = timer->data;
+
+	if (h->process == NULL)
+		return;
+	h->silenced = "no word from it for 10s";
+	process_signal(h->process, SIGKILL);
+	remote_down(h, h->silenced);
 }
 
 static void
@@ -403,6 +433,9 @@ remote_control_read_cb(void *arg, int stream, const char *data, size_t len)
 
 	if (len == 0)
 		return;
+	if (stream == 1 && h->state != HOST_CLOSING)
+		uv_timer_start(&h->silence, remote_silence_cb,
+			       REMOTE_SILENCE_MS, 0);
 	buf_append(b, data, len);
 	while (b->len > 0 && (nl = memchr(b->data, '\n', b->len)) != NULL) {
 		*nl = '\0';
@@ -463,6 +496,7 @@ remote_connect(struct remote_host *h)
 	int rc;
 
 	h->state = HOST_CONNECTING;
+	h->silenced = NULL;
 	log_debug("host %s: connecting", h->name);
 	rc = process_start(h->loop, &ps, &remote_control_callbacks, h,
 			   &h->process);
@@ -505,17 +539,15 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 		shquote_append(&h->environment, value, strlen(value));
 		buf_append_str(&h->environment, "; ");
 	}
-	h->control = remote_argv(h,
-				 "echo cpmap-host $(getconf _NPROCESSORS_ONLN "
-				 "2>/dev/null || nproc 2>/dev/null || echo 1)"
-				 "; exec cat >/dev/null",
-				 true);
+	h->control = remote_argv(h, remote_control_script, true);
 	/* The agent comes over the session's stdin, before any request. */
 	snprintf(boot, sizeof boot, "eval \"$(dd bs=1 count=%zu 2>/dev/null)\"",
 		 strlen(agent_script));
 	h->session = remote_argv(h, boot, false);
 	uv_timer_init(loop, &h->retry);
 	h->retry.data = h;
+	uv_timer_init(loop, &h->silence);
+	h->silence.data = h;
 	remote_connect(h);
 	return h;
 }
@@ -536,6 +568,7 @@ remote_shutdown(void *state)
 
 	h->state = HOST_CLOSING;
 	uv_close((uv_handle_t *)&h->retry, NULL);
+	uv_close((uv_handle_t *)&h->silence, NULL);
 	if (h->sets != NULL)
 		session_set_shutdown(h->sets);
 	/* EOF ends the control process's cat; with ssh, the master then

@@ -620,9 +620,7 @@ static const struct pool_case pool_cases[] = {
 		    "end 1.1 lost\n"
 		    "start 1.2 w0/1 run term-lost:x 1 1\n"
 		    "end 1.2 exit 0\n"
-		    "shutdown w0\n",
-     .todo = "pool_lost keeps timed_out: the next attempt's success is "
-	     "reported as a timeout"},
+		    "shutdown w0\n"},
 };
 
 /* ---- running a case ---------------------------------------------------- */

@@ -749,7 +749,7 @@ run_case(const struct pool_case *c)
 	     word_slot[] = "{%}";
 	char *words[] = {word_run, word_input, word_seq, word_slot, NULL};
 	struct worker_plan plans[MAX_WORKERS];
-	const char *names[MAX_WORKERS] = {"w0", "w1", "w2"};
+	static char names[MAX_WORKERS][4] = {"w0", "w1", "w2"};
 	struct source source = {.kind = SOURCE_ARGUMENTS};
 	struct options opts;
 	struct template *tmpl;

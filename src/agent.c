@@ -3,9 +3,15 @@
  * a POSIX sh script, so that nothing but sh (and dd or head) need be
  * installed there.  It reads requests on stdin and answers on stdout:
  *
- *   T seq cmdlen inlen\n<command line><stdin bytes>   run a task
+ *   T seq inlen\n<command line>\n<stdin bytes>       run a task
  *   K seq signal\n                                    signal it
  *   R seq exit signal outlen errlen\n<stdout><stderr> its end
+ *
+ * The command line is one line: its newlines (only ever inside single
+ * quotes) come as '"$CPMAP_NL"', so that the builtin read takes it and no
+ * process is started to read it.  Every process started per task costs
+ * about a millisecond on a small machine: a task here costs a subshell,
+ * setsid and sh, wc and cat.
  *
  * It first says "cpmap-agent VERSION".  A task runs under setsid where
  * there is one, so that a signal reaches its whole process group; its
@@ -21,41 +27,48 @@ const char agent_script[] =
     "umask 077\n"
     "d=$(mktemp -d \"${TMPDIR:-/tmp}/cpmap-agent.XXXXXX\" 2>/dev/null) || { "
     "d=${TMPDIR:-/tmp}/cpmap-agent.$$; mkdir \"$d\" || exit 1; }\n"
+    "N='\n"
+    "'\n"
     "if command -v setsid >/dev/null 2>&1; then ss=setsid; else ss=; fi\n"
     "if head -c 1 </dev/null >/dev/null 2>&1; then take() { head -c \"$1\"; }; "
     "else take() { dd bs=1 count=\"$1\" 2>/dev/null; }; fi\n"
     "runner= seq=\n"
     "stop() {\n"
     "\t[ -s \"$d/pid\" ] || return 0\n"
-    "\tkill \"-$1\" \"-$(cat \"$d/pid\")\" 2>/dev/null || kill \"-$1\" \"$(cat "
-    "\"$d/pid\")\" 2>/dev/null\n"
+    "\tread -r p <\"$d/pid\"\n"
+    "\tkill \"-$1\" \"-$p\" 2>/dev/null || kill \"-$1\" \"$p\" 2>/dev/null\n"
     "}\n"
     "bye() { stop KILL; [ -n \"$runner\" ] && wait \"$runner\" 2>/dev/null; rm "
     "-rf \"$d\"; exit 0; }\n"
     "trap bye HUP TERM INT\n"
     "run() {\n"
-    "\t$ss sh -c \"$1\" <\"$d/in\" >\"$d/out\" 2>\"$d/err\" &\n"
-    "\techo $! >\"$d/pid.new\" && mv \"$d/pid.new\" \"$d/pid\"\n"
-    "\t[ -s \"$d/sig\" ] && stop \"$(cat \"$d/sig\")\"\n"
+    "\tCPMAP_NL=$N $ss sh -c \"$1\" <\"$3\" >\"$d/out\" 2>\"$d/err\" &\n"
+    "\techo $! >\"$d/pid\"\n"
+    "\t[ -s \"$d/sig\" ] && { read -r s <\"$d/sig\"; stop \"$s\"; }\n"
     "\twait $!\n"
     "\tst=$?\n"
     "\tsig=0\n"
     "\tif [ -s \"$d/sig\" ] && [ \"$st\" -gt 128 ]; then sig=$((st - 128)); "
     "fi\n"
-    "\tprintf 'R %s %s %s %s %s\\n' \"$2\" \"$st\" \"$sig\" $(wc -c "
-    "<\"$d/out\") $(wc -c <\"$d/err\")\n"
-    "\tcat \"$d/out\" \"$d/err\"\n"
+    "\tq=$2\n"
+    "\tcd \"$d\" && set -- $(wc -c out err)\n"
+    "\tprintf 'R %s %s %s %s %s\\n' \"$q\" \"$st\" \"$sig\" \"$1\" \"$3\"\n"
+    "\tcat out err\n"
     "}\n"
     "echo \"cpmap-agent 1\"\n"
-    "while read -r op a b c; do\n"
+    "while read -r op a b; do\n"
     "\tcase $op in\n"
     "\tT)\n"
     "\t\t[ -n \"$runner\" ] && wait \"$runner\"\n"
-    "\t\trm -f \"$d/pid\" \"$d/sig\"\n"
+    "\t\t: >\"$d/pid\"\n"
+    "\t\t: >\"$d/sig\"\n"
+    "\t\t: >\"$d/out\"\n"
+    "\t\t: >\"$d/err\"\n"
     "\t\tseq=$a\n"
-    "\t\tcmd=$(take \"$b\"; echo x); cmd=${cmd%x}\n"
-    "\t\ttake \"$c\" >\"$d/in\"\n"
-    "\t\trun \"$cmd\" \"$a\" 2>/dev/null &\n"
+    "\t\tIFS= read -r cmd\n"
+    "\t\tif [ \"$b\" -gt 0 ]; then take \"$b\" >\"$d/in\"; i=$d/in; else "
+    "i=/dev/null; fi\n"
+    "\t\trun \"$cmd\" \"$a\" \"$i\" 2>/dev/null &\n"
     "\t\trunner=$!\n"
     "\t\t;;\n"
     "\tK)\n"

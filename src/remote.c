@@ -19,8 +19,8 @@
  * Each slot has a session (session.c) running the agent (agent.c), a small
  * sh script sent over the session itself, so nothing but sh need be
  * installed on the host.  The protocol is framed by byte counts, so any
- * bytes survive: a request is "T seq cmdlen inlen\n" followed by the
- * command line (quoted here for the remote sh) and the task's stdin; an
+ * bytes survive: a request is "T seq inlen\n", the command line (quoted
+ * here for the remote sh, on one line) and the task's stdin; an
  * answer is "R seq exit signal outlen errlen\n" followed by the task's
  * stdout and stderr.  "K seq signal\n" signals a running task's process
  * group on the host; EOF on the session kills it.  A session that dies
@@ -112,15 +112,26 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	if (h->environment.len > 0)
 		buf_append(&cmd, h->environment.data, h->environment.len);
 	buf_append_str(&cmd, "exec");
-	for (char *const *arg_ = spec->argv; *arg_ != NULL; arg_++) {
+	for (char *const *word = spec->argv; *word != NULL; word++) {
 		buf_append_char(&cmd, ' ');
-		shquote_append(&cmd, *arg_, strlen(*arg_));
+		shquote_append(&cmd, *word, strlen(*word));
 	}
-	n = snprintf(header, sizeof header, "T %llu %zu %zu\n",
-		     (unsigned long long)spec->seq, cmd.len,
+	n = snprintf(header, sizeof header, "T %llu %zu\n",
+		     (unsigned long long)spec->seq,
 		     spec->stdin_data != NULL ? spec->stdin_len : 0);
 	buf_append(batch, header, (size_t)n);
-	buf_append(batch, cmd.data, cmd.len);
+	/* One line: a newline (always inside single quotes) is spelt out. */
+	for (const char *p = cmd.data, *end = cmd.data + cmd.len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL)
+			nl = end;
+		buf_append(batch, p, (size_t)(nl - p));
+		if (nl < end)
+			buf_append_str(batch, "'\"$CPMAP_NL\"'");
+		p = nl + 1;
+	}
+	buf_append_char(batch, '\n');
 	if (spec->stdin_data != NULL)
 		buf_append(batch, spec->stdin_data, spec->stdin_len);
 	buf_free(&cmd);

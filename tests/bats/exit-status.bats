@@ -107,15 +107,18 @@ cpmap: task 2 (input SEGV): killed by SIGSEGV"
 	run timeout 20 "$CPMAP" -k --header -C , echo {c} < <(printf 'a,b\n1,2\n3,4\n')
 	same status "$status" 2
 	same "number of lines" "${#lines[@]}" 2
-	[[ "${lines[0]}" == "cpmap: task 1 (input 1,2): "*"'c'"* ]]
-	[[ "${lines[1]}" == "cpmap: task 2 (input 3,4): "*"'c'"* ]]
+	[[ "${lines[0]}" == "cpmap: task 1 (input 1,2): "*"'c'"* ]] ||
+		fail "line 1: ${lines[0]}"
+	[[ "${lines[1]}" == "cpmap: task 2 (input 3,4): "*"'c'"* ]] ||
+		fail "line 2: ${lines[1]}"
 }
 
 @test "a usage error exits 255 with one line, before any task starts" {
 	run timeout 20 "$CPMAP" --no-such-option-t2 touch "$S/ran" ::: a
 	same status "$status" 255
 	same "number of lines" "${#lines[@]}" 1
-	[[ "${lines[0]}" == "cpmap: "*"(see cpmap --help)" ]]
+	[[ "${lines[0]}" == "cpmap: "*"(see cpmap --help)" ]] ||
+		fail "line 1: ${lines[0]}"
 	[ ! -e "$S/ran" ]
 }
 

@@ -102,7 +102,7 @@ gone() {
 # file before it opens its input and output, so a FIFO's other end may be
 # opened after this returns.
 bg_cpmap() {
-	local in= limit=20
+	local in='' limit=20
 	while [ $# -ge 2 ]; do
 		case $1 in
 		-i) in=$2 ;;
@@ -121,6 +121,7 @@ bg_cpmap() {
 	rm -f "$BG_PIDFILE"
 	PID=
 	# timeout runs sh, which writes its pid and becomes cpmap (exec).
+	# shellcheck disable=SC2016 # sh expands them
 	timeout -s KILL "$limit" sh -c \
 		'echo $$ >"$1" && exec <"$2" >"$3" 2>"$4" && shift 4 && exec "$@"' \
 		sh "$BG_PIDFILE" "$in" "$BG_OUT" "$BG_ERR" "$CPMAP" "$@" 3>&- &
@@ -133,6 +134,7 @@ bg_cpmap() {
 # finish: wait for the background cpmap and set what bats' run sets:
 # status, output and lines (its stdout), and stderr.  A stdout or stderr
 # that is not a regular file, or is over 1 MiB, is not read (use the file).
+# shellcheck disable=SC2034 # set for the caller
 finish() {
 	status=0
 	wait "$BG" || status=$?

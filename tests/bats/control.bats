@@ -63,7 +63,7 @@ b"
 		--joblog "$S/log" "$S/task" ::: a
 	[ -s "$S/started" ] ||
 		skip "the machine was too slow to start the task within 200ms"
-	[ "$status" -eq 1 ]
+	same status "$status" 1
 	same stderr "$stderr" "cpmap: task 1 (input a): timed out after 0.2s"
 	same record "$(jq -c '[.seq, .attempts, .status, .exit, .signal,
 		.stdout, .stderr, .error]' <<<"$output")" \
@@ -78,7 +78,7 @@ b"
 	run --separate-stderr timeout 20 "$CPMAP" --timeout 200ms "$S/task" ::: a
 	[ -s "$S/started" ] ||
 		skip "the machine was too slow to start the task within 200ms"
-	[ "$status" -eq 1 ]
+	same status "$status" 1
 	same stdout "$output" before
 	# As for any failed task: the task's stderr, then cpmap's message.
 	same stderr "$stderr" "complaint
@@ -107,7 +107,7 @@ exec fifo-wait -s "$S/started" "$S/gate"'
 		--kill-after 100ms --joblog "$S/log" "$S/task" ::: a
 	[ -s "$S/started" ] ||
 		skip "the machine was too slow to ignore SIGTERM within 300ms"
-	[ "$status" -eq 1 ]
+	same status "$status" 1
 	same stderr "$stderr" "cpmap: task 1 (input a): timed out after 0.3s"
 	same record "$(jq -c '[.status, .exit, .signal, .error.kind]' <<<"$output")" \
 		'["timeout",null,"SIGKILL","timeout"]'
@@ -122,7 +122,7 @@ exec fifo-wait -s "$S/started" "$S/gate"'
 		--kill-after 0 "$S/task" ::: a
 	[ -s "$S/started" ] ||
 		skip "the machine was too slow to ignore SIGTERM within 300ms"
-	[ "$status" -eq 1 ]
+	same status "$status" 1
 	same record "$(jq -c '[.status, .signal]' <<<"$output")" \
 		'["timeout","SIGKILL"]'
 }
@@ -146,7 +146,7 @@ exec fifo-wait -s "$S/started" "$S/gate"'
 echo "$1"'
 	run --separate-stderr timeout 20 "$CPMAP" -k -j2 --timeout 1s \
 		"$S/task" ::: a slow b
-	[ "$status" -eq 1 ]
+	same status "$status" 1
 	same stdout "$output" "a
 b"
 	same stderr "$stderr" "cpmap: task 2 (input slow): timed out after 1s"
@@ -367,17 +367,13 @@ block) exec fifo-wait -s "$S/started" "$S/gate" 0 finished ;;
 fail) wait-lines "$S/started" 1; echo failing; exit 4 ;;
 *) echo "$1" >>"$S/ran" ;;
 esac'
-	timeout -s KILL 20 "$CPMAP" -j2 --halt soon,fail=1 "$S/task" \
-		::: block fail c d >"$S/out" 2>"$S/err" 3>&- &
-	BG=$!
+	bg_cpmap -j2 --halt soon,fail=1 "$S/task" ::: block fail c d
 	# The halt message is out (the second line on stderr): only now let
 	# the blocked task go.  Had --halt killed it, nobody would open the
 	# gate: timeout turns that hang into a failure.
 	wait_lines "$S/err" 2
 	timeout 10 sh -c 'echo go >"$1"' sh "$S/gate"
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	finish
 	same status "$status" 4
 	same stdout "$(cat "$S/out")" "failing
 finished"
@@ -436,7 +432,7 @@ b
 c"
 		# No carriage return, no escape sequence, every line complete.
 		! grep -q $'[\r\033]' "$S/err"
-		[ "$(tail -c 1 "$S/err" | od -An -c | tr -d ' ')" = '\n' ]
+		same "last byte of stderr" "$(tail -c 1 "$S/err" | od -An -c | tr -d ' ')" '\n'
 	done
 }
 

@@ -45,35 +45,35 @@ EOF
 
 @test "with --chunk the failed tasks are counted, not the failed inputs" {
 	run timeout 20 "$CPMAP" -n2 false ::: a b c
-	[ "$status" -eq 2 ]
+	same status "$status" 2
 	run timeout 20 "$CPMAP" -n3 false < <(seq 300)
-	[ "$status" -eq 100 ]
+	same status "$status" 100
 }
 
 @test "empty input gives 0 and runs nothing" {
 	run timeout 20 "$CPMAP" "$S/exitwith" 3 </dev/null
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	[ -z "$output" ]
 	# Empty lines are no inputs either.
 	run timeout 20 "$CPMAP" "$S/exitwith" 3 < <(printf '\n\n\n')
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	[ -z "$output" ]
 	run timeout 20 "$CPMAP" -0 "$S/exitwith" 3 </dev/null
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 }
 
 @test "a command that cannot be found is a failed task, named by its input, and the run goes on" {
 	run timeout 20 "$CPMAP" -k -j1 {} ok ::: echo no-such-cmd-t2 echo
-	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = ok ]
-	[ "${lines[1]}" = "cpmap: task 2 (input no-such-cmd-t2): cannot run no-such-cmd-t2: No such file or directory" ]
-	[ "${lines[2]}" = ok ]
-	[ "${#lines[@]}" -eq 3 ]
+	same status "$status" 1
+	same "line 1" "${lines[0]}" ok
+	same "line 2" "${lines[1]}" "cpmap: task 2 (input no-such-cmd-t2): cannot run no-such-cmd-t2: No such file or directory"
+	same "line 3" "${lines[2]}" ok
+	same "number of lines" "${#lines[@]}" 3
 }
 
 @test "a command that cannot be found for every input counts every task" {
 	run timeout 20 "$CPMAP" -j2 no-such-cmd-t2 ::: a b c
-	[ "$status" -eq 3 ]
+	same status "$status" 3
 	for i in a b c; do
 		[[ "$output" == *"(input $i): cannot run no-such-cmd-t2: No such file or directory"* ]] ||
 			fail "no message for input $i: $output"
@@ -84,44 +84,47 @@ EOF
 	printf 'echo hi\n' >"$S/noexec"
 	chmod -x "$S/noexec"
 	run timeout 20 "$CPMAP" "$S/noexec" ::: a
-	[ "$status" -eq 1 ]
-	[ "$output" = "cpmap: task 1 (input a): cannot run $S/noexec: Permission denied" ]
+	same status "$status" 1
+	same output "$output" "cpmap: task 1 (input a): cannot run $S/noexec: Permission denied"
 }
 
 @test "a task killed by a signal counts as failed, with a message naming the input and the signal" {
 	run timeout 20 "$CPMAP" -k -j1 sh -c '[ "$1" = b ] && kill -9 $$; echo "$1"' sh ::: a b c
-	[ "$status" -eq 1 ]
-	[ "$output" = "a
+	same status "$status" 1
+	same output "$output" "a
 cpmap: task 2 (input b): killed by SIGKILL
-c" ]
+c"
 }
 
 @test "tasks killed by SIGTERM and SIGSEGV count as failed" {
 	run timeout 20 "$CPMAP" -k -j1 "$S/killme" ::: TERM SEGV
-	[ "$status" -eq 2 ]
-	[ "$output" = "cpmap: task 1 (input TERM): killed by SIGTERM
-cpmap: task 2 (input SEGV): killed by SIGSEGV" ]
+	same status "$status" 2
+	same output "$output" "cpmap: task 1 (input TERM): killed by SIGTERM
+cpmap: task 2 (input SEGV): killed by SIGSEGV"
 }
 
 @test "a task with a missing --header column is a failed task and the run goes on" {
 	run timeout 20 "$CPMAP" -k --header -C , echo {c} < <(printf 'a,b\n1,2\n3,4\n')
-	[ "$status" -eq 2 ]
-	[ "${#lines[@]}" -eq 2 ]
-	[[ "${lines[0]}" == "cpmap: task 1 (input 1,2): "*"'c'"* ]]
-	[[ "${lines[1]}" == "cpmap: task 2 (input 3,4): "*"'c'"* ]]
+	same status "$status" 2
+	same "number of lines" "${#lines[@]}" 2
+	[[ "${lines[0]}" == "cpmap: task 1 (input 1,2): "*"'c'"* ]] ||
+		fail "line 1: ${lines[0]}"
+	[[ "${lines[1]}" == "cpmap: task 2 (input 3,4): "*"'c'"* ]] ||
+		fail "line 2: ${lines[1]}"
 }
 
 @test "a usage error exits 255 with one line, before any task starts" {
 	run timeout 20 "$CPMAP" --no-such-option-t2 touch "$S/ran" ::: a
-	[ "$status" -eq 255 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "${lines[0]}" == "cpmap: "*"(see cpmap --help)" ]]
+	same status "$status" 255
+	same "number of lines" "${#lines[@]}" 1
+	[[ "${lines[0]}" == "cpmap: "*"(see cpmap --help)" ]] ||
+		fail "line 1: ${lines[0]}"
 	[ ! -e "$S/ran" ]
 }
 
 @test "--dry-run exits 0 whatever the command would do" {
 	run timeout 20 "$CPMAP" --dry-run "$S/exitwith" ::: 1 2 3
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 }
 
 @test "the exit status is the one GNU parallel gives for the same run" {
@@ -147,5 +150,5 @@ EOF
 	cpmap_status=0 parallel_status=0
 	timeout 20 "$CPMAP" "$S/exitwith" 1 </dev/null || cpmap_status=$?
 	timeout 60 parallel --will-cite "$S/exitwith" 1 </dev/null || parallel_status=$?
-	[ "$cpmap_status" -eq "$parallel_status" ]
+	same "empty input: exit status, GNU parallel's" "$cpmap_status" "$parallel_status"
 }

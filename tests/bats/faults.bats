@@ -52,7 +52,7 @@ small_disk() {
 	local logged
 	logged=$(wc -l <"$DISK/log")
 	((logged > 2 && logged < 301))
-	[ "$(tail -c 1 "$DISK/log" | od -An -tx1 | tr -d ' ')" = 0a ]
+	same "last byte of the log" "$(tail -c 1 "$DISK/log" | od -An -tx1 | tr -d ' ')" 0a
 	same "malformed lines" "$(awk -F'\t' 'NF != 9' "$DISK/log")" ""
 	# And --resume reads it without a complaint and does the rest.
 	cp "$DISK/log" "$S/log"
@@ -102,9 +102,7 @@ big) head -c 2000000 "$S/data"; echo "$$ $PPID" >>"$S/started"; exec fifo-wait "
 *) echo "$1" ;;
 esac'
 	head -c 2000000 /dev/urandom >"$S/data"
-	TMPDIR=$dir timeout -s KILL 20 "$CPMAP" -k -j2 "$S/task" ::: big small \
-		>"$S/out" 2>"$S/err" 3>&- &
-	BG=$!
+	TMPDIR=$dir bg_cpmap -k -j2 "$S/task" ::: big small
 	wait_lines "$S/started" 1
 	local cpmap_pid fd target found=
 	cpmap_pid=$(cut -d' ' -f2 "$S/started")
@@ -115,9 +113,7 @@ esac'
 	[ -n "$found" ] || { ls -l /proc/"$cpmap_pid"/fd >&2; false; }
 	same "left in TMPDIR while running" "$(ls -A "$dir")" ""
 	release "$S/gate"
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	finish
 	same status "$status" 0
 	same stderr "$(cat "$S/err")" ""
 	{ cat "$S/data"; echo small; } | cmp - "$S/out"
@@ -136,14 +132,11 @@ esac
 wait-lines "$S/started" 1
 ls /proc/$$/fd
 echo "$$" >>"$S/started"'
-	timeout -s KILL 20 "$CPMAP" -j2 --joblog "$S/log" --json sh -c "$body" sh \
-		::: big look >"$S/out" 2>"$S/err" 3>&- 7</dev/null 8>"$S/x" 9<>"$S/y" &
-	BG=$!
+	bg_cpmap -j2 --joblog "$S/log" --json sh -c "$body" sh ::: big look \
+		7</dev/null 8>"$S/x" 9<>"$S/y"
 	wait_lines "$S/started" 2
 	release "$S/gate"
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	finish
 	same status "$status" 0
 	same "look's descriptors" "$(jq -r 'select(.input == "look") | .stdout' "$S/out")" "0
 1

@@ -54,27 +54,7 @@ EOF
 }
 
 teardown() {
-	if [ -n "${BG:-}" ]; then
-		pkill -KILL -P "$BG" 2>/dev/null
-		kill -KILL "$BG" 2>/dev/null
-	fi
-	pkill -KILL -f -- "$S/gate" 2>/dev/null
-	true
-}
-
-# bg_cpmap INFILE ARGS...: cpmap in the background (bounded by a timeout),
-# stdout in $S/out, stderr in $S/err.
-bg_cpmap() {
-	local in=$1
-	shift
-	timeout -s KILL 20 "$CPMAP" "$@" <"$in" >"$S/out" 2>"$S/err" 3>&- &
-	BG=$!
-}
-
-finish() {
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill_test_processes
 }
 
 # expected NAME: what task NAME writes, in one piece.
@@ -84,42 +64,42 @@ expected() {
 
 @test "a task that writes in many pieces while another task ends is written in one piece" {
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" -j2 "$S/task"
+	bg_cpmap -j2 "$S/task"
 	wait_lines "$S/started" 1
 	wait_lines "$S/done" 1
 	# B is over: its 101 newlines reach stdout before A is released.
 	wait_lines "$S/out" 101
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	{ expected B; expected A; } >"$S/want"
 	cmp "$S/want" "$S/out"
-	[ ! -s "$S/err" ]
+	empty stderr "$S/err"
 }
 
 @test "stderr of concurrent tasks is grouped as well" {
 	export STREAM=err
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" -j2 "$S/task"
+	bg_cpmap -j2 "$S/task"
 	wait_lines "$S/started" 1
 	wait_lines "$S/done" 1
 	wait_lines "$S/err" 101
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	{ expected B; expected A; } >"$S/want"
 	cmp "$S/want" "$S/err"
-	[ ! -s "$S/out" ]
+	empty stdout "$S/out"
 }
 
 @test "-k writes each task in one piece, in input order" {
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" -k -j2 "$S/task"
+	bg_cpmap -k -j2 "$S/task"
 	wait_lines "$S/started" 1
 	wait_lines "$S/done" 1
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	{ expected A; expected B; } >"$S/want"
 	cmp "$S/want" "$S/out"
 }
@@ -129,19 +109,19 @@ expected() {
 	    'i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "$1 $i"; echo "$1 $i" >&2; done' \
 	    sh ::: a b c d e f g h >"$S/out" 2>"$S/err"
 	for f in out err; do
-		[ "$(wc -l <"$S/$f")" -eq 16000 ]
+		same "$f: lines" "$(wc -l <"$S/$f")" 16000
 		# Eight runs of one letter each, one per task.
-		[ "$(cut -d' ' -f1 "$S/$f" | uniq | sort | tr -d '\n')" = abcdefgh ]
+		same "$f: runs of one letter" "$(cut -d' ' -f1 "$S/$f" | uniq | sort | tr -d '\n')" abcdefgh
 		for t in a c h; do
-			[ "$(grep "^$t " "$S/$f" | cut -d' ' -f2)" = "$(seq 2000)" ]
+			same "$f: task $t's lines" "$(grep "^$t " "$S/$f" | cut -d' ' -f2)" "$(seq 2000)"
 		done
 	done
 }
 
 @test "output without a trailing newline is written as is, the next task's output right after it" {
 	run timeout 20 "$CPMAP" -k -j3 printf '%s' ::: x y z
-	[ "$status" -eq 0 ]
-	[ "$output" = xyz ]
+	same status "$status" 0
+	same output "$output" xyz
 	timeout 20 "$CPMAP" -k -j3 sh -c 'printf "1 $1\n2 $1"' sh ::: x y >"$S/out"
 	printf '1 x\n2 x1 y\n2 y' >"$S/want"
 	cmp "$S/want" "$S/out"
@@ -179,8 +159,8 @@ expected() {
 
 @test "--tag prefixes every line of a big multi-line output" {
 	run timeout 20 "$CPMAP" --tag sh -c 'seq 3000' sh ::: in
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(seq 3000 | sed 's/^/in\t/')" ]
+	same status "$status" 0
+	same output "$output" "$(seq 3000 | sed 's/^/in\t/')"
 }
 
 @test "--line-buffer never writes half a line: a pending piece waits for its newline" {
@@ -202,16 +182,16 @@ esac
 EOF
 	chmod +x "$S/lb"
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" --line-buffer -j2 "$S/lb"
+	bg_cpmap --line-buffer -j2 "$S/lb"
 	wait_lines "$S/started" 1
 	wait_lines "$S/out" 1
 	# A's unfinished line is not out; B's whole line is.
-	[ "$(cat "$S/out")" = B-line ]
+	same stdout "$(cat "$S/out")" B-line
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
-	[ "$(cat "$S/out")" = "B-line
-A-part1-more-part2" ]
+	same status "$status" 0
+	same stdout "$(cat "$S/out")" "B-line
+A-part1-more-part2"
 }
 
 @test "--line-buffer keeps lines longer than 64 KiB whole" {
@@ -220,21 +200,21 @@ A-part1-more-part2" ]
 	# in grouped mode and GNU parallel).
 	export B_NEWLINE=1
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" --line-buffer -j2 "$S/task"
+	bg_cpmap --line-buffer -j2 "$S/task"
 	wait_lines "$S/started" 1
 	wait_lines "$S/done" 1
 	# A's first 101 lines and B's 102 lines are whole: they are all out.
 	wait_lines "$S/out" 203
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
+	same status "$status" 0
 	# Every line is a whole line of one task, in that task's order.
 	{ expected A; echo; expected B; } | sort >"$S/want"
 	{ cat "$S/out"; echo; } | sort >"$S/got"
 	cmp "$S/want" "$S/got"
-	[ "$(grep -c '^A ' "$S/out")" -eq 200 ]
-	[ "$(grep '^A ' "$S/out" | cut -d' ' -f2)" = "$(seq 200)" ]
-	[ "$(grep '^B ' "$S/out" | cut -d' ' -f2)" = "$(seq 100)" ]
+	same "A lines" "$(grep -c '^A ' "$S/out")" 200
+	same "A's lines" "$(grep '^A ' "$S/out" | cut -d' ' -f2)" "$(seq 200)"
+	same "B's lines" "$(grep '^B ' "$S/out" | cut -d' ' -f2)" "$(seq 100)"
 }
 
 @test "--line-buffer: two tasks writing lines in pieces at once give only whole lines" {
@@ -243,13 +223,13 @@ A-part1-more-part2" ]
 	    while [ $i -lt 500 ]; do
 		i=$((i+1)); printf "%s " "$1"; printf "%s " "$i"; printf "%s\n" "end-$1"
 	    done' sh ::: X Y
-	[ "$status" -eq 0 ]
-	[ "${#lines[@]}" -eq 1000 ]
+	same status "$status" 0
+	same "number of lines" "${#lines[@]}" 1000
 	printf '%s\n' "${lines[@]}" >"$S/got"
 	# Every line is whole: LETTER NUMBER end-LETTER.
-	[ "$(grep -Ecv '^([XY]) [0-9]+ end-\1$' "$S/got")" -eq 0 ]
-	[ "$(grep '^X ' "$S/got" | cut -d' ' -f2)" = "$(seq 500)" ]
-	[ "$(grep '^Y ' "$S/got" | cut -d' ' -f2)" = "$(seq 500)" ]
+	same "broken lines" "$(grep -Ecv '^([XY]) [0-9]+ end-\1$' "$S/got")" 0
+	same "X's lines" "$(grep '^X ' "$S/got" | cut -d' ' -f2)" "$(seq 500)"
+	same "Y's lines" "$(grep '^Y ' "$S/got" | cut -d' ' -f2)" "$(seq 500)"
 }
 
 @test "-u passes a task's output through at once, half lines included" {
@@ -271,18 +251,18 @@ EOF
 	chmod +x "$S/u"
 	mkfifo "$S/gate2"
 	printf 'A\nB\n' >"$S/in"
-	bg_cpmap "$S/in" -u -j2 "$S/u"
+	bg_cpmap -u -j2 "$S/u"
 	wait_lines "$S/started" 1
 	# Nothing is held: A's piece is already in cpmap's stdout.
-	[ "$(cat "$S/out")" = A-part ]
+	same stdout "$(cat "$S/out")" A-part
 	release "$S/gate2"
 	wait_lines "$S/out" 1
-	[ "$(cat "$S/out")" = A-partB-line ]
+	same stdout "$(cat "$S/out")" A-partB-line
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
-	[ "$(cat "$S/out")" = "A-partB-line
--end" ]
+	same status "$status" 0
+	same stdout "$(cat "$S/out")" "A-partB-line
+-end"
 }
 
 # A private TMPDIR whose name holds spaces, quotes and a newline.
@@ -303,8 +283,8 @@ nl"
 		timeout 60 "$CPMAP" -k sh -c 'head -c 100000000 /dev/zero' \
 		    sh ::: x | wc -c >"$S/count"
 	fi
-	[ "$(cat "$S/count")" -eq 100000000 ]
-	[ -z "$(ls -A "$TMPDIR")" ]
+	same count "$(cat "$S/count")" 100000000
+	same "left in TMPDIR" "$(ls -A "$TMPDIR")" ""
 	if [ -s "$S/rss" ]; then
 		# Peak RSS in KiB: far below the 100 MB written.
 		echo "peak RSS: $(tail -1 "$S/rss") KiB"
@@ -314,17 +294,15 @@ nl"
 
 @test "a held 100 MB output lives in an unlinked temp file in \$TMPDIR" {
 	weird_tmpdir
-	bg_cpmap /dev/null -k sh -c \
+	bg_cpmap -i /dev/null -k sh -c \
 	    'head -c 100000000 /dev/zero; fifo-wait -s "$S/started" "$S/gate"' ::: x
 	wait_lines "$S/started" 1
-	pid=$(pgrep -P "$BG")
-	[ -n "$pid" ]
 	# The output is held (not written yet), TMPDIR shows no file, and
 	# cpmap holds a deleted file in it.
-	[ ! -s "$S/out" ]
-	[ -z "$(ls -A "$TMPDIR")" ]
+	empty stdout "$S/out"
+	same "left in TMPDIR" "$(ls -A "$TMPDIR")" ""
 	spilled=0
-	for fd in /proc/"$pid"/fd/*; do
+	for fd in /proc/"$PID"/fd/*; do
 		case $(readlink "$fd") in
 		"$TMPDIR"/*" (deleted)") spilled=$((spilled + 1)) ;;
 		esac
@@ -332,9 +310,9 @@ nl"
 	[ "$spilled" -ge 1 ]
 	release "$S/gate"
 	finish
-	[ "$status" -eq 0 ]
-	[ "$(wc -c <"$S/out")" -eq 100000000 ]
-	[ -z "$(ls -A "$TMPDIR")" ]
+	same status "$status" 0
+	same "bytes written" "$(wc -c <"$S/out")" 100000000
+	same "left in TMPDIR" "$(ls -A "$TMPDIR")" ""
 	rm -f "$S/out"
 }
 
@@ -342,8 +320,8 @@ nl"
 	weird_tmpdir
 	timeout 60 "$CPMAP" -k -j3 sh -c 'head -c 3000000 /dev/zero | tr "\0" "$1"' \
 	    sh ::: a b c d >"$S/out"
-	[ "$(wc -c <"$S/out")" -eq 12000000 ]
+	same "bytes written" "$(wc -c <"$S/out")" 12000000
 	# Four runs, one per task, in input order.
-	[ "$(fold -w 1000000 "$S/out" | cut -c1 | uniq -c | awk '{print $1 $2}' | tr -d '\n')" = 3a3b3c3d ]
-	[ -z "$(ls -A "$TMPDIR")" ]
+	same "runs of 1 MB" "$(fold -w 1000000 "$S/out" | cut -c1 | uniq -c | awk '{print $1 $2}' | tr -d '\n')" 3a3b3c3d
+	same "left in TMPDIR" "$(ls -A "$TMPDIR")" ""
 }

@@ -1,7 +1,7 @@
 # helpers.bash - shared set-up for cpmap's bats suites.
 #
 # make check exports CPMAP (the binary under test), TESTS_BIN (helper
-# programs: argv-print, fifo-wait) and TESTS_SRC; running a suite by hand
+# programs: argv-print, fifo-wait, wait-lines, wait-state) and TESTS_SRC; running a suite by hand
 # from the source tree falls back to ./build or the in-tree binary.
 
 bats_load_library bats-support 2>/dev/null || load '/usr/lib/bats/bats-support/load'
@@ -54,6 +54,16 @@ same() {
 	return 1
 }
 
+# empty WHAT FILE: FILE is empty (or missing); if not, show what it holds.
+empty() {
+	[ ! -s "$2" ] && return 0
+	printf '%s should be empty; %s holds %s bytes:\n' "$1" "$2" \
+		"$(wc -c <"$2")" >&2
+	head -c 2000 "$2" >&2
+	echo >&2
+	return 1
+}
+
 # task BODY: write $S/task, a sh script run as `$S/task INPUT`.
 task() {
 	printf '#!/bin/sh\n%s\n' "$1" >"$S/task"
@@ -80,12 +90,80 @@ gone() {
 	return 1
 }
 
-# kill_test_processes: whatever failed, nothing this test started (the
-# background cpmap in $BG, anything with $S/ in its command line) may
-# outlive it.
+# ---- cpmap in the background ------------------------------------------
+
+# bg_cpmap [-i INPUT] [-t SECONDS] ARGS...: start cpmap ARGS in the
+# background, bounded by a timeout (20 s unless -t; then SIGKILL), stdin
+# from INPUT (default: $S/in if it exists, else /dev/null), stdout in $OUT
+# and stderr in $ERR (default $S/out and $S/err).  Sets BG (the pid of the
+# background job, which finish waits for) and PID (cpmap's own pid, the
+# one to signal).  -i and -t are taken only before cpmap's own arguments.
+# Returns once PID is known: cpmap writes its pid to a
+# file before it opens its input and output, so a FIFO's other end may be
+# opened after this returns.
+bg_cpmap() {
+	local in='' limit=20
+	while [ $# -ge 2 ]; do
+		case $1 in
+		-i) in=$2 ;;
+		-t) limit=$2 ;;
+		*) break ;;
+		esac
+		shift 2
+	done
+	if [ -z "$in" ]; then
+		in=/dev/null
+		[ -e "$S/in" ] && in=$S/in
+	fi
+	BG_OUT=${OUT:-$S/out}
+	BG_ERR=${ERR:-$S/err}
+	BG_PIDFILE=${BATS_TEST_TMPDIR:-$S}/bg_cpmap.pid
+	rm -f "$BG_PIDFILE"
+	PID=
+	# timeout runs sh, which writes its pid and becomes cpmap (exec).
+	# shellcheck disable=SC2016 # sh expands them
+	timeout -s KILL "$limit" sh -c \
+		'echo $$ >"$1" && exec <"$2" >"$3" 2>"$4" && shift 4 && exec "$@"' \
+		sh "$BG_PIDFILE" "$in" "$BG_OUT" "$BG_ERR" "$CPMAP" "$@" 3>&- &
+	BG=$!
+	wait-lines "$BG_PIDFILE" 1 ||
+		{ echo "bg_cpmap: cpmap never started" >&2; return 1; }
+	PID=$(cat "$BG_PIDFILE")
+}
+
+# finish: wait for the background cpmap and set what bats' run sets:
+# status, output and lines (its stdout), and stderr.  A stdout or stderr
+# that is not a regular file, or is over 1 MiB, is not read (use the file).
+# shellcheck disable=SC2034 # set for the caller
+finish() {
+	status=0
+	wait "$BG" || status=$?
+	BG=
+	PID=
+	output=$(_bg_read "$BG_OUT")
+	stderr=$(_bg_read "$BG_ERR")
+	IFS=$'\n' read -d '' -r -a lines <<<"$output" || true
+}
+
+_bg_read() {
+	[ -f "$1" ] && [ "$(wc -c <"$1")" -le 1048576 ] && cat "$1"
+	true
+}
+
+# kill_test_processes [PID...]: the teardown of every suite.  Whatever
+# failed, nothing this test started (the background cpmap and its timeout,
+# the PIDs given, anything with $S/ in its command line) may outlive it.
+# (BG is not reaped before finish, so neither it nor its child's pid can
+# have been reused.)
 kill_test_processes() {
 	local pid
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
+	if [ -n "${BG:-}" ]; then
+		pkill -KILL -P "$BG" 2>/dev/null
+		kill -KILL "$BG" 2>/dev/null
+	fi
+	for pid; do
+		kill -KILL "$pid" 2>/dev/null
+	done
 	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
 		kill -KILL "$pid" 2>/dev/null
 	done

@@ -21,9 +21,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
-	pkill -KILL -f -- "$S/gate" 2>/dev/null
-	true
+	kill_test_processes
 }
 
 # jrun ARGS...: run cpmap (stdin is the test's), stdout in $OUT, stderr in
@@ -40,20 +38,6 @@ jfeed() {
 	# shellcheck disable=SC2059 # TEXT is a printf format on purpose
 	printf "$text" >"$S/in"
 	jrun "$@" <"$S/in"
-}
-
-# bg_cpmap INFILE ARGS...: cpmap in the background, like jrun; finish waits.
-bg_cpmap() {
-	local in=$1
-	shift
-	timeout -s KILL 20 "$CPMAP" "$@" <"$in" >"$OUT" 2>"$ERR" 3>&- &
-	BG=$!
-}
-
-finish() {
-	status=0
-	wait "$BG" || status=$?
-	BG=
 }
 
 # records [FILTER]: every record in $OUT, compact, without start/duration
@@ -333,7 +317,7 @@ echo "$1"
 EOF
 	chmod +x "$S/task"
 	printf '{"w":"block"}\nnot json\n{"w":"never"}\n{"w":"never2"}\n' >"$S/in"
-	bg_cpmap "$S/in" -J -j2 --on-bad-input=abort --json "$S/task" '{w}'
+	bg_cpmap -J -j2 --on-bad-input=abort --json "$S/task" '{w}'
 	wait_lines "$S/started" 1
 	wait_lines "$ERR" 2
 	# The bad line's record is out while task 1 still runs.
@@ -429,7 +413,7 @@ echo "$1" >>"$S/done"
 EOF
 	chmod +x "$S/task"
 	printf '{"w":"first"}\n{"w":"second"}\n{"w":"third"}\n' >"$S/in"
-	bg_cpmap "$S/in" -J -k -j3 --json "$S/task" '{w}'
+	bg_cpmap -J -k -j3 --json "$S/task" '{w}'
 	wait_lines "$S/done" 2
 	wait_lines "$S/started" 3
 	[ ! -s "$OUT" ]
@@ -449,7 +433,7 @@ echo "$1"
 EOF
 	chmod +x "$S/task"
 	printf '{"w":"first"}\n{"w":"second"}\n' >"$S/in"
-	bg_cpmap "$S/in" -J -j2 --json "$S/task" '{w}'
+	bg_cpmap -J -j2 --json "$S/task" '{w}'
 	wait_lines "$OUT" 1
 	release "$S/gate"
 	finish

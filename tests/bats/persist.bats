@@ -29,12 +29,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${BG:-}" ] && kill -KILL "$BG" 2>/dev/null
-	local pid
-	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
-	true
+	kill_test_processes
 }
 
 # worker NAME BODY: write $S/NAME, a sh script; BODY runs once per input
@@ -119,14 +114,12 @@ echo "$l" >>"$S/done"'
 	local mode want
 	for mode in -k unordered; do
 		rm -f "$S/done"
-		printf '%s\n' slow b c d e |
-			timeout -k 5 30 "$CPMAP" --persist -j2 --stride 1 \
-			${mode/unordered/} "$S/w" >"$OUT" 2>"$ERR" 3>&- &
-		BG=$!
+		bg_cpmap -t 30 -i <(printf '%s\n' slow b c d e) \
+			--persist -j2 --stride 1 ${mode/unordered/} "$S/w"
 		timeout 20 wait-lines "$S/done" 4
 		release_within "$S/gate"
-		wait "$BG" || fail "cpmap $mode exited with status $?"
-		BG=
+		finish
+		same "cpmap $mode: status" "$status" 0
 		if [ "$mode" = -k ]; then want="slow b c d e"; else want="b c d e slow"; fi
 		same "$mode output" "$(tr '\n' ' ' <"$OUT")" "$want "
 	done
@@ -298,15 +291,14 @@ echo "$l"'
 	EOF
 	chmod +x "$S/dup"
 	mkfifo "$S/in"
-	timeout -k 5 30 "$CPMAP" --persist -j1 "$S/dup" <"$S/in" >"$OUT" 2>"$ERR" 3>&- &
-	BG=$!
+	bg_cpmap -t 30 -i "$S/in" --persist -j1 "$S/dup"
 	exec 5>"$S/in"
 	printf '%s\n' a b dup >&5
 	timeout 20 wait-lines "$ERR" 1
 	printf '%s\n' c d >&5
 	exec 5>&-
-	wait "$BG" || fail "cpmap exited with status $?"
-	BG=
+	finish
+	same status "$status" 0
 	same stderr "$(cat "$ERR")" "cpmap: [slot 1] the worker wrote a line it was not asked for: restarting it"
 	same stdout "$(cat "$OUT")" 'a
 b
@@ -368,15 +360,13 @@ echo "$l"'
 	EOF
 	chmod +x "$S/w"
 	mkfifo "$S/gate.a" "$S/gate.b"
-	printf '%s\n' a b |
-		timeout -k 5 30 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" >"$OUT" 2>"$ERR" 3>&- &
-	BG=$!
+	bg_cpmap -t 30 -i <(printf '%s\n' a b) --persist -j1 --persist-max 1 "$S/w"
 	timeout 20 wait-lines "$S/log" 2
 	release_within "$S/gate.a"
 	timeout 20 wait-lines "$S/log" 5
 	release_within "$S/gate.b"
-	wait "$BG" || fail "cpmap exited with status $?"
-	BG=
+	finish
+	same status "$status" 0
 	same log "$(cat "$S/log")" 'start
 eof a
 end a
@@ -481,15 +471,10 @@ cpmap: task 2 (input b): cannot run $S/nosuch: No such file or directory"
 @test "SIGTERM while a worker is busy: exit 143, the task it interrupted is not written" {
 	worker w '[ "$l" = hang ] && fifo-wait -s "$S/busy" "$S/gate" >/dev/null
 echo "$l"'
-	printf '%s\n' a hang b |
-		timeout --preserve-status -k 5 20 "$CPMAP" --persist -j1 "$S/w" \
-		>"$OUT" 2>"$ERR" 3>&- &
-	BG=$!
+	bg_cpmap -i <(printf '%s\n' a hang b) --persist -j1 "$S/w"
 	timeout 20 wait-lines "$S/busy" 1
-	kill -TERM "$BG"	# timeout passes it on to cpmap
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill -TERM "$PID"
+	finish
 	same status "$status" 143
 	same stdout "$(cat "$OUT")" a
 	no_leftovers "$S/w"
@@ -502,15 +487,10 @@ echo "$l"'
 	# lingering worker and end the run without starting a worker for b.
 	worker w 'echo "$l"'
 	echo 'exec fifo-wait -s "$S/lingering" "$S/gate"' >>"$S/w"
-	printf '%s\n' a b |
-		timeout --preserve-status -k 10 20 "$CPMAP" --persist -j1 --persist-max 1 "$S/w" \
-		>"$OUT" 2>"$ERR" 3>&- &
-	BG=$!
+	bg_cpmap -i <(printf '%s\n' a b) --persist -j1 --persist-max 1 "$S/w"
 	timeout 20 wait-lines "$S/lingering" 1
-	kill -TERM "$BG"	# timeout passes it on to cpmap
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill -TERM "$PID"
+	finish
 	same "status (137: cpmap ignored SIGTERM and was killed)" "$status" 143
 	same stdout "$(cat "$OUT")" a
 	same "workers started" "$(wc -l <"$S/starts")" 1

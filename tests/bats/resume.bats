@@ -21,20 +21,6 @@ setup() {
 
 teardown() {
 	kill_test_processes
-	true
-}
-
-# bg_cpmap ARGS...: cpmap in the background (stdin $S/in, stdout $S/out,
-# stderr $S/err); finish waits for it and sets $status.
-bg_cpmap() {
-	timeout -s KILL 20 "$CPMAP" "$@" <"$S/in" >"$S/out" 2>"$S/err" 3>&- &
-	BG=$!
-}
-
-finish() {
-	status=0
-	wait "$BG" || status=$?
-	BG=
 }
 
 # seqs LOG: the Seq column of a joblog, header left out.
@@ -138,7 +124,7 @@ echo "$1"'
 	seq 3 >"$S/in"
 	bg_cpmap -k -j2 --joblog "$S/log" "$S/task"
 	wait_lines "$S/started" 2
-	[ ! -s "$S/out" ]
+	empty stdout "$S/out"
 	same "log while task 1 runs" "$(cat "$S/log")" "$HEADER"
 	release "$S/gate"
 	finish
@@ -394,20 +380,16 @@ echo "result $1"'
 # cpmap; then run with --resume until done.  Checks that every input has
 # exactly one result over both runs.
 interrupt_and_resume() {
-	local sig=$1 k=$2 n=12 running want cpmap_pid
+	local sig=$1 k=$2 n=12 running want
 	rm -f "$S/started" "$S/log" "$S/out1" "$S/out2"
 	seq "$n" >"$S/in"
-	BLOCK_AFTER=$k timeout -s KILL 20 "$CPMAP" -j3 --joblog "$S/log" \
-		"$S/task" <"$S/in" >"$S/out1" 2>"$S/err1" 3>&- &
-	BG=$!
+	BLOCK_AFTER=$k OUT=$S/out1 ERR=$S/err1 \
+		bg_cpmap -j3 --joblog "$S/log" "$S/task"
 	# Tasks 1..K have ended once K+3 have started (3 slots, 3 blocked).
 	running=$((k + 3 < n ? k + 3 : n))
 	wait_lines "$S/started" "$running"
-	cpmap_pid=$(head -n 1 "$S/started" | cut -d' ' -f2)
-	kill -s "$sig" "$cpmap_pid"
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill -s "$sig" "$PID"
+	finish
 	cp "$S/log" "$S/log1"
 	case $sig in
 	INT | TERM)

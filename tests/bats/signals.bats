@@ -58,36 +58,7 @@ EOF
 }
 
 teardown() {
-	if [ -n "${BG:-}" ]; then
-		pkill -KILL -P "$BG" 2>/dev/null
-		kill -KILL "$BG" 2>/dev/null
-	fi
-	[ -n "${WRITER:-}" ] && kill -KILL "$WRITER" 2>/dev/null
-	[ -n "${READER:-}" ] && kill -KILL "$READER" 2>/dev/null
-	pkill -KILL -f -- "$S/gate" 2>/dev/null
-	pkill -KILL -f -- "$S/drain" 2>/dev/null
-	true
-}
-
-# bg_cpmap INFILE ARGS...: cpmap in the background (bounded by a timeout),
-# stdout in $OUT (default $S/out), stderr in $S/err; its pid in $PID.
-bg_cpmap() {
-	local in=$1
-	shift
-	timeout -s KILL 20 "$CPMAP" "$@" <"$in" >"${OUT:-$S/out}" 2>"$S/err" 3>&- &
-	BG=$!
-	PID=
-	for _ in $(seq 1000); do
-		PID=$(pgrep -P "$BG") && break
-	done
-	[ -n "$PID" ]
-}
-
-# finish: wait for the background cpmap; its exit status in $status.
-finish() {
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill_test_processes ${WRITER:-} ${READER:-}
 }
 
 # inputs LINE...: the input file, one task description per line.
@@ -105,101 +76,101 @@ wait_asleep() {
 
 @test "SIGINT: exit 130, running task groups get SIGTERM, finished results are written, interrupted ones are not" {
 	inputs "block 1" "done 2" "block 3"
-	bg_cpmap "$S/in" -k -j3 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -k -j3 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	wait_lines "$S/done" 1
 	kill -INT "$PID"
 	finish
-	[ "$status" -eq 130 ]
+	same status "$status" 130
 	# Task 2 finished before the signal: written, even behind task 1.
-	[ "$(cat "$S/out")" = 2 ]
+	same stdout "$(cat "$S/out")" 2
 	# Both blocked tasks' children got SIGTERM with their group.
-	[ "$(sort "$S/term")" = "1 143
-3 143" ]
+	same "sort term" "$(sort "$S/term")" "1 143
+3 143"
 	no_leftovers "$S/gate"
 }
 
 @test "SIGINT without -k: results written before the signal stay, nothing else is added" {
 	inputs "block 1" "done 2"
-	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 1
 	wait_lines "$S/out" 1
 	kill -INT "$PID"
 	finish
-	[ "$status" -eq 130 ]
-	[ "$(cat "$S/out")" = 2 ]
-	[ "$(cat "$S/term")" = "1 143" ]
+	same status "$status" 130
+	same stdout "$(cat "$S/out")" 2
+	same term "$(cat "$S/term")" "1 143"
 	no_leftovers "$S/gate"
 }
 
 @test "SIGINT starts no new task" {
 	inputs "block 1" "block 2" "done 3" "done 4"
-	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -k -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	kill -INT "$PID"
 	finish
-	[ "$status" -eq 130 ]
-	[ ! -s "$S/out" ]
+	same status "$status" 130
+	empty stdout "$S/out"
 	[ ! -e "$S/done" ]
 	no_leftovers "$S/gate"
 }
 
 @test "SIGTERM: exit 143, the same as SIGINT otherwise" {
 	inputs "block 1" "done 2" "block 3"
-	bg_cpmap "$S/in" -k -j3 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -k -j3 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	wait_lines "$S/done" 1
 	kill -TERM "$PID"
 	finish
-	[ "$status" -eq 143 ]
-	[ "$(cat "$S/out")" = 2 ]
-	[ "$(sort "$S/term")" = "1 143
-3 143" ]
+	same status "$status" 143
+	same stdout "$(cat "$S/out")" 2
+	same "sort term" "$(sort "$S/term")" "1 143
+3 143"
 	no_leftovers "$S/gate"
 }
 
 @test "an interrupted task that still exits 0 keeps its result" {
 	inputs "catch 1" "done 2"
-	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -k -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 1
 	wait_lines "$S/done" 1
 	kill -INT "$PID"
 	finish
-	[ "$status" -eq 130 ]
-	[ "$(cat "$S/out")" = "partial 1
+	same status "$status" 130
+	same stdout "$(cat "$S/out")" "partial 1
 caught 1
-2" ]
+2"
 	no_leftovers "$S/gate"
 }
 
 @test "a task that ignores SIGTERM is killed by a second SIGINT" {
 	inputs "ignore 1" "block 2"
-	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	kill -INT "$PID"
 	# The first SIGINT has been acted on: task 2's group got SIGTERM.
 	wait_lines "$S/term" 1
-	[ "$(cat "$S/term")" = "2 143" ] || fail "term: $(cat "$S/term")"
+	same term "$(cat "$S/term")" "2 143"
 	# Task 1 ignores it and keeps cpmap waiting.
 	pgrep -f -- "$S/gate1" >/dev/null
 	kill -0 "$PID"
 	kill -INT "$PID"
 	finish
-	[ "$status" -eq 130 ]
-	[ ! -s "$S/out" ]
+	same status "$status" 130
+	empty stdout "$S/out"
 	no_leftovers "$S/gate"
 }
 
 @test "a second SIGTERM kills a task that ignores the first one; exit 143" {
 	inputs "ignore 1" "block 2"
-	bg_cpmap "$S/in" -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	kill -TERM "$PID"
 	wait_lines "$S/term" 1
 	kill -0 "$PID"
 	kill -TERM "$PID"
 	finish
-	[ "$status" -eq 143 ]
+	same status "$status" 143
 	no_leftovers "$S/gate"
 }
 
@@ -214,14 +185,14 @@ caught 1
 			fifo-wait "$S/gate5"
 		} >"$S/in" 3>&- &
 		WRITER=$!
-		bg_cpmap "$S/in" -C ' ' "$S/task" {1} {2}
+		bg_cpmap -C ' ' "$S/task" {1} {2}
 		wait_lines "$S/out" 1
 		kill -"$sig" "$PID"
 		finish
 		want=130
 		[ "$sig" = TERM ] && want=143
-		[ "$status" -eq "$want" ] || fail "SIG$sig: exit status $status"
-		[ "$(cat "$S/out")" = 1 ]
+		same "SIG$sig: status" "$status" "$want"
+		same stdout "$(cat "$S/out")" 1
 		release "$S/gate5"
 		wait "$WRITER" || true
 		WRITER=
@@ -234,7 +205,7 @@ caught 1
 	# A reader that opens the output FIFO but reads only once released.
 	{ fifo-wait "$S/drain"; cat >"$S/out"; } <"$S/so" 3>&- &
 	READER=$!
-	OUT=$S/so bg_cpmap /dev/null -j2 -C ' ' sh -c \
+	OUT=$S/so bg_cpmap -i /dev/null -j2 -C ' ' sh -c \
 	    'if [ "$1" = big ]; then head -c 1000000 /dev/zero; echo >>"$S/done"; else "$S/task" "$1" "$2"; fi' \
 	    sh {1} {2} ::: "block 1" "big 2"
 	wait_lines "$S/started" 1
@@ -249,16 +220,16 @@ caught 1
 	finish
 	wait "$READER" || true
 	READER=
-	[ "$status" -eq 143 ]
-	[ "$(cat "$S/term")" = "1 143" ]
+	same status "$status" 143
+	same term "$(cat "$S/term")" "1 143"
 	# The complete result of task 2 is written all the same.
-	[ "$(wc -c <"$S/out")" -eq 1000000 ]
+	same "bytes written" "$(wc -c <"$S/out")" 1000000
 	no_leftovers "$S/gate"
 }
 
 @test "SIGHUP: no new task starts, running ones finish and are written, exit 129 when inputs were left" {
 	inputs "block 1" "block 2" "block 3" "block 4" "block 5"
-	bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+	bg_cpmap -k -j2 -C ' ' "$S/task" {1} {2}
 	wait_lines "$S/started" 2
 	kill -HUP "$PID"
 	# Released after the HUP: they run to their end and are written.  A
@@ -266,28 +237,28 @@ caught 1
 	release "$S/gate1"
 	release "$S/gate2"
 	finish
-	[ "$status" -eq 129 ]
-	[ "$(cat "$S/out")" = "partial 1
+	same status "$status" 129
+	same stdout "$(cat "$S/out")" "partial 1
 1
 partial 2
-2" ]
-	[ "$(wc -l <"$S/started")" -eq 2 ]
+2"
+	same "tasks started" "$(wc -l <"$S/started")" 2
 	[ ! -e "$S/term" ]
 	no_leftovers "$S/gate"
 }
 
 @test "SIGHUP when every input has started: the run ends normally with 0" {
-	bg_cpmap /dev/null -k -j2 -C ' ' "$S/task" {1} {2} ::: "block 1" "block 2"
+	bg_cpmap -i /dev/null -k -j2 -C ' ' "$S/task" {1} {2} ::: "block 1" "block 2"
 	wait_lines "$S/started" 2
 	kill -HUP "$PID"
 	release "$S/gate1"
 	release "$S/gate2"
 	finish
 	[ "$status" -eq 0 ] || fail "exit status $status, want 0 (no input was left)"
-	[ "$(cat "$S/out")" = "partial 1
+	same stdout "$(cat "$S/out")" "partial 1
 1
 partial 2
-2" ]
+2"
 }
 
 @test "SIGHUP when every input has started, from a file or a closed pipe: 0" {
@@ -298,12 +269,12 @@ partial 2
 		if [ "$source" = pipe ]; then
 			cat "$S/file" >"$S/in" 3>&- &
 			WRITER=$!
-			bg_cpmap "$S/in" -k -j2 -C ' ' "$S/task" {1} {2}
+			bg_cpmap -k -j2 -C ' ' "$S/task" {1} {2}
 			# The writer is gone: all that is left in the pipe is its end.
 			wait "$WRITER"
 			WRITER=
 		else
-			bg_cpmap "$S/file" -k -j2 -C ' ' "$S/task" {1} {2}
+			bg_cpmap -i "$S/file" -k -j2 -C ' ' "$S/task" {1} {2}
 		fi
 		wait_lines "$S/started" 2
 		kill -HUP "$PID"
@@ -311,10 +282,10 @@ partial 2
 		release "$S/gate2"
 		finish
 		[ "$status" -eq 0 ] || fail "$source: exit status $status, want 0 (no input was left)"
-		[ "$(cat "$S/out")" = "partial 1
+		same stdout "$(cat "$S/out")" "partial 1
 1
 partial 2
-2" ]
+2"
 	done
 }
 
@@ -326,10 +297,10 @@ partial 2
 		"[ \"\$CPMAP_SEQ\" = 2 ] && exec fifo-wait \"\$1\"; echo \"\$2\"" \
 		sh "$S/gate1" 2>"$S/err" | head -1
 	    echo "status ${PIPESTATUS[1]}"'
-	[ "$status" -eq 0 ]
-	[ "$output" = "y
-status 141" ]
-	[ ! -s "$S/err" ]
+	same status "$status" 0
+	same output "$output" "y
+status 141"
+	empty stderr "$S/err"
 	no_leftovers "$S/gate"
 }
 
@@ -338,10 +309,10 @@ status 141" ]
 	    seq 1000000 | "$CPMAP" -k sh -c "echo \"\$2\"" sh "$S/gate1" 2>"$S/err" |
 		head -1
 	    echo "status ${PIPESTATUS[1]}"'
-	[ "$status" -eq 0 ]
-	[ "$output" = "1
-status 141" ]
-	[ ! -s "$S/err" ]
+	same status "$status" 0
+	same output "$output" "1
+status 141"
+	empty stderr "$S/err"
 	no_leftovers "$S/gate"
 }
 
@@ -354,9 +325,9 @@ status 141" ]
 		head -1
 	    echo "status ${PIPESTATUS[1]}"'
 	[ "$status" -eq 0 ] || fail "cpmap did not stop (status $status); stderr has $(wc -l <"$S/err") lines"
-	[ "$output" = "y
-status 141" ]
-	[ ! -s "$S/err" ]
+	same output "$output" "y
+status 141"
+	empty stderr "$S/err"
 	no_leftovers "$S/gate"
 }
 
@@ -370,10 +341,10 @@ status 141" ]
 	    both) fifo-wait "$1" & ;;
 	    esac
 	    echo "hi $2"' sh "$S/gate1" ::: out err both none
-	[ "$status" -eq 0 ]
-	[ "$output" = "hi out
+	same status "$status" 0
+	same output "$output" "hi out
 hi err
 hi both
-hi none" ]
+hi none"
 	no_leftovers "$S/gate1"
 }

@@ -12,31 +12,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${BG:-}" ]; then
-		pkill -KILL -P "$BG" 2>/dev/null
-		kill -KILL "$BG" 2>/dev/null
-	fi
-	[ -n "${WRITER:-}" ] && kill -KILL "$WRITER" 2>/dev/null
-	pkill -KILL -f -- "$S/gate" 2>/dev/null
-	true
-}
-
-# bg_cpmap ARGS...: cpmap in the background (bounded by a timeout), input
-# from the FIFO $S/in, stdout in $S/out; its pid in $PID.
-bg_cpmap() {
-	timeout -s KILL 20 "$CPMAP" "$@" <"$S/in" >"$S/out" 2>"$S/err" 3>&- &
-	BG=$!
-	PID=
-	for _ in $(seq 1000); do
-		PID=$(pgrep -P "$BG") && break
-	done
-	[ -n "$PID" ]
-}
-
-finish() {
-	status=0
-	wait "$BG" || status=$?
-	BG=
+	kill_test_processes ${WRITER:-}
 }
 
 # wait_write_blocked PID: wait until PID sleeps in a write to a full pipe;
@@ -74,7 +50,7 @@ need_rss() {
 	[ "$written" -lt 1000000 ]
 	kill -TERM "$PID"
 	finish
-	[ "$status" -eq 143 ]
+	same status "$status" 143
 	wait "$WRITER" || true
 	WRITER=
 	no_leftovers "$S/gate"
@@ -95,7 +71,7 @@ need_rss() {
 	[ "$written" -lt 1000000 ]
 	kill -TERM "$PID"
 	finish
-	[ "$status" -eq 143 ]
+	same status "$status" 143
 	wait "$WRITER" || true
 	WRITER=
 }
@@ -115,14 +91,14 @@ need_rss() {
 		WRITER=$!
 		status=0
 		timeout 20 "$CPMAP" $mode echo got <"$S/in" >"$S/out" || status=$?
-		[ "$status" -eq 0 ] || fail "mode '$mode': exit status $status"
+		same "mode '$mode': status" "$status" 0
 		wait "$WRITER" || fail "mode '$mode': the writer never saw its results"
 		WRITER=
-		[ "$(cat "$S/out")" = "got line1
+		same "mode '$mode': stdout" "$(cat "$S/out")" "got line1
 got line2
 got line3
 got line4
-got line5" ] || fail "mode '$mode': $(cat "$S/out")"
+got line5"
 	done
 }
 
@@ -134,9 +110,9 @@ got line5" ] || fail "mode '$mode': $(cat "$S/out")"
 	} >"$S/in" 3>&- &
 	WRITER=$!
 	run timeout 20 "$CPMAP" -k sh -c 'echo "$2" >>"$1"; echo "$2"' sh "$S/started" <"$S/in"
-	[ "$status" -eq 0 ]
-	[ "$output" = "first
-second" ]
+	same status "$status" 0
+	same output "$output" "first
+second"
 	wait "$WRITER"
 	WRITER=
 }

@@ -14,7 +14,7 @@ bats_require_minimum_version 1.5.0
 
 # Options that cpmap --help lists but the page does not describe yet: they
 # are reported as a skipped test until the page documents them.
-PENDING_OPTIONS='-S --workers --workers-file --transport --worker'
+PENDING_OPTIONS='--workers-file --worker'
 
 # Programs that some EXAMPLES use besides cpmap and the usual tools: an
 # example that needs one this system lacks is not run (the test says so).
@@ -249,6 +249,10 @@ help_options() {
 		--halt) arg=now,fail=1 ;;
 		--results) arg=$SCRATCH/results ;;
 		--joblog) arg=$SCRATCH/joblog ;;
+		-S | --workers) arg=1/: ;;
+		--transport) arg=ssh ;;
+		--host-timeout) arg=1s ;;
+		--env) arg=HOME ;;
 		*) arg='' ;;
 		esac
 		case $opt in

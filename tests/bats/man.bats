@@ -12,8 +12,8 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Options that cpmap --help lists but the page does not describe yet: they
-# are reported as a skipped test until the page documents them.
+# Options that are planned (SPEC) but not built yet: once --help lists one,
+# the page must describe it; until then a test reports it as skipped.
 PENDING_OPTIONS='--workers-file --worker'
 
 # Programs that some EXAMPLES use besides cpmap and the usual tools: an

@@ -623,6 +623,12 @@ int halt_parse(const char *text, struct halt_policy *h, char **cause);
 /* Has the run reached the policy's condition?  total: 0 if not known. */
 bool halt_reached(const struct halt_policy *h, uint64_t failed,
 		  uint64_t succeeded, uint64_t total);
+/* The exit status for failures, as GNU parallel gives it. */
+int halt_failure_status(const struct halt_policy *h, uint64_t failed,
+			uint64_t succeeded);
+/* The exit status when --halt stops the run on result r. */
+int halt_exit_status(const struct halt_policy *h, uint64_t failed,
+		     uint64_t succeeded, const struct result *r);
 
 /* ---- joblog.c: --joblog, and --resume's reading of it ------------------ */
 
@@ -707,6 +713,71 @@ void task_make_result(const struct task *t, const struct options *opts,
 /* --dry-run: the quoted command is the task's output; r is its result. */
 void task_dry_run(struct task *t, struct output *o, const struct template *tmpl,
 		  struct result *r);
+
+/* ---- roster.c: the workers and their slots (where attempts go) -------- */
+
+enum worker_state {
+	WORKER_STARTING, /* made; its capacity is not known yet */
+	WORKER_UP,	 /* its slots take attempts */
+	WORKER_DOWN,	 /* takes nothing for now; may come back */
+	WORKER_GONE,	 /* will never take anything again */
+};
+
+/* One worker of the run: a kind's instance, and the slots it serves. */
+struct worker {
+	struct roster *roster;
+	const struct worker_kind *kind;
+	void *data; /* the kind's state */
+	char *name; /* "local", or the host */
+	enum worker_state state;
+	struct slot **slots; /* every slot it ever had */
+	unsigned slot_count;
+	unsigned active; /* slots in use now (the first ones) */
+	uint64_t losses; /* attempts lost with it */
+};
+
+/*
+ * A slot runs one attempt at a time, or several at a long-lived worker,
+ * which answers them in order: the oldest is the one it works on.  The
+ * roster keeps its places; the pool keeps its attempts and its timer.
+ */
+struct slot {
+	struct pool *pool;
+	struct worker *worker;
+	unsigned number;	      /* {%}, from 1 */
+	unsigned index;		      /* the worker's own, from 0 */
+	unsigned free;		      /* places not in use */
+	unsigned in_flight;	      /* places in use */
+	bool listed;		      /* on the roster's list of free places */
+	TAILQ_ENTRY(slot) free_entry; /* ... there */
+	TAILQ_HEAD(, task) attempts;  /* in flight here, oldest first */
+	char **argv;		      /* per_slot_command: the slot's */
+	uv_timer_t timer; /* --timeout of the oldest, then --kill-after */
+};
+
+struct roster;
+
+/* changed(pool) is called when places come or go (after roster_start). */
+struct roster *roster_create(uv_loop_t *loop, const struct options *opts,
+			     struct pool *pool,
+			     void (*changed)(struct pool *pool));
+/* Add a worker: its kind makes its state and brings it up in time. */
+struct worker *roster_add(struct roster *r, const struct worker_plan *plan);
+void roster_start(struct roster *r);
+/* Take a free place (NULL if none); give it back when the attempt ends. */
+struct slot *roster_take(struct roster *r);
+void roster_release(struct roster *r, struct slot *s);
+bool roster_has_place(const struct roster *r);
+/* Is every worker gone for good?  Then no task can run any more. */
+bool roster_all_gone(const struct roster *r);
+size_t roster_worker_count(const struct roster *r);
+size_t roster_slot_count(const struct roster *r);
+struct slot *roster_slot(const struct roster *r, size_t i);
+/* The run is over: tell every kind, close the timers. */
+void roster_close(struct roster *r);
+/* The emergency stop, through every kind (async-signal-safe). */
+void roster_stop(const struct roster *r, int sig);
+void roster_free(struct roster *r);
 
 /* ---- pool.c: the scheduler -------------------------------------------- */
 

@@ -105,3 +105,36 @@ halt_reached(const struct halt_policy *h, uint64_t failed, uint64_t succeeded,
 		total = failed + succeeded;
 	return (double)count * 100.0 >= h->threshold * (double)total;
 }
+
+/*
+ * The exit status for failures, as GNU parallel gives it: their number
+ * (101 past 100), or with a --halt ...=P% policy their percentage of the
+ * tasks done, rounded up.
+ */
+int
+halt_failure_status(const struct halt_policy *h, uint64_t failed,
+		    uint64_t succeeded)
+{
+	uint64_t done = failed + succeeded;
+
+	if (h->percent && done > 0)
+		return (int)((failed * 100 + done - 1) / done);
+	return failed > 100 ? 101 : (int)failed;
+}
+
+/* As GNU parallel: fail=1 passes the failing task's own status on. */
+int
+halt_exit_status(const struct halt_policy *h, uint64_t failed,
+		 uint64_t succeeded, const struct result *r)
+{
+	if (h->why == HALT_SUCCESS)
+		return 0;
+	if (h->why == HALT_FAIL && !h->percent && h->threshold == 1) {
+		if (r->exit_code > 0)
+			return r->exit_code;
+		if (r->signal > 0)
+			return 128 + r->signal;
+		return r->error == ERROR_SPAWN ? 127 : 1;
+	}
+	return halt_failure_status(h, failed, succeeded);
+}

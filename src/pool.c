@@ -48,41 +48,6 @@
  * the pool busy forever by taking down every worker it reaches. */
 #define POOL_LOSSES_PER_WORKER 10
 
-/* A slot runs one attempt at a time, or several at a long-lived worker,
- * which answers them in order: the oldest is the one it works on. */
-struct slot {
-	struct pool *pool;
-	struct worker *worker;
-	unsigned number;	      /* {%}, from 1 */
-	unsigned index;		      /* the worker's own, from 0 */
-	unsigned free;		      /* places not in use */
-	bool listed;		      /* on the pool's list of free places */
-	TAILQ_ENTRY(slot) free_entry; /* ... there */
-	TAILQ_HEAD(, task) attempts;  /* in flight here, oldest first */
-	unsigned in_flight;	      /* ... how many */
-	char **argv;		      /* per_slot_command: the slot's */
-	uv_timer_t timer; /* --timeout of the oldest, then --kill-after */
-};
-
-enum worker_state {
-	WORKER_STARTING, /* made; its capacity is not known yet */
-	WORKER_UP,	 /* its slots take attempts */
-	WORKER_DOWN,	 /* takes nothing for now; may come back */
-	WORKER_GONE,	 /* will never take anything again */
-};
-
-struct worker {
-	struct pool *pool;
-	const struct worker_kind *kind;
-	void *data; /* the kind's state */
-	const char *name;
-	enum worker_state state;
-	struct slot **slots; /* every slot it ever had */
-	unsigned slot_count;
-	unsigned active; /* slots in use now (the first ones) */
-	uint64_t losses; /* attempts lost with it */
-};
-
 TAILQ_HEAD(task_queue, task);
 
 struct pool {
@@ -91,14 +56,9 @@ struct pool {
 	struct template *tmpl;
 	struct input_reader *reader;
 	struct output *out;
-	struct worker *workers;
-	size_t worker_count;
-	unsigned workers_up, workers_gone;
-	struct slot **slots; /* by number - 1 */
-	unsigned slot_count;
-	TAILQ_HEAD(, slot) free_slots; /* slots with a free place */
-	unsigned running;	       /* attempts in flight */
-	struct input **chunk;	       /* inputs gathered for the next task */
+	struct roster *roster; /* the workers and their places */
+	unsigned running;      /* attempts in flight */
+	struct input **chunk;  /* inputs gathered for the next task */
 	size_t chunk_count;
 	struct input *held; /* a bad input waiting for its chunk to start */
 	struct task_queue ready;   /* retries and requeues due now */
@@ -107,7 +67,6 @@ struct pool {
 	uint64_t next_seq;
 	uint64_t failed, succeeded, skipped;
 	bool input_done;
-	bool started;	 /* pool_run has begun */
 	bool stopping;	 /* start nothing new */
 	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
@@ -120,7 +79,6 @@ struct pool {
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
 	uv_signal_t signals[3];
-	uv_timer_t host_timer; /* --host-timeout while no worker is up */
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -156,40 +114,6 @@ pool_note_progress(struct pool *p)
 
 /* ---- results ----------------------------------------------------------- */
 
-/*
- * The exit status for failures, as GNU parallel gives it: their number
- * (101 past 100), or with a --halt ...=P% policy their percentage of the
- * tasks done, rounded up.
- */
-static int
-pool_failure_status(const struct pool *p)
-{
-	uint64_t done = p->failed + p->succeeded;
-
-	if (p->opts->halt.percent && done > 0)
-		return (int)((p->failed * 100 + done - 1) / done);
-	return p->failed > 100 ? 101 : (int)p->failed;
-}
-
-/* The exit status --halt gives, as GNU parallel: fail=1 passes the
- * failing task's own status on. */
-static int
-pool_halt_status(const struct pool *p, const struct result *r)
-{
-	const struct halt_policy *h = &p->opts->halt;
-
-	if (h->why == HALT_SUCCESS)
-		return 0;
-	if (h->why == HALT_FAIL && !h->percent && h->threshold == 1) {
-		if (r->exit_code > 0)
-			return r->exit_code;
-		if (r->signal > 0)
-			return 128 + r->signal;
-		return r->error == ERROR_SPAWN ? 127 : 1;
-	}
-	return pool_failure_status(p);
-}
-
 /* Hand a final result to the output; the task is freed once written. */
 static void
 pool_finish(struct pool *p, struct task *t, struct result *r)
@@ -211,7 +135,8 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 	    halt_reached(h, p->failed, p->succeeded,
 			 p->input_done ? p->next_seq - p->skipped : 0)) {
 		p->halted = true;
-		p->halt_status = pool_halt_status(p, r);
+		p->halt_status =
+		    halt_exit_status(h, p->failed, p->succeeded, r);
 		log_warn("--halt %s: %s", h->when == HALT_NOW ? "now" : "soon",
 			 h->when == HALT_NOW ? "stopping the running tasks"
 					     : "starting no more tasks");
@@ -333,8 +258,8 @@ pool_stop(struct pool *p, bool stop_running, int sig)
 	}
 	if (!stop_running)
 		return;
-	for (unsigned i = 0; i < p->slot_count; i++) {
-		struct slot *s = p->slots[i];
+	for (size_t i = 0; i < roster_slot_count(p->roster); i++) {
+		struct slot *s = roster_slot(p->roster, i);
 
 		TAILQ_FOREACH(t, &s->attempts, in_slot)
 		{
@@ -344,49 +269,7 @@ pool_stop(struct pool *p, bool stop_running, int sig)
 	}
 }
 
-/* ---- places ------------------------------------------------------------ */
-
-static void
-pool_list_slot(struct pool *p, struct slot *s, bool first)
-{
-	if (s->listed || s->free == 0)
-		return;
-	if (first)
-		TAILQ_INSERT_HEAD(&p->free_slots, s, free_entry);
-	else
-		TAILQ_INSERT_TAIL(&p->free_slots, s, free_entry);
-	s->listed = true;
-}
-
-static void
-pool_unlist_slot(struct pool *p, struct slot *s)
-{
-	if (!s->listed)
-		return;
-	TAILQ_REMOVE(&p->free_slots, s, free_entry);
-	s->listed = false;
-}
-
-/* Take a free place: places are dealt round the slots, so that attempts
- * spread over them before any slot holds a second. */
-static struct slot *
-pool_take_place(struct pool *p)
-{
-	struct slot *s = TAILQ_FIRST(&p->free_slots);
-
-	assert(s != NULL && s->free > 0);
-	pool_unlist_slot(p, s);
-	s->free--;
-	pool_list_slot(p, s, false);
-	return s;
-}
-
-/* Can a slot of this worker take an attempt now? */
-static bool
-pool_slot_usable(const struct slot *s)
-{
-	return s->worker->state == WORKER_UP && s->index < s->worker->active;
-}
+/* ---- places and timers ------------------------------------------------ */
 
 static void pool_timeout_cb(uv_timer_t *timer);
 
@@ -410,13 +293,9 @@ pool_release_slot(struct pool *p, struct task *t)
 		return;
 	was_oldest = TAILQ_FIRST(&s->attempts) == t;
 	TAILQ_REMOVE(&s->attempts, t, in_slot);
-	s->in_flight--;
 	t->slot = NULL;
 	p->running--;
-	s->free++;
-	/* The place freed last is used first: a warm slot stays busy. */
-	if (pool_slot_usable(s))
-		pool_list_slot(p, s, true);
+	roster_release(p->roster, s);
 	if (was_oldest) {
 		/* The next one in line is worked on now: time it afresh. */
 		uv_timer_stop(&s->timer);
@@ -451,104 +330,7 @@ pool_timeout_cb(uv_timer_t *timer)
 		       s->pool->opts->kill_after_ms, 0);
 }
 
-/* ---- workers ----------------------------------------------------------- */
-
-static void
-pool_add_slot(struct pool *p, struct worker *w)
-{
-	struct slot *s = xcalloc(1, sizeof *s);
-	int rc;
-
-	s->pool = p;
-	s->worker = w;
-	s->number = p->slot_count + 1;
-	s->index = w->slot_count;
-	TAILQ_INIT(&s->attempts);
-	if ((rc = uv_timer_init(p->loop, &s->timer)) != 0)
-		fatal("cannot make a timer: %s", uv_strerror(rc));
-	s->timer.data = s;
-	p->slots = xreallocarray(p->slots, p->slot_count + 1, sizeof *p->slots);
-	p->slots[p->slot_count++] = s;
-	w->slots = xreallocarray(w->slots, w->slot_count + 1, sizeof *w->slots);
-	w->slots[w->slot_count++] = s;
-}
-
-void
-pool_worker_up(struct worker *w, unsigned slots, unsigned places)
-{
-	struct pool *p = w->pool;
-
-	assert(slots > 0 && places > 0 && w->state != WORKER_GONE);
-	while (w->slot_count < slots)
-		pool_add_slot(p, w);
-	if (w->state != WORKER_UP) {
-		p->workers_up++;
-		uv_timer_stop(&p->host_timer);
-	}
-	w->state = WORKER_UP;
-	w->active = slots;
-	for (unsigned i = 0; i < w->slot_count; i++) {
-		struct slot *s = w->slots[i];
-
-		pool_unlist_slot(p, s);
-		s->free = i < slots && places > s->in_flight
-			      ? places - s->in_flight
-			      : 0;
-		pool_list_slot(p, s, false);
-	}
-	log_debug("worker %s up: %u slots, %u places each", w->name, slots,
-		  places);
-	if (p->started)
-		pool_fill(p);
-}
-
-static void
-pool_host_timeout_cb(uv_timer_t *timer)
-{
-	struct pool *p = timer->data;
-
-	log_warn("no worker has been up for %.3gs: giving up on them",
-		 (double)p->opts->host_timeout_ms / 1000);
-	for (size_t i = 0; i < p->worker_count; i++)
-		if (p->workers[i].state != WORKER_UP)
-			pool_worker_down(&p->workers[i], true);
-}
-
-void
-pool_worker_down(struct worker *w, bool for_good)
-{
-	struct pool *p = w->pool;
-
-	if (w->state == WORKER_GONE)
-		return;
-	if (w->state == WORKER_UP)
-		p->workers_up--;
-	w->state = for_good ? WORKER_GONE : WORKER_DOWN;
-	if (for_good)
-		p->workers_gone++;
-	for (unsigned i = 0; i < w->slot_count; i++)
-		pool_unlist_slot(p, w->slots[i]);
-	log_debug("worker %s %s", w->name, for_good ? "gone" : "down");
-	if (p->workers_up == 0 && p->opts->host_timeout_ms > 0 &&
-	    p->workers_gone < p->worker_count && !p->finished)
-		uv_timer_start(&p->host_timer, pool_host_timeout_cb,
-			       p->opts->host_timeout_ms, 0);
-	if (p->started)
-		pool_fill(p);
-}
-
-const char *
-pool_worker_name(const struct worker *w)
-{
-	return w->name;
-}
-
-/* Is every worker gone for good?  Then no task can run any more. */
-static bool
-pool_all_gone(const struct pool *p)
-{
-	return p->workers_gone == p->worker_count;
-}
+/* ---- lost attempts ---------------------------------------------------- */
 
 /*
  * An attempt lost with its worker is not the task's failure: it goes back
@@ -560,7 +342,8 @@ static void
 pool_lost(struct pool *p, struct task *t, struct worker *w)
 {
 	w->losses++;
-	if (++t->lost > POOL_LOSSES_PER_WORKER * p->worker_count) {
+	if (++t->lost >
+	    POOL_LOSSES_PER_WORKER * roster_worker_count(p->roster)) {
 		pool_finish_error(
 		    p, t, ERROR_HOST_LOST,
 		    xasprintf("lost with its worker %u times", t->lost));
@@ -700,18 +483,18 @@ pool_launch(struct pool *p, struct task *t)
 	char *cause = NULL;
 	char **argv;
 
-	if (pool_all_gone(p)) {
+	if (roster_all_gone(p->roster)) {
 		pool_finish_error(p, t, ERROR_HOST_LOST,
 				  xstrdup("no worker is left to run it"));
 		return;
 	}
-	s = pool_take_place(p);
+	s = roster_take(p->roster);
+	assert(s != NULL);
 	kind = s->worker->kind;
 	t->slot = s;
 	t->last_slot = s->number;
 	t->host = s->worker->name;
 	TAILQ_INSERT_TAIL(&s->attempts, t, in_slot);
-	s->in_flight++;
 	p->running++;
 	argv = task_command(t, p->opts, p->tmpl, s->number,
 			    kind->per_slot_command ? &s->argv : NULL, &cause);
@@ -819,16 +602,8 @@ pool_close(struct pool *p)
 	p->finished = true;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
-	uv_close((uv_handle_t *)&p->host_timer, NULL);
 	output_unwatch_stdout(p->out);
-	for (unsigned i = 0; i < p->slot_count; i++)
-		uv_close((uv_handle_t *)&p->slots[i]->timer, NULL);
-	for (size_t i = 0; i < p->worker_count; i++) {
-		struct worker *w = &p->workers[i];
-
-		if (w->kind->shutdown != NULL)
-			w->kind->shutdown(w->data);
-	}
+	roster_close(p->roster);
 	pool_note_progress(p);
 	progress_stop(p->progress);
 	p->progress = NULL;
@@ -839,7 +614,7 @@ pool_close(struct pool *p)
 static bool
 pool_can_place(const struct pool *p)
 {
-	return !TAILQ_EMPTY(&p->free_slots) || pool_all_gone(p);
+	return roster_has_place(p->roster) || roster_all_gone(p->roster);
 }
 
 /* Start tasks while places are free, the buffer has room and input is
@@ -901,11 +676,10 @@ pool_input_ready_cb(void *arg)
 static void
 pool_stall_signal(int sig)
 {
-	struct pool *p = pool_running;
 	int to_send = io_signal_count() >= 2 ? SIGKILL : SIGTERM;
 
-	for (size_t i = 0; p != NULL && i < p->worker_count; i++)
-		p->workers[i].kind->stop(p->workers[i].data, to_send);
+	if (pool_running != NULL)
+		roster_stop(pool_running->roster, to_send);
 	if (to_send == SIGKILL)
 		_exit(128 + sig);
 }
@@ -957,7 +731,6 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->opts = opts;
 	p->tmpl = tmpl;
 	p->reader = reader;
-	TAILQ_INIT(&p->free_slots);
 	TAILQ_INIT(&p->ready);
 	TAILQ_INIT(&p->waiting);
 	if (opts->joblog != NULL) {
@@ -979,21 +752,11 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	}
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
-	uv_timer_init(loop, &p->host_timer);
-	p->host_timer.data = p;
 	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
 	assert(opts->worker_count > 0);
-	p->worker_count = opts->worker_count;
-	p->workers = xcalloc(p->worker_count, sizeof *p->workers);
-	for (size_t i = 0; i < p->worker_count; i++) {
-		const struct worker_plan *plan = &opts->workers[i];
-		struct worker *w = &p->workers[i];
-
-		w->pool = p;
-		w->kind = plan->kind;
-		w->name = plan->where;
-		w->data = plan->kind->create(w, loop, opts, plan);
-	}
+	p->roster = roster_create(loop, opts, p, pool_fill);
+	for (size_t i = 0; i < opts->worker_count; i++)
+		(void)roster_add(p->roster, &opts->workers[i]);
 	return p;
 }
 
@@ -1014,7 +777,7 @@ pool_run(struct pool *p)
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);
-	p->started = true;
+	roster_start(p->roster);
 	pool_fill(p);
 	(void)uv_run(p->loop, UV_RUN_DEFAULT);
 }
@@ -1030,7 +793,7 @@ pool_exit_status(const struct pool *p)
 		return p->halt_status;
 	if (p->stop_signal == SIGHUP && p->left_undone)
 		return 128 + SIGHUP;
-	return pool_failure_status(p);
+	return halt_failure_status(&p->opts->halt, p->failed, p->succeeded);
 }
 
 int
@@ -1051,19 +814,7 @@ pool_free(struct pool *p)
 	free(p->chunk);
 	output_free(p->out);
 	joblog_close(p->joblog);
-	for (size_t i = 0; i < p->worker_count; i++) {
-		struct worker *w = &p->workers[i];
-
-		if (w->kind->free != NULL)
-			w->kind->free(w->data);
-		free(w->slots);
-	}
-	free(p->workers);
-	for (unsigned i = 0; i < p->slot_count; i++) {
-		free(p->slots[i]->argv);
-		free(p->slots[i]);
-	}
-	free(p->slots);
+	roster_free(p->roster);
 	done_set_free(p->done);
 	free(p);
 }

@@ -1,80 +1,320 @@
 /*
- * agent.c - the agent that remote.c sends to each slot session on a host:
- * a POSIX sh script, so that nothing but sh (and dd or head) need be
- * installed there.  It reads requests on stdin and answers on stdout:
+ * agent.c - `cpmap --worker`: the remote agent in C, used instead of the sh
+ * agent (agent_script.c) when a host has cpmap installed with the same
+ * protocol version.  It speaks the same protocol on stdin and stdout:
  *
- *   T seq inlen\n<command line>\n<stdin bytes>       run a task
- *   K seq signal\n                                    signal it
- *   R seq exit signal outlen errlen\n<stdout><stderr> its end
+ *   T seq inlen\n<command line>\n<stdin bytes>   run a task
+ *   K seq signal\n                             signal it
+ *   R seq exit signal outlen errlen\n<stdout><stderr>
  *
- * The command line is one line: its newlines (only ever inside single
- * quotes) come as '"$CPMAP_NL"', so that the builtin read takes it and no
- * process is started to read it.  Every process started per task costs
- * about a millisecond on a small machine: a task here costs a subshell,
- * setsid and sh, wc and cat.
- *
- * It first says "cpmap-agent VERSION".  A task runs under setsid where
- * there is one, so that a signal reaches its whole process group; its
- * output is kept in a private temporary directory and sent whole when it
- * ends.  EOF on stdin (cpmap or its connection went away) kills the
- * running task and ends the agent.  A task killed by a signal that cpmap
- * asked for is reported as signalled; sh cannot tell other deaths by
- * signal from an exit status above 128.
+ * but runs a task as the local worker does: one vfork and exec (child.c),
+ * no shell, when the command line is the "export ...; exec WORDS" that
+ * remote.c writes (shquote_parse_exec reads it back); any other line runs
+ * under /bin/sh -c.  A task is the leader of its own process group, and a
+ * death by signal is reported as such.  Tasks run one at a time, in the
+ * order they came.  EOF on stdin (cpmap or its connection went away) kills
+ * the running task's group and ends the worker once it is reaped.
  */
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
 #include "cpmap.h"
 
-const char agent_script[] =
-    "umask 077\n"
-    "d=$(mktemp -d \"${TMPDIR:-/tmp}/cpmap-agent.XXXXXX\" 2>/dev/null) || { "
-    "d=${TMPDIR:-/tmp}/cpmap-agent.$$; mkdir \"$d\" || exit 1; }\n"
-    "N='\n"
-    "'\n"
-    "if command -v setsid >/dev/null 2>&1; then ss=setsid; else ss=; fi\n"
-    "if head -c 1 </dev/null >/dev/null 2>&1; then take() { head -c \"$1\"; }; "
-    "else take() { dd bs=1 count=\"$1\" 2>/dev/null; }; fi\n"
-    "runner= seq=\n"
-    "stop() {\n"
-    "\t[ -s \"$d/pid\" ] || return 0\n"
-    "\tread -r p <\"$d/pid\"\n"
-    "\tkill \"-$1\" \"-$p\" 2>/dev/null || kill \"-$1\" \"$p\" 2>/dev/null\n"
-    "}\n"
-    "bye() { stop KILL; [ -n \"$runner\" ] && wait \"$runner\" 2>/dev/null; rm "
-    "-rf \"$d\"; exit 0; }\n"
-    "trap bye HUP TERM INT\n"
-    "run() {\n"
-    "\tCPMAP_NL=$N $ss sh -c \"$1\" <\"$3\" >\"$d/out\" 2>\"$d/err\" &\n"
-    "\techo $! >\"$d/pid\"\n"
-    "\t[ -s \"$d/sig\" ] && { read -r s <\"$d/sig\"; stop \"$s\"; }\n"
-    "\twait $!\n"
-    "\tst=$?\n"
-    "\tsig=0\n"
-    "\tif [ -s \"$d/sig\" ] && [ \"$st\" -gt 128 ]; then sig=$((st - 128)); "
-    "fi\n"
-    "\tq=$2\n"
-    "\tcd \"$d\" && set -- $(wc -c out err)\n"
-    "\tprintf 'R %s %s %s %s %s\\n' \"$q\" \"$st\" \"$sig\" \"$1\" \"$3\"\n"
-    "\tcat out err\n"
-    "}\n"
-    "echo \"cpmap-agent 1\"\n"
-    "while read -r op a b; do\n"
-    "\tcase $op in\n"
-    "\tT)\n"
-    "\t\t[ -n \"$runner\" ] && wait \"$runner\"\n"
-    "\t\t: >\"$d/pid\"\n"
-    "\t\t: >\"$d/sig\"\n"
-    "\t\t: >\"$d/out\"\n"
-    "\t\t: >\"$d/err\"\n"
-    "\t\tseq=$a\n"
-    "\t\tIFS= read -r cmd\n"
-    "\t\tif [ \"$b\" -gt 0 ]; then take \"$b\" >\"$d/in\"; i=$d/in; else "
-    "i=/dev/null; fi\n"
-    "\t\trun \"$cmd\" \"$a\" \"$i\" 2>/dev/null &\n"
-    "\t\trunner=$!\n"
-    "\t\t;;\n"
-    "\tK)\n"
-    "\t\tcase $b in *[!0-9]*|'') ;; *) if [ \"$a\" = \"$seq\" ]; then echo "
-    "\"$b\" >\"$d/sig\"; stop \"$b\"; fi;; esac\n"
-    "\t\t;;\n"
-    "\tesac\n"
-    "done\n"
-    "bye\n";
+struct agent_task {
+	unsigned long long seq;
+	char *command; /* the line, NUL-terminated */
+	size_t command_len;
+	char *input; /* its stdin bytes */
+	size_t input_len;
+	STAILQ_ENTRY(agent_task) entry;
+};
+
+enum agent_read_state {
+	AGENT_HEADER,  /* reading a request's first line */
+	AGENT_COMMAND, /* reading a T request's command line */
+	AGENT_INPUT,   /* reading a T request's stdin bytes */
+};
+
+static struct {
+	uv_loop_t *loop;
+	uv_pipe_t in;
+	bool eof;
+	enum agent_read_state state;
+	struct buf line;	    /* a line not yet complete */
+	struct agent_task *reading; /* the T request being read */
+	STAILQ_HEAD(, agent_task) queue;
+	struct agent_task *running; /* the task whose process runs */
+	struct process *process;
+	struct buf out, err; /* its output so far */
+	int status;	     /* the worker's exit status */
+} agent;
+
+static void agent_next(void);
+
+static void
+agent_task_free(struct agent_task *t)
+{
+	if (t == NULL)
+		return;
+	free(t->command);
+	free(t->input);
+	free(t);
+}
+
+static void
+agent_process_read_cb(void *arg, int stream, const char *data, size_t len)
+{
+	(void)arg;
+	buf_append(stream == 1 ? &agent.out : &agent.err, data, len);
+}
+
+/* The task is over: its answer, then the next one. */
+static void
+agent_process_closed_cb(void *arg, int wait_status)
+{
+	struct attempt_end end;
+	char header[128];
+	int n, rc;
+
+	(void)arg;
+	attempt_end_status(&end, wait_status);
+	n = snprintf(header, sizeof header, "R %llu %d %d %zu %zu\n",
+		     agent.running->seq,
+		     end.signal != 0 ? 128 + end.signal : end.exit_code,
+		     end.signal, agent.out.len, agent.err.len);
+	if ((rc = io_write_all(STDOUT_FILENO, header, (size_t)n)) < 0 ||
+	    (rc = io_write_all(STDOUT_FILENO, agent.out.data, agent.out.len)) <
+		0 ||
+	    (rc = io_write_all(STDOUT_FILENO, agent.err.data, agent.err.len)) <
+		0) {
+		/* Nobody reads the answers: there is nothing more to do. */
+		agent.eof = true;
+		STAILQ_INIT(&agent.queue);
+	}
+	agent.out.len = agent.err.len = 0;
+	agent_task_free(agent.running);
+	agent.running = NULL;
+	agent.process = NULL;
+	agent_next();
+}
+
+static const struct process_callbacks agent_process_callbacks = {
+    .read = agent_process_read_cb,
+    .closed = agent_process_closed_cb,
+};
+
+/* Give the task the exports of its command line. */
+static void
+agent_environment(struct buf *env, struct process_spec *spec)
+{
+	for (char *p = env->data, *next; p != NULL && p < env->data + env->len;
+	     p = next) {
+		char *eq = strchr(p, '=');
+
+		next = p + strlen(p) + 1;
+		*eq = '\0';
+		if (strcmp(p, "CPMAP_SEQ") == 0)
+			spec->seq = strtoull(eq + 1, NULL, 10);
+		else if (strcmp(p, "CPMAP_SLOT") == 0)
+			spec->slot = (unsigned)strtoul(eq + 1, NULL, 10);
+		else if (strcmp(p, "CPMAP_HOST") == 0)
+			spec->host = eq + 1;
+		else
+			(void)setenv(p, eq + 1, 1);
+	}
+	child_refresh_environment();
+}
+
+/* Start the next task in the queue, if nothing runs. */
+static void
+agent_next(void)
+{
+	struct buf env = {0}, words = {0};
+	struct process_spec spec = {.capture = true};
+	static char sh[] = "/bin/sh", dash_c[] = "-c";
+	char *shell[] = {sh, dash_c, NULL, NULL};
+	char **argv = NULL;
+	size_t argc = 0;
+	int rc;
+
+	while (agent.running == NULL && !STAILQ_EMPTY(&agent.queue)) {
+		struct agent_task *t = STAILQ_FIRST(&agent.queue);
+
+		STAILQ_REMOVE_HEAD(&agent.queue, entry);
+		agent.running = t;
+		if (shquote_parse_exec(t->command, t->command_len, &env, &words,
+				       &argc)) {
+			char *w = words.data;
+
+			argv = xcalloc(argc + 1, sizeof *argv);
+			for (size_t i = 0; i < argc; i++, w += strlen(w) + 1)
+				argv[i] = w;
+			agent_environment(&env, &spec);
+			spec.argv = argv;
+		} else {
+			shell[2] = t->command;
+			spec.argv = shell;
+		}
+		spec.stdin_pipe = t->input_len > 0;
+		rc = process_start(agent.loop, &spec, &agent_process_callbacks,
+				   NULL, &agent.process);
+		if (rc < 0) {
+			/* As a shell would say it: 127, and why. */
+			char header[64];
+			int n;
+
+			buf_append_str(&agent.err, spec.argv[0]);
+			buf_append_str(&agent.err, ": ");
+			buf_append_str(&agent.err, strerror(-rc));
+			buf_append_char(&agent.err, '\n');
+			n = snprintf(header, sizeof header,
+				     "R %llu 127 0 0 %zu\n", t->seq,
+				     agent.err.len);
+			(void)io_write_all(STDOUT_FILENO, header, (size_t)n);
+			(void)io_write_all(STDOUT_FILENO, agent.err.data,
+					   agent.err.len);
+			agent.err.len = 0;
+			agent_task_free(t);
+			agent.running = NULL;
+		}
+		free(argv);
+		argv = NULL;
+		if (rc < 0)
+			continue;
+		if (t->input_len > 0) {
+			process_write(agent.process, t->input, t->input_len,
+				      false);
+			process_close_stdin(agent.process);
+		}
+	}
+	buf_free(&env);
+	buf_free(&words);
+	if (agent.running == NULL && agent.eof)
+		child_stop();
+}
+
+/* One request line: a task to read on, or a signal. */
+static void
+agent_request(const char *line)
+{
+	unsigned long long seq;
+	size_t input_len;
+	int sig;
+
+	if (sscanf(line, "T %llu %zu", &seq, &input_len) == 2) {
+		agent.reading = xcalloc(1, sizeof *agent.reading);
+		agent.reading->seq = seq;
+		agent.reading->input_len = input_len;
+		agent.reading->input = xmalloc(input_len + 1);
+		agent.state = AGENT_COMMAND;
+	} else if (sscanf(line, "K %llu %d", &seq, &sig) == 2) {
+		if (agent.running != NULL && agent.running->seq == seq &&
+		    sig > 0 && sig < 65)
+			process_signal(agent.process, sig);
+	}
+}
+
+static void
+agent_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	static char block[65536];
+
+	(void)handle;
+	(void)suggested;
+	buf->base = block;
+	buf->len = sizeof block;
+}
+
+static void
+agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	const char *p = buf->base, *end = buf->base + (nread > 0 ? nread : 0);
+
+	if (nread < 0) {
+		/* cpmap is gone: so is the task. */
+		agent.eof = true;
+		uv_close((uv_handle_t *)stream, NULL);
+		STAILQ_INIT(&agent.queue);
+		if (agent.process != NULL)
+			process_signal(agent.process, SIGKILL);
+		else
+			child_stop();
+		return;
+	}
+	while (p < end) {
+		struct agent_task *t = agent.reading;
+
+		if (agent.state == AGENT_INPUT) {
+			size_t want = t->input_len - agent.line.len;
+			size_t take =
+			    (size_t)(end - p) < want ? (size_t)(end - p) : want;
+
+			buf_append(&agent.line, p, take);
+			p += take;
+			if (agent.line.len < t->input_len)
+				return;
+			memcpy(t->input, agent.line.data, t->input_len);
+			agent.line.len = 0;
+			goto queued;
+		}
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL) {
+			buf_append(&agent.line, p, (size_t)(end - p));
+			return;
+		}
+		buf_append(&agent.line, p, (size_t)(nl - p));
+		p = nl + 1;
+		if (agent.state == AGENT_HEADER) {
+			agent_request(agent.line.data);
+			agent.line.len = 0;
+			continue;
+		}
+		t->command = buf_steal(&agent.line, &t->command_len);
+		if (t->command == NULL)
+			t->command = xstrdup("");
+		if (t->input_len > 0) {
+			agent.state = AGENT_INPUT;
+			continue;
+		}
+	queued:
+		STAILQ_INSERT_TAIL(&agent.queue, t, entry);
+		agent.reading = NULL;
+		agent.state = AGENT_HEADER;
+		agent_next();
+	}
+}
+
+int
+agent_run(void)
+{
+	int rc;
+
+	agent.loop = uv_default_loop();
+	STAILQ_INIT(&agent.queue);
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = child_init(agent.loop)) != 0)
+		fatal("cannot watch child processes: %s", uv_strerror(rc));
+	if ((rc = uv_pipe_init(agent.loop, &agent.in, 0)) != 0 ||
+	    (rc = uv_pipe_open(&agent.in, STDIN_FILENO)) != 0 ||
+	    (rc = uv_read_start((uv_stream_t *)&agent.in, agent_alloc_cb,
+				agent_read_cb)) != 0)
+		fatal("--worker: cannot read its standard input: %s",
+		      uv_strerror(rc));
+	printf("cpmap-agent %d\n", CPMAP_PROTOCOL_VERSION);
+	fflush(stdout);
+	(void)uv_run(agent.loop, UV_RUN_DEFAULT);
+	buf_free(&agent.line);
+	buf_free(&agent.out);
+	buf_free(&agent.err);
+	agent_task_free(agent.reading);
+	(void)uv_loop_close(agent.loop);
+	return 0;
+}

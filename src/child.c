@@ -108,6 +108,13 @@ child_build_environment(void)
 	child_environment[kept] = NULL;
 }
 
+void
+child_refresh_environment(void)
+{
+	free(child_environment);
+	child_build_environment();
+}
+
 int
 child_init(uv_loop_t *loop)
 {

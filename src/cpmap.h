@@ -119,6 +119,7 @@ struct options {
 	uint64_t kill_after_ms;	  /* SIGTERM to SIGKILL, default 2000 */
 	uint64_t host_timeout_ms; /* no worker up this long: host-lost */
 	const char *transport;	  /* --transport: how to reach a host */
+	bool remote_agent_sh;	  /* --remote-agent sh: never cpmap --worker */
 	char **env;		  /* --env NAMEs, borrowed from argv */
 	size_t env_count;
 	unsigned retries;	 /* --retries: more attempts for failures */
@@ -381,6 +382,14 @@ void shquote_append(struct buf *out, const char *s, size_t len);
 void shquote_command_line(struct buf *out, char *const *argv, bool shell);
 /* Does the word need the shell: whitespace or shell syntax in it? */
 bool shquote_needs_shell(const char *word);
+/*
+ * Read back a line "export NAME=WORD ...; exec WORD ..." made of words as
+ * shquote_append writes them (the remote agent's requests): env gets
+ * "NAME=value" strings and argv the words, each NUL-terminated.  False
+ * for any other line (it is then for sh to run).
+ */
+bool shquote_parse_exec(const char *line, size_t len, struct buf *env,
+			struct buf *argv, size_t *argc);
 
 /* ---- child.c: starting and reaping child processes -------------------- */
 
@@ -404,6 +413,8 @@ int child_init(uv_loop_t *loop);
  */
 int child_spawn(const struct child_spec *spec, child_exit_cb exit, void *arg,
 		pid_t *pid);
+/* Build the children's environment again (after a setenv). */
+void child_refresh_environment(void);
 /* Signal the process group of every live child (async-signal-safe). */
 void child_signal_all(int sig);
 void child_stop(void);
@@ -614,8 +625,13 @@ extern const struct worker_kind persist_worker;
 /* ---- remote.c: hosts reached over ssh or --transport (-S) --------------- */
 
 extern const struct worker_kind remote_worker;
-/* agent.c: the sh agent a slot's session runs on its host. */
+/* agent_script.c: the sh agent a slot's session runs on its host. */
 extern const char agent_script[];
+
+/* ---- agent.c: cpmap --worker, the agent in C (same protocol) ---------- */
+
+/* Serve requests on stdin until EOF; the exit status. */
+int agent_run(void);
 
 /* ---- halt.c: --halt policies (pure) ----------------------------------- */
 

@@ -55,6 +55,7 @@ enum long_only_option {
 	OPT_TRANSPORT,
 	OPT_HOST_TIMEOUT,
 	OPT_ENV,
+	OPT_REMOTE_AGENT,
 };
 
 static const struct option main_long_options[] = {
@@ -101,6 +102,7 @@ static const struct option main_long_options[] = {
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"host-timeout", required_argument, NULL, OPT_HOST_TIMEOUT},
     {"env", required_argument, NULL, OPT_ENV},
+    {"remote-agent", required_argument, NULL, OPT_REMOTE_AGENT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -189,6 +191,10 @@ main_usage(FILE *f)
 	    "      --host-timeout T   with no host up for T, give up "
 	    "(default 5m)\n"
 	    "      --env NAME         copy variable NAME to remote tasks\n"
+	    "      --remote-agent A   auto (cpmap --worker if the host has it) "
+	    "or sh\n"
+	    "      --worker           (alone) be the agent a remote cpmap "
+	    "starts\n"
 	    "\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
@@ -484,6 +490,14 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_HOST_TIMEOUT:
 			opts->host_timeout_ms =
 			    main_duration("--host-timeout", optarg, false);
+			break;
+		case OPT_REMOTE_AGENT:
+			if (strcmp(optarg, "auto") != 0 &&
+			    strcmp(optarg, "sh") != 0)
+				main_usage_error("--remote-agent: '%s': say "
+						 "auto or sh",
+						 optarg);
+			opts->remote_agent_sh = strcmp(optarg, "sh") == 0;
 			break;
 		case OPT_ENV:
 			if (optarg[0] == '\0' ||
@@ -802,6 +816,11 @@ main(int argc, char **argv)
 	log_init(argv[0]);
 	main_open_standard_fds();
 	log_debug_open();
+	/* The remote agent, started on a host by another cpmap. */
+	if (argc == 2 && strcmp(argv[1], "--worker") == 0)
+		return agent_run();
+	if (argc == 2 && strcmp(argv[1], "--worker-version") == 0)
+		return printf("%d\n", CPMAP_PROTOCOL_VERSION) < 0;
 	main_cloexec_inherited();
 	main_parse(&opts, argc, argv);
 

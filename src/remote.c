@@ -45,7 +45,8 @@
 /* The control process: how many CPUs, then a heartbeat until EOF. */
 static const char remote_control_script[] =
     "echo cpmap-host $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc "
-    "2>/dev/null || echo 1); (while sleep " REMOTE_HEARTBEAT_S
+    "2>/dev/null || echo 1) $(cpmap --worker-version 2>/dev/null || echo 0)"
+    "; (while sleep " REMOTE_HEARTBEAT_S
     "; do echo . || exit; done) & cat >/dev/null; kill $! 2>/dev/null";
 
 enum host_state {
@@ -406,22 +407,37 @@ remote_died_cb(void *arg, unsigned index, int wait_status)
 		  h->name, index + 1, end.exit_code, end.signal);
 }
 
-/* The host said hello: its slots take tasks. */
+/*
+ * The host said hello, with its CPU count and the protocol version of the
+ * cpmap it has (0: none): its slots take tasks.  The first time, choose the
+ * agent: cpmap --worker when it speaks our version, else the sh agent,
+ * which comes over each session's stdin before any request.
+ */
 static void
-remote_up(struct remote_host *h, unsigned cpus)
+remote_up(struct remote_host *h, unsigned cpus, int version)
 {
 	unsigned slots = h->slots > 0 ? h->slots : cpus > 0 ? cpus : 1;
 
 	if (h->sets == NULL) {
+		bool native = version == CPMAP_PROTOCOL_VERSION &&
+			      !h->opts->remote_agent_sh;
 		struct session_config config = {
 		    .protocol = &remote_protocol,
 		    .arg = h,
 		    .host = h->name,
 		    .kill_after_ms = h->opts->kill_after_ms,
-		    .preamble = agent_script,
+		    .preamble = native ? NULL : agent_script,
 		    .died = remote_died_cb,
 		};
+		char boot[96];
 
+		snprintf(boot, sizeof boot,
+			 "eval \"$(dd bs=1 count=%zu 2>/dev/null)\"",
+			 strlen(agent_script));
+		h->session = remote_argv(
+		    h, native ? "exec cpmap --worker" : boot, false);
+		log_debug("host %s: agent %s", h->name,
+			  native ? "cpmap --worker" : "sh");
 		h->sets = session_set_create(h->loop, &config, slots);
 		h->set_slots = slots;
 	}
@@ -441,6 +457,7 @@ remote_control_read_cb(void *arg, int stream, const char *data, size_t len)
 	struct buf *b = stream == 1 ? &h->said : &h->complaint;
 	char *nl;
 	unsigned cpus;
+	int version;
 
 	if (len == 0)
 		return;
@@ -453,8 +470,9 @@ remote_control_read_cb(void *arg, int stream, const char *data, size_t len)
 		if (stream == 2)
 			log_warn("host %s: %s", h->name, b->data);
 		else if (h->state == HOST_CONNECTING &&
-			 sscanf(b->data, "cpmap-host %u", &cpus) == 1)
-			remote_up(h, cpus);
+			 sscanf(b->data, "cpmap-host %u %d", &cpus, &version) ==
+			     2)
+			remote_up(h, cpus, version);
 		b->len -= (size_t)(nl + 1 - b->data);
 		memmove(b->data, nl + 1, b->len);
 	}
@@ -527,7 +545,6 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	      const struct worker_plan *plan)
 {
 	struct remote_host *h = xcalloc(1, sizeof *h);
-	char boot[96];
 
 	h->worker = w;
 	h->loop = loop;
@@ -551,10 +568,6 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 		buf_append_str(&h->environment, "; ");
 	}
 	h->control = remote_argv(h, remote_control_script, true);
-	/* The agent comes over the session's stdin, before any request. */
-	snprintf(boot, sizeof boot, "eval \"$(dd bs=1 count=%zu 2>/dev/null)\"",
-		 strlen(agent_script));
-	h->session = remote_argv(h, boot, false);
 	uv_timer_init(loop, &h->retry);
 	h->retry.data = h;
 	uv_timer_init(loop, &h->silence);

@@ -69,3 +69,102 @@ shquote_command_line(struct buf *out, char *const *argv, bool shell)
 		shquote_append(out, argv[i], strlen(argv[i]));
 	}
 }
+
+/*
+ * Read back one word as shquote_append writes it (bare safe characters,
+ * '...' with '\'' for a quote) or as remote.c spells a newline inside it
+ * ('"$CPMAP_NL"').  Advance *p past it; false for anything else.
+ */
+static bool
+shquote_read_word(const char **p, const char *end, struct buf *word)
+{
+	const char *s = *p;
+
+	word->len = 0;
+	buf_append(word, "", 0);
+	if (s >= end || *s == ' ' || *s == ';')
+		return false;
+	while (s < end && *s != ' ' && *s != ';') {
+		if (*s == '\'') {
+			const char *close =
+			    memchr(s + 1, '\'', (size_t)(end - s - 1));
+
+			if (close == NULL)
+				return false;
+			buf_append(word, s + 1, (size_t)(close - s - 1));
+			s = close + 1;
+		} else if (end - s >= 2 && s[0] == '\\' && s[1] == '\'') {
+			buf_append_char(word, '\'');
+			s += 2;
+		} else if ((size_t)(end - s) >= 11 &&
+			   memcmp(s, "\"$CPMAP_NL\"", 11) == 0) {
+			buf_append_char(word, '\n');
+			s += 11;
+		} else if (shquote_is_safe((unsigned char)*s)) {
+			buf_append_char(word, *s++);
+		} else {
+			return false;
+		}
+	}
+	*p = s;
+	return true;
+}
+
+bool
+shquote_parse_exec(const char *line, size_t len, struct buf *env,
+		   struct buf *argv, size_t *argc)
+{
+	const char *p = line, *end = line + len;
+	struct buf word = {0};
+	bool ok = false;
+
+	env->len = argv->len = 0;
+	*argc = 0;
+	/* "export NAME=WORD ...; " any number of times */
+	while ((size_t)(end - p) > 7 && memcmp(p, "export ", 7) == 0) {
+		p += 7;
+		for (;;) {
+			const char *eq = p;
+
+			while (eq < end &&
+			       (*eq == '_' || (*eq >= 'A' && *eq <= 'Z') ||
+				(*eq >= 'a' && *eq <= 'z') ||
+				(eq > p && *eq >= '0' && *eq <= '9')))
+				eq++;
+			if (eq == p || eq >= end || *eq != '=')
+				goto out;
+			buf_append(env, p, (size_t)(eq - p) + 1);
+			p = eq + 1;
+			if (p < end && (*p == ' ' || *p == ';'))
+				word.len = 0; /* an empty value */
+			else if (!shquote_read_word(&p, end, &word))
+				goto out;
+			buf_append(env, word.data != NULL ? word.data : "",
+				   word.len);
+			buf_append_char(env, '\0');
+			if (p < end && *p == ' ') {
+				p++;
+				continue;
+			}
+			break;
+		}
+		if (end - p < 2 || p[0] != ';' || p[1] != ' ')
+			goto out;
+		p += 2;
+	}
+	/* "exec WORD..." */
+	if ((size_t)(end - p) < 4 || memcmp(p, "exec", 4) != 0)
+		goto out;
+	p += 4;
+	while (p < end) {
+		if (*p++ != ' ' || !shquote_read_word(&p, end, &word))
+			goto out;
+		buf_append(argv, word.data, word.len);
+		buf_append_char(argv, '\0');
+		(*argc)++;
+	}
+	ok = *argc > 0;
+out:
+	buf_free(&word);
+	return ok;
+}

@@ -4,7 +4,10 @@
  * The input is the value to quote.  Properties checked (abort on failure):
  * undoing the quoting as /bin/sh does gives back the exact bytes, as one
  * word; the value is left bare exactly when it is non-empty and made only of
- * safe bytes; shquote_needs_shell agrees with the list of shell bytes.
+ * safe bytes; shquote_needs_shell agrees with the list of shell bytes; an
+ * "exec WORD" line, made one line as for the remote agent, is read back by
+ * shquote_parse_exec to the same word, and any bytes at all are safe to
+ * give it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +101,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("left bare when unsafe, or quoted when safe");
 	free(back);
 	buf_free(&q);
+
+	/* As the remote agent's command line: read back without a shell
+	 * (a value with NUL bytes cannot be an argument: skip it). */
+	if (memchr(data, '\0', size) == NULL) {
+		struct buf line = {0}, env = {0}, argv = {0};
+		size_t argc = 0;
+
+		buf_append_str(&q, "exec ");
+		shquote_append(&q, s, size);
+		shquote_one_line(&line, q.data, q.len);
+		if (memchr(line.data, '\n', line.len) != NULL)
+			fail("a command line is more than one line");
+		if (!shquote_parse_exec(line.data, line.len, &env, &argv,
+					&argc) ||
+		    argc != 1 || strlen(argv.data) != size ||
+		    memcmp(argv.data, data, size) != 0)
+			fail("an exec line does not give its word back");
+		/* Any bytes at all: no crash, no overread. */
+		(void)shquote_parse_exec(s, size, &env, &argv, &argc);
+		buf_free(&line);
+		buf_free(&env);
+		buf_free(&argv);
+		buf_free(&q);
+	}
 
 	/* Appending keeps what the buffer held. */
 	buf_append(&q, "x ", 2);

@@ -382,6 +382,8 @@ void shquote_append(struct buf *out, const char *s, size_t len);
 void shquote_command_line(struct buf *out, char *const *argv, bool shell);
 /* Does the word need the shell: whitespace or shell syntax in it? */
 bool shquote_needs_shell(const char *word);
+/* Append a quoted command line as one line: newlines as '"$CPMAP_NL"'. */
+void shquote_one_line(struct buf *out, const char *line, size_t len);
 /*
  * Read back a line "export NAME=WORD ...; exec WORD ..." made of words as
  * shquote_append writes them (the remote agent's requests): env gets

@@ -122,16 +122,7 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 		     spec->stdin_data != NULL ? spec->stdin_len : 0);
 	buf_append(batch, header, (size_t)n);
 	/* One line: a newline (always inside single quotes) is spelt out. */
-	for (const char *p = cmd.data, *end = cmd.data + cmd.len; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if (nl == NULL)
-			nl = end;
-		buf_append(batch, p, (size_t)(nl - p));
-		if (nl < end)
-			buf_append_str(batch, "'\"$CPMAP_NL\"'");
-		p = nl + 1;
-	}
+	shquote_one_line(batch, cmd.data, cmd.len);
 	buf_append_char(batch, '\n');
 	if (spec->stdin_data != NULL)
 		buf_append(batch, spec->stdin_data, spec->stdin_len);

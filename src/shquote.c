@@ -1,11 +1,16 @@
 /*
  * shquote.c - POSIX shell quoting.
  *
- * Shell mode, --dry-run and (later) remote execution all turn a value into
- * one literal word for /bin/sh.  A value made only of characters that are
+ * Shell mode, --dry-run and remote execution all turn a value into one
+ * literal word for /bin/sh.  A value made only of characters that are
  * never special is left bare (so --dry-run output stays readable); anything
  * else is put in single quotes, where the shell interprets nothing, and each
  * embedded single quote becomes '\''.
+ *
+ * The remote agents get command lines on one line: a newline, which can
+ * only be inside single quotes, is spelt '"$CPMAP_NL"' (the sh agent sets
+ * that variable), and cpmap --worker reads such a line back into an argv
+ * and an environment without a shell.
  */
 #include <string.h>
 
@@ -67,6 +72,21 @@ shquote_command_line(struct buf *out, char *const *argv, bool shell)
 		if (i > 0)
 			buf_append_char(out, ' ');
 		shquote_append(out, argv[i], strlen(argv[i]));
+	}
+}
+
+void
+shquote_one_line(struct buf *out, const char *line, size_t len)
+{
+	for (const char *p = line, *end = line + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL)
+			nl = end;
+		buf_append(out, p, (size_t)(nl - p));
+		if (nl < end)
+			buf_append_str(out, "'\"$CPMAP_NL\"'");
+		p = nl + 1;
 	}
 }
 

@@ -347,6 +347,106 @@ test_unquote_rejects(void)
 	       "the test's parser reads 'a'\\''b' as a'b");
 }
 
+/* The agent's command lines: random argv and exports, written as
+ * remote.c writes them, come back exactly (cpmap --worker's reading). */
+static void
+test_parse_exec(void)
+{
+	static const char tricky[] = "'\\\" \t\n$`*?[]{}~#&|;<>()!=%";
+	enum { ROUNDS = 5000, MAX_WORDS = 5, MAX_LEN = 12 };
+	int failures = 0;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		struct buf line = {0}, quoted = {0}, env = {0}, argv = {0};
+		char words[MAX_WORDS][MAX_LEN + 1];
+		char value[MAX_LEN + 1];
+		size_t nwords = 1 + rng(MAX_WORDS), vlen = rng(MAX_LEN + 1);
+		size_t argc = 0;
+		bool ok;
+
+		for (size_t i = 0; i < vlen; i++)
+			value[i] = rng(2) ? tricky[rng(sizeof tricky - 1)]
+					  : (char)(1 + rng(255));
+		value[vlen] = '\0';
+		buf_append_str(&quoted, "export A_1=");
+		shquote_append(&quoted, value, vlen);
+		buf_append_str(&quoted, " B=x; export C=; exec");
+		for (size_t w = 0; w < nwords; w++) {
+			size_t len = rng(MAX_LEN + 1);
+
+			for (size_t i = 0; i < len; i++)
+				words[w][i] =
+				    rng(2) ? tricky[rng(sizeof tricky - 1)]
+					   : safe_bytes[rng(sizeof safe_bytes -
+							    1)];
+			words[w][len] = '\0';
+			buf_append_char(&quoted, ' ');
+			shquote_append(&quoted, words[w], len);
+		}
+		shquote_one_line(&line, quoted.data, quoted.len);
+		ok = memchr(line.data, '\n', line.len) == NULL &&
+		     shquote_parse_exec(line.data, line.len, &env, &argv,
+					&argc) &&
+		     argc == nwords;
+		if (ok) {
+			const char *p = argv.data, *e = env.data;
+
+			for (size_t w = 0; ok && w < nwords; w++) {
+				ok = strcmp(p, words[w]) == 0;
+				p += strlen(p) + 1;
+			}
+			ok = ok && strncmp(e, "A_1=", 4) == 0 &&
+			     strcmp(e + 4, value) == 0;
+			e += strlen(e) + 1;
+			ok = ok && strcmp(e, "B=x") == 0;
+			e += strlen(e) + 1;
+			ok = ok && strcmp(e, "C=") == 0;
+		}
+		if (!ok && failures++ == 0) {
+			tap_diag("round %d:", r);
+			tap_diag_value("line", line.data, line.len);
+		}
+		buf_free(&line);
+		buf_free(&quoted);
+		buf_free(&env);
+		buf_free(&argv);
+	}
+	tap_ok(failures == 0,
+	       "%d random command lines come back as their argv and exports "
+	       "(%d failed)",
+	       ROUNDS, failures);
+
+	static const char *const rejected[] = {
+	    "",
+	    "exec",
+	    "echo a",
+	    "exec a; rm b",
+	    "exec a | b",
+	    "exec $(id)",
+	    "exec 'open",
+	    "export 1A=x; exec a",
+	    "export A=x exec a",
+	    "exec a  b",
+	    "exec a\nb",
+	};
+	int wrong = 0;
+
+	for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++) {
+		struct buf env = {0}, argv = {0};
+		size_t argc;
+
+		if (shquote_parse_exec(rejected[i], strlen(rejected[i]), &env,
+				       &argv, &argc)) {
+			tap_diag("taken: %s", rejected[i]);
+			wrong++;
+		}
+		buf_free(&env);
+		buf_free(&argv);
+	}
+	tap_ok(wrong == 0, "lines that are not export/exec of quoted words "
+			   "are left to sh");
+}
+
 int
 main(void)
 {
@@ -356,5 +456,6 @@ main(void)
 	test_needs_shell();
 	test_unquote_rejects();
 	test_round_trip();
+	test_parse_exec();
 	return tap_done();
 }

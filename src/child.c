@@ -50,8 +50,10 @@ struct child {
 
 static uv_signal_t child_sigchld;
 static bool child_watching;
-static struct child *child_table; /* the live children, unordered */
-static size_t child_live, child_capacity;
+/* The live children, by pid: open addressing with linear probing, so that
+ * an exit costs the same however many children there are (pid 0: empty). */
+static struct child *child_table;
+static size_t child_live, child_capacity; /* capacity: a power of two */
 
 /* The environment every child gets: ours, then the three CPMAP_ values. */
 static char **child_environment;
@@ -63,25 +65,82 @@ static size_t child_host_index; /* where child_host_var is in the array */
 static const int child_reset_signals[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
 					  SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2};
 
+static size_t
+child_home(pid_t pid)
+{
+	return ((size_t)pid * 2654435761u) & (child_capacity - 1);
+}
+
+static void
+child_insert(const struct child *c)
+{
+	size_t i = child_home(c->pid);
+
+	while (child_table[i].pid != 0)
+		i = (i + 1) & (child_capacity - 1);
+	child_table[i] = *c;
+	child_live++;
+}
+
+/* Room for one more, at most half full. */
+static void
+child_reserve(void)
+{
+	struct child *old = child_table;
+	size_t old_capacity = child_capacity;
+
+	if ((child_live + 1) * 2 <= child_capacity)
+		return;
+	child_capacity = child_capacity ? child_capacity * 2 : 64;
+	child_table = xcalloc(child_capacity, sizeof *child_table);
+	child_live = 0;
+	for (size_t i = 0; i < old_capacity; i++)
+		if (old[i].pid != 0)
+			child_insert(&old[i]);
+	free(old);
+}
+
+/* Take the child out of the table; false if it is not ours. */
+static bool
+child_take(pid_t pid, struct child *out)
+{
+	size_t mask = child_capacity - 1, i, j;
+
+	if (child_capacity == 0)
+		return false;
+	for (i = child_home(pid); child_table[i].pid != pid; i = (i + 1) & mask)
+		if (child_table[i].pid == 0)
+			return false;
+	*out = child_table[i];
+	/* Shift back the entries after it that would not be found. */
+	for (j = (i + 1) & mask; child_table[j].pid != 0; j = (j + 1) & mask) {
+		size_t k = child_home(child_table[j].pid);
+
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		child_table[i] = child_table[j];
+		i = j;
+	}
+	child_table[i].pid = 0;
+	child_live--;
+	return true;
+}
+
 static void
 child_sigchld_cb(uv_signal_t *handle, int signum)
 {
+	struct child done;
 	int status;
 	pid_t pid;
 
+	(void)signum;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (size_t i = 0; i < child_live; i++) {
-			if (child_table[i].pid != pid)
-				continue;
-			struct child done = child_table[i];
-
-			/* Remove before the callback: it may spawn again. */
-			child_table[i] = child_table[--child_live];
-			if (child_live == 0)
-				uv_unref((uv_handle_t *)handle);
-			done.exit(done.arg, status);
-			break;
-		}
+		/* Removed before the callback: it may spawn again. */
+		if (!child_take(pid, &done))
+			continue;
+		if (child_live == 0)
+			uv_unref((uv_handle_t *)handle);
+		done.exit(done.arg, status);
 	}
 }
 
@@ -182,11 +241,7 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 		buf_append_str(&child_host_var, spec->host);
 		child_environment[child_host_index] = child_host_var.data;
 	}
-	if (child_live == child_capacity) {
-		child_capacity = child_capacity ? child_capacity * 2 : 16;
-		child_table = xreallocarray(child_table, child_capacity,
-					    sizeof *child_table);
-	}
+	child_reserve();
 
 	/*
 	 * With every signal blocked, no handler of cpmap's can run in the
@@ -210,9 +265,9 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 			;
 		return -error;
 	}
-	if (child_live++ == 0)
+	if (child_live == 0)
 		uv_ref((uv_handle_t *)&child_sigchld);
-	child_table[child_live - 1] = (struct child){pid, exit_cb, arg};
+	child_insert(&(struct child){pid, exit_cb, arg});
 	*pidp = pid;
 	return 0;
 }
@@ -220,8 +275,9 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 void
 child_signal_all(int sig)
 {
-	for (size_t i = 0; i < child_live; i++)
-		(void)kill(-child_table[i].pid, sig);
+	for (size_t i = 0; i < child_capacity; i++)
+		if (child_table[i].pid != 0)
+			(void)kill(-child_table[i].pid, sig);
 }
 
 void

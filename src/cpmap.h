@@ -587,6 +587,9 @@ struct session_config {
 	uint64_t max_requests;	/* requests per process, 0: no limit */
 	uint64_t kill_after_ms; /* SIGTERM to SIGKILL at the end */
 	const char *preamble;	/* written to each process before requests */
+	/* Does the oldest attempt take the blame for this death?  (NULL:
+	 * the protocol's blame_first.) */
+	bool (*to_blame)(void *arg, int wait_status);
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
 };
@@ -623,10 +626,14 @@ unsigned session_slot_number(const struct session *s);
 /* ---- persist.c: persistent workers, one per slot (--persist) ------------ */
 
 extern const struct worker_kind persist_worker;
+/* The line protocol, which remote hosts speak too with --persist. */
+extern const struct session_protocol persist_protocol;
 
 /* ---- remote.c: hosts reached over ssh or --transport (-S) --------------- */
 
 extern const struct worker_kind remote_worker;
+/* --persist on hosts: each slot's session is the persistent command. */
+extern const struct worker_kind remote_persist_worker;
 /* agent_script.c: the sh agent a slot's session runs on its host. */
 extern const char agent_script[];
 

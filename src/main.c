@@ -689,7 +689,8 @@ main_parse(struct options *opts, int argc, char **argv)
 	/* Hosts' slots are known only once they are up: room for 64
 	 * tasks a slot on 64 slots a host. */
 	for (size_t i = 0; !buffer_given && i < opts->worker_count; i++)
-		if (opts->workers[i].kind == &remote_worker &&
+		if (opts->workers[i].kind != &local_worker &&
+		    opts->workers[i].kind != &persist_worker &&
 		    opts->buffer < 4096 * opts->worker_count)
 			opts->buffer = (unsigned)(4096 * opts->worker_count);
 }
@@ -769,8 +770,6 @@ main_plan_workers(struct options *opts, bool jobs_given)
 		};
 		return;
 	}
-	if (opts->persist)
-		main_usage_error("--persist does not run on -S hosts yet");
 	for (size_t i = 0; i < count; i++) {
 		char *spec = main_worker_specs[i], *slash = strchr(spec, '/');
 		unsigned slots = jobs_given ? opts->jobs : 0;
@@ -786,13 +785,15 @@ main_plan_workers(struct options *opts, bool jobs_given)
 					 main_worker_specs[i]);
 		if (strcmp(spec, ":") == 0)
 			opts->workers[i] = (struct worker_plan){
-			    .kind = &local_worker,
+			    .kind =
+				opts->persist ? &persist_worker : &local_worker,
 			    .where = xstrdup("local"),
 			    .slots = slots > 0 ? slots : opts->jobs,
 			};
 		else
 			opts->workers[i] = (struct worker_plan){
-			    .kind = &remote_worker,
+			    .kind = opts->persist ? &remote_persist_worker
+						  : &remote_worker,
 			    .where = xstrdup(spec),
 			    .slots = slots,
 			};

@@ -87,7 +87,7 @@ persist_decode(struct session *s, const char *data, size_t len)
 	}
 }
 
-static const struct session_protocol persist_protocol = {
+const struct session_protocol persist_protocol = {
     .name = "lines",
     .encode = persist_encode,
     .decode = persist_decode,

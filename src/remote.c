@@ -77,6 +77,8 @@ struct remote_host {
 	uv_timer_t silence;	  /* how long the host has said nothing */
 	const char *silenced;	  /* why we killed the control, or NULL */
 	struct buf environment;	  /* --env: "export NAME=value; " */
+	bool persist;		  /* --persist: sessions run the command */
+	char ***persist_argv;	  /* ... each slot's session argv */
 };
 
 /* The per-session state of the protocol's decoder. */
@@ -399,6 +401,21 @@ remote_died_cb(void *arg, unsigned index, int wait_status)
 }
 
 /*
+ * A persistent command that dies takes the blame for the input it was
+ * working on, unless the connection failed (the transport's 255): then
+ * nobody is to blame, and its inputs run again elsewhere.
+ */
+static bool
+remote_persist_to_blame(void *arg, int wait_status)
+{
+	struct attempt_end end;
+
+	(void)arg;
+	attempt_end_status(&end, wait_status);
+	return end.exit_code != 255;
+}
+
+/*
  * The host said hello, with its CPU count and the protocol version of the
  * cpmap it has (0: none): its slots take tasks.  The first time, choose the
  * agent: cpmap --worker when it speaks our version, else the sh agent,
@@ -411,13 +428,16 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 
 	if (h->sets == NULL) {
 		bool native = version == CPMAP_PROTOCOL_VERSION &&
-			      !h->opts->remote_agent_sh;
+			      !h->opts->remote_agent_sh && !h->persist;
 		struct session_config config = {
-		    .protocol = &remote_protocol,
+		    .protocol =
+			h->persist ? &persist_protocol : &remote_protocol,
 		    .arg = h,
 		    .host = h->name,
+		    .max_requests = h->persist ? h->opts->persist_max : 0,
 		    .kill_after_ms = h->opts->kill_after_ms,
-		    .preamble = native ? NULL : agent_script,
+		    .preamble = native || h->persist ? NULL : agent_script,
+		    .to_blame = h->persist ? remote_persist_to_blame : NULL,
 		    .died = remote_died_cb,
 		};
 		char boot[96];
@@ -431,6 +451,7 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 			  native ? "cpmap --worker" : "sh");
 		h->sets = session_set_create(h->loop, &config, slots);
 		h->set_slots = slots;
+		h->persist_argv = xcalloc(slots, sizeof *h->persist_argv);
 	}
 	if (slots > h->set_slots)
 		slots = h->set_slots; /* more CPUs since: the slots stay */
@@ -542,6 +563,7 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	h->opts = opts;
 	h->name = xstrdup(plan->where);
 	h->slots = plan->slots;
+	h->persist = plan->kind == &remote_persist_worker;
 	h->retry_ms = REMOTE_RETRY_FIRST_MS;
 	h->control_dir = xstrdup("/tmp/cpmap-XXXXXX");
 	if (mkdtemp(h->control_dir) == NULL)
@@ -574,6 +596,39 @@ remote_start(void *state, const struct attempt_spec *spec,
 	struct remote_host *h = state;
 
 	return session_submit(h->sets, h->session, spec, cb, arg);
+}
+
+/* --persist: the slot's session runs the command itself on the host. */
+static void *
+remote_persist_start(void *state, const struct attempt_spec *spec,
+		     const struct attempt_callbacks *cb, void *arg)
+{
+	struct remote_host *h = state;
+	char ***argv = &h->persist_argv[spec->slot_index];
+
+	if (*argv == NULL) {
+		struct buf line = {0};
+		char head[64];
+		int n = snprintf(head, sizeof head,
+				 "export CPMAP_SLOT=%u PARALLEL_JOBSLOT=%u; ",
+				 spec->slot, spec->slot);
+
+		buf_append(&line, head, (size_t)n);
+		buf_append_str(&line, "export CPMAP_HOST=");
+		shquote_append(&line, h->name, strlen(h->name));
+		buf_append_str(&line, "; ");
+		if (h->environment.len > 0)
+			buf_append(&line, h->environment.data,
+				   h->environment.len);
+		buf_append_str(&line, "exec");
+		for (char *const *word = spec->argv; *word != NULL; word++) {
+			buf_append_char(&line, ' ');
+			shquote_append(&line, *word, strlen(*word));
+		}
+		*argv = remote_argv(h, line.data, false);
+		buf_free(&line);
+	}
+	return session_submit(h->sets, *argv, spec, cb, arg);
 }
 
 static void
@@ -617,6 +672,9 @@ remote_free(void *state)
 	free(h->control_dir);
 	remote_free_argv(h->control);
 	remote_free_argv(h->session);
+	for (unsigned i = 0; h->persist_argv != NULL && i < h->set_slots; i++)
+		remote_free_argv(h->persist_argv[i]);
+	free(h->persist_argv);
 	buf_free(&h->said);
 	buf_free(&h->complaint);
 	buf_free(&h->environment);
@@ -628,6 +686,17 @@ const struct worker_kind remote_worker = {
     .name = "remote",
     .create = remote_create,
     .start = remote_start,
+    .signal = session_signal,
+    .shutdown = remote_shutdown,
+    .stop = remote_stop,
+    .free = remote_free,
+};
+
+const struct worker_kind remote_persist_worker = {
+    .name = "remote-persist",
+    .per_slot_command = true,
+    .create = remote_create,
+    .start = remote_persist_start,
     .signal = session_signal,
     .shutdown = remote_shutdown,
     .stop = remote_stop,

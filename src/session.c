@@ -105,7 +105,10 @@ static void session_slot_resume(struct session_slot *slot);
 static void
 session_end_attempts(struct session *s)
 {
-	bool first = s->slot->set->config.protocol->blame_first;
+	const struct session_config *config = &s->slot->set->config;
+	bool first = config->to_blame != NULL
+			 ? config->to_blame(config->arg, s->wait_status)
+			 : config->protocol->blame_first;
 	struct session_attempt *a;
 
 	while ((a = TAILQ_FIRST(&s->unanswered)) != NULL) {

@@ -528,6 +528,27 @@ cpmap: host bare: up, 2 slots" ]
 	clean
 }
 
+@test "a host with sh and coreutils but no setsid: --timeout still kills the task's whole process group" {
+	mkdir "$S/bin" "$S/hosttmp"
+	local p
+	for p in sh cat mktemp head dd wc rm mv mkdir nproc; do
+		ln -s "$(command -v $p)" "$S/bin/$p"
+	done
+	script bare 'shift
+exec env -i PATH="$S/bin" TMPDIR="$S/hosttmp" "$@"'
+	# The task and a child it left in the background both hold still.
+	script t 'fifo-wait -s "$S/started" "$S/never" &
+exec fifo-wait -s "$S/started" "$S/never"'
+	mkfifo "$S/never"
+	run --separate-stderr rcpmap -S 1/bare --transport "$S/bare" --timeout 1 --json "$S/t" ::: x
+	[ "$status" -eq 1 ]
+	[ "$(jq -r '"\(.host) \(.status) \(.error.kind)"' <<<"$output")" = "bare timeout timeout" ]
+	[ "$(wc -l <"$S/started")" -eq 2 ]
+	gone $(cut -d' ' -f1 "$S/started")
+	[ -z "$(ls -A "$S/hosttmp")" ]
+	clean
+}
+
 @test "fake transport: a host's tree killed mid-run: every input exactly one result, exit 0" {
 	script t 'echo "$1 $CPMAP_HOST" >>"$S/started"
 wait-lines "$S/go" 1 || exit 9

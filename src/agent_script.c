@@ -14,7 +14,9 @@
  * setsid and sh, wc and cat.
  *
  * It first says "cpmap-agent VERSION".  A task runs under setsid where
- * there is one, so that a signal reaches its whole process group; its
+ * there is one (util-linux), else under coreutils' `timeout 0`, which also
+ * makes a process group and passes a signal on to all of it, so that a
+ * signal reaches everything the task started; its
  * output is kept in a private temporary directory and sent whole when it
  * ends.  EOF on stdin (cpmap or its connection went away) kills the
  * running task and ends the agent.  A task killed by a signal that cpmap
@@ -29,7 +31,8 @@ const char agent_script[] =
     "d=${TMPDIR:-/tmp}/cpmap-agent.$$; mkdir \"$d\" || exit 1; }\n"
     "N='\n"
     "'\n"
-    "if command -v setsid >/dev/null 2>&1; then ss=setsid; else ss=; fi\n"
+    "if command -v setsid >/dev/null 2>&1; then ss=setsid; elif timeout 0 sh "
+    "-c : 2>/dev/null; then ss=\"timeout 0\"; else ss=; fi\n"
     "if head -c 1 </dev/null >/dev/null 2>&1; then take() { head -c \"$1\"; }; "
     "else take() { dd bs=1 count=\"$1\" 2>/dev/null; }; fi\n"
     "runner= seq=\n"

@@ -124,9 +124,13 @@ joblog_write(struct joblog *log, const struct result *r, const char *command,
 		exitval = -1; /* exited 0, yet no success: --resume-failed
 				 reruns it */
 	signal = r->signal;
-	head = xasprintf("%llu\t:\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t",
-			 (unsigned long long)r->seq, r->start, r->duration,
-			 (unsigned long long)received, exitval, signal);
+	/* GNU parallel's Host: ":" for this machine. */
+	head = xasprintf(
+	    "%llu\t%s\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t",
+	    (unsigned long long)r->seq,
+	    r->host == NULL || strcmp(r->host, "local") == 0 ? ":" : r->host,
+	    r->start, r->duration, (unsigned long long)received, exitval,
+	    signal);
 	buf_append_str(&line, head);
 	free(head);
 	/* The log is line-based: a newline in a command is written "\n". */

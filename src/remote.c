@@ -459,7 +459,9 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 	h->retry_ms = REMOTE_RETRY_FIRST_MS;
 	log_warn("host %s: up, %u slot%s", h->name, slots,
 		 slots == 1 ? "" : "s");
-	pool_worker_up(h->worker, slots, 1);
+	/* A persistent command is fed --stride inputs ahead, so that it
+	 * never waits a round trip for its next one. */
+	pool_worker_up(h->worker, slots, h->persist ? h->opts->stride : 1);
 }
 
 static void

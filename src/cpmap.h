@@ -368,7 +368,12 @@ struct expansion {
 struct template *template_parse(char *const *words, int count,
 				const char *replace, enum shell_choice shell,
 				bool named_fields, char **cause);
-/* Does the command run through /bin/sh -c? */
+/* Run shell lines with path instead of /bin/sh ($CPMAP_SHELL). */
+void template_set_shell(struct template *t, const char *path);
+/* The command (not run by a shell) is an exported bash function: run it
+ * as bash -c with every word, every value, one quoted word. */
+void template_use_bash(struct template *t);
+/* Does the command run through a shell's -c (its argv[2] is the line)? */
 bool template_uses_shell(const struct template *t);
 /*
  * Does the command take values from the input ({} {N} fields, or the

@@ -901,6 +901,27 @@ main_raise_fd_limit(void)
 	}
 }
 
+/*
+ * The shell of shell mode is $CPMAP_SHELL, else /bin/sh.  A command whose
+ * first word is an exported bash function (BASH_FUNC_f%% in the
+ * environment, from export -f f) runs under bash, as with GNU parallel.
+ */
+static void
+main_choose_shell(const struct options *opts, struct template *tmpl)
+{
+	const char *sh = getenv("CPMAP_SHELL");
+	char *name;
+
+	if (sh != NULL && sh[0] != '\0')
+		template_set_shell(tmpl, sh);
+	if (opts->command_count < 1 || template_uses_shell(tmpl))
+		return;
+	name = xasprintf("BASH_FUNC_%s%%%%", opts->command[0]);
+	if (getenv(name) != NULL)
+		template_use_bash(tmpl);
+	free(name);
+}
+
 /* Option checks that need the parsed command. */
 static void
 main_check_command(const struct options *opts, const struct template *tmpl)
@@ -985,6 +1006,7 @@ main(int argc, char **argv)
 			   opts.shell, opts.header || opts.json_input, &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
+	main_choose_shell(&opts, tmpl);
 	main_check_command(&opts, tmpl);
 	if (opts.results_dir != NULL &&
 	    results_prepare(opts.results_dir, &cause) < 0)

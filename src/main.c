@@ -370,6 +370,8 @@ main_parse_jobs(const char *text)
 		return jobs > 0 ? (unsigned)jobs : 1;
 	}
 	if (text[0] == '+' || text[0] == '-') {
+		if (text[1] < '0' || text[1] > '9')
+			main_usage_error("-j: '%s' is not a number", text);
 		n = main_number("-j", text + 1, 0, 1000000);
 		if (text[0] == '+')
 			return (unsigned)(cpus + n);

@@ -55,9 +55,11 @@ static bool child_watching;
 static struct child *child_table;
 static size_t child_live, child_capacity; /* capacity: a power of two */
 
-/* The environment every child gets: ours, then the three CPMAP_ values. */
+/* The environment every child gets: ours, then the three CPMAP_ values
+ * and GNU parallel's names for two of them (PARALLEL_SEQ, _JOBSLOT). */
 static char **child_environment;
 static char child_seq_var[48], child_slot_var[48];
+static char child_parallel_seq_var[48], child_parallel_slot_var[48];
 static struct buf child_host_var;
 static size_t child_host_index; /* where child_host_var is in the array */
 
@@ -152,16 +154,20 @@ child_build_environment(void)
 
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	child_environment = xcalloc(n + 4, sizeof *child_environment);
+	child_environment = xcalloc(n + 6, sizeof *child_environment);
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(environ[i], "CPMAP_SEQ=", 10) == 0 ||
 		    strncmp(environ[i], "CPMAP_SLOT=", 11) == 0 ||
-		    strncmp(environ[i], "CPMAP_HOST=", 11) == 0)
+		    strncmp(environ[i], "CPMAP_HOST=", 11) == 0 ||
+		    strncmp(environ[i], "PARALLEL_SEQ=", 13) == 0 ||
+		    strncmp(environ[i], "PARALLEL_JOBSLOT=", 17) == 0)
 			continue;
 		child_environment[kept++] = environ[i];
 	}
 	child_environment[kept++] = child_seq_var;
 	child_environment[kept++] = child_slot_var;
+	child_environment[kept++] = child_parallel_seq_var;
+	child_environment[kept++] = child_parallel_slot_var;
 	child_host_index = kept;
 	child_environment[kept++] = child_host_var.data;
 	child_environment[kept] = NULL;
@@ -235,6 +241,10 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 		 (unsigned long long)spec->seq);
 	snprintf(child_slot_var, sizeof child_slot_var, "CPMAP_SLOT=%u",
 		 spec->slot);
+	snprintf(child_parallel_seq_var, sizeof child_parallel_seq_var,
+		 "PARALLEL_SEQ=%llu", (unsigned long long)spec->seq);
+	snprintf(child_parallel_slot_var, sizeof child_parallel_slot_var,
+		 "PARALLEL_JOBSLOT=%u", spec->slot);
 	if (spec->host != NULL &&
 	    strcmp(child_host_var.data + 11, spec->host) != 0) {
 		child_host_var.len = 11;

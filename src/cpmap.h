@@ -53,6 +53,7 @@ struct source {
 	const char *path; /* SOURCE_FILE: its path, "-" is stdin */
 	char **arguments; /* SOURCE_ARGUMENTS: borrowed from argv */
 	size_t argument_count;
+	bool linked; /* :::+, ::::+: paired with the group before it */
 };
 
 enum output_mode {
@@ -103,6 +104,8 @@ struct options {
 	unsigned stride;      /* --stride: tasks outstanding per worker */
 	unsigned jobs;	      /* slots, >= 1 */
 	unsigned chunk;	      /* inputs per task, >= 1 */
+	size_t chunk_bytes;   /* -X, -m: a task's inputs stop growing past
+				 this many bytes; 0: no such bound */
 	unsigned buffer;      /* tasks started but not yet written, >= jobs */
 	struct worker_plan *workers; /* where slots run (main.c's list) */
 	size_t worker_count;
@@ -116,6 +119,9 @@ struct options {
 
 	/* control */
 	uint64_t timeout_ms;	  /* --timeout per attempt, 0: none */
+	double timeout_percent;	  /* --timeout P%: of the median runtime of
+				     the tasks that succeeded, 0: none */
+	uint64_t delay_ms;	  /* --delay: at least this between starts */
 	uint64_t kill_after_ms;	  /* SIGTERM to SIGKILL, default 2000 */
 	uint64_t host_timeout_ms; /* no worker up this long: host-lost */
 	const char *transport;	  /* --transport: how to reach a host */
@@ -126,6 +132,7 @@ struct options {
 	uint64_t retry_delay_ms; /* before the first retry, then doubled */
 	struct halt_policy halt;
 	const char *joblog; /* --joblog FILE, or NULL */
+	bool joblog_append; /* --joblog +FILE: append to FILE */
 	bool resume;	    /* skip tasks the joblog has */
 	bool resume_failed; /* ... but run failed ones again */
 	bool progress;	    /* --progress */
@@ -135,7 +142,9 @@ struct options {
 	bool ordered;
 	enum output_mode output_mode;
 	bool tag;
+	struct template *tagstring; /* --tagstring, parsed; or NULL */
 	bool dry_run;
+	bool verbose; /* -v, -t: each command on stderr as it starts */
 };
 
 struct input;
@@ -307,6 +316,12 @@ const char *input_column(const struct input *in, size_t n, size_t *len);
 const char *input_field(struct input *in, const char *name, size_t *len,
 			char **cause);
 void input_free(struct input *in);
+/*
+ * The number of inputs in all, when it is known before they are read
+ * (::: groups, regular files; counted at start for --progress, --bar and
+ * --halt ...%): true and *total, else false.
+ */
+bool input_total(const struct input_reader *reader, uint64_t *total);
 /* The errno of the first source that could not be read, or 0. */
 int input_error(const struct input_reader *reader);
 /* Is there no input left?  Takes (and drops) one if there is; looks
@@ -354,7 +369,12 @@ struct expansion {
 struct template *template_parse(char *const *words, int count,
 				const char *replace, enum shell_choice shell,
 				bool named_fields, char **cause);
-/* Does the command run through /bin/sh -c? */
+/* Run shell lines with path instead of /bin/sh ($CPMAP_SHELL). */
+void template_set_shell(struct template *t, const char *path);
+/* The command (not run by a shell) is an exported bash function: run it
+ * as bash -c with every word, every value, one quoted word. */
+void template_use_bash(struct template *t);
+/* Does the command run through a shell's -c (its argv[2] is the line)? */
 bool template_uses_shell(const struct template *t);
 /*
  * Does the command take values from the input ({} {N} fields, or the
@@ -651,9 +671,21 @@ bool halt_reached(const struct halt_policy *h, uint64_t failed,
 /* The exit status for failures, as GNU parallel gives it. */
 int halt_failure_status(const struct halt_policy *h, uint64_t failed,
 			uint64_t succeeded);
-/* The exit status when --halt stops the run on result r. */
+/* The exit status when --halt stops the run on result r (total: the
+ * tasks in all, 0 if not known). */
 int halt_exit_status(const struct halt_policy *h, uint64_t failed,
-		     uint64_t succeeded, const struct result *r);
+		     uint64_t succeeded, uint64_t total,
+		     const struct result *r);
+
+/* ---- median.c: the median of the last runtimes (--timeout P%) ------- */
+
+struct median;
+
+struct median *median_create(void);
+void median_add(struct median *m, uint64_t value);
+/* The median of the values added (the last 999); false if none yet. */
+bool median_get(const struct median *m, uint64_t *value);
+void median_free(struct median *m);
 
 /* ---- joblog.c: --joblog, and --resume's reading of it ------------------ */
 
@@ -700,7 +732,8 @@ struct task {
 	char **argv;
 	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
 	size_t stdin_len;
-	char *tag; /* --tag: the inputs joined by spaces, when several */
+	char *tag; /* --tag: the inputs joined by spaces, when several, or
+		      the --tagstring */
 	struct task_output *out;
 	struct slot *slot;	 /* where the current attempt runs, or NULL */
 	unsigned last_slot;	 /* the slot number of the last attempt */
@@ -711,6 +744,7 @@ struct task {
 	unsigned lost;		 /* attempts whose worker went away first */
 	bool interrupted;	 /* stopped by us: it gets no result */
 	bool timed_out;		 /* stopped by --timeout */
+	uint64_t timeout_ms;	 /* ... after this long */
 	double start;		 /* wall clock at the start, seconds */
 	uint64_t start_ns;	 /* monotonic clock at the start */
 	uint64_t seen[3];	 /* bytes the attempt wrote, by stream (1, 2) */
@@ -721,9 +755,11 @@ struct task {
 
 struct output;
 
-/* A task for inputs (taken over), with its place in the output. */
+/* A task for inputs (taken over), with its place in the output; its tag
+ * is tagstring expanded (--tagstring), or NULL: the inputs. */
 struct task *task_create(struct pool *p, struct output *out, uint64_t seq,
-			 struct input **inputs, size_t count);
+			 struct input **inputs, size_t count,
+			 struct template *tagstring);
 void task_free(struct task *t);
 /* The command for an attempt at slot (number): the task's own, or the
  * slot's cached one; NULL with *cause for a value that cannot be passed. */
@@ -735,6 +771,8 @@ void task_result_init(const struct task *t, struct result *r);
 /* Turn how an attempt ended into the task's result. */
 void task_make_result(const struct task *t, const struct options *opts,
 		      const struct attempt_end *end, struct result *r);
+/* -v: the command of the attempt that starts, on stderr. */
+void task_announce(const struct task *t, const struct template *tmpl);
 /* --dry-run: the quoted command is the task's output; r is its result. */
 void task_dry_run(struct task *t, struct output *o, const struct template *tmpl,
 		  struct result *r);
@@ -898,8 +936,11 @@ void output_discard(struct output *o, struct task_output *t);
 /* Forget what the task wrote so far: it runs again (--retries). */
 void output_reset(struct output *o, struct task_output *t);
 /* Say on stderr what became of a task that did not succeed ("cpmap: task
- * N (input X): why" and then). */
+ * N (input X): why" and then); a plain non-zero exit is not told unless
+ * then says more (a retry). */
 void output_report(const struct result *r, const char *then);
+/* "task N (input X): why", allocated. */
+char *output_describe(const struct result *r);
 /* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
 int output_error(const struct output *o);
 /* Stdout is gone (seen without writing): write nothing more to it. */

@@ -122,19 +122,32 @@ halt_failure_status(const struct halt_policy *h, uint64_t failed,
 	return failed > 100 ? 101 : (int)failed;
 }
 
-/* As GNU parallel: fail=1 passes the failing task's own status on. */
+/*
+ * As GNU parallel: a policy whose threshold is one task (fail=1, done=1,
+ * or P% of a known total that makes exactly one) passes the task's own
+ * status on; with P% of a known total, the status is the failures' share
+ * of all the tasks, rounded up.
+ */
 int
 halt_exit_status(const struct halt_policy *h, uint64_t failed,
-		 uint64_t succeeded, const struct result *r)
+		 uint64_t succeeded, uint64_t total, const struct result *r)
 {
+	double count = h->threshold;
+
 	if (h->why == HALT_SUCCESS)
 		return 0;
-	if (h->why == HALT_FAIL && !h->percent && h->threshold == 1) {
+	if (h->percent)
+		count = total > 0 ? h->threshold * (double)total / 100 : 0;
+	if (count == 1) {
+		if (r->status == STATUS_OK)
+			return 0;
 		if (r->exit_code > 0)
 			return r->exit_code;
 		if (r->signal > 0)
 			return 128 + r->signal;
 		return r->error == ERROR_SPAWN ? 127 : 1;
 	}
+	if (h->percent && total > 0)
+		return (int)((failed * 100 + total - 1) / total);
 	return halt_failure_status(h, failed, succeeded);
 }

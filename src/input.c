@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ struct stream {
 };
 
 struct group {
+	bool linked;	       /* :::+: moves with the group before it */
 	struct stream *stream; /* streamed, or NULL */
 	char **values;	       /* materialized values */
 	size_t *lens;
@@ -69,6 +71,8 @@ struct input_reader {
 	size_t outer_len;
 	bool have_outer;
 	uint64_t combinations; /* inputs yielded so far */
+	uint64_t total;	       /* inputs in all, when counted up front */
+	bool total_known;
 	bool finished;
 	int error; /* errno of the first source that could not be read */
 };
@@ -387,6 +391,104 @@ stream_slurp(struct stream *s, struct group *g)
 	s->pollable = s->poll_open;
 }
 
+/*
+ * Count a regular file's records from where the stream stands, as
+ * stream_take will yield them (empty ones skipped unless kept), without
+ * moving the stream: one read pass.  false if it is not a regular file.
+ */
+static bool
+stream_count(const struct stream *s, const struct options *opts,
+	     uint64_t *count)
+{
+	char *block;
+	struct stat st;
+	off_t at;
+	ssize_t n;
+	size_t len = 0;	 /* of the record so far */
+	bool cr = false; /* it ends with \r so far */
+	bool keep = opts->keep_empty || opts->json_input;
+
+	if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (at = lseek(s->fd, 0, SEEK_CUR)) < 0)
+		return false;
+	block = xmalloc(INPUT_READ_SIZE);
+	*count = 0;
+	while ((n = pread(s->fd, block, INPUT_READ_SIZE, at)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (block[i] != (char)opts->delimiter) {
+				len++;
+				cr = block[i] == '\r';
+				continue;
+			}
+			if (opts->delimiter == '\n' && cr)
+				len--;
+			if (len > 0 || keep)
+				(*count)++;
+			len = 0;
+			cr = false;
+		}
+		at += n;
+	}
+	free(block);
+	if (n < 0)
+		return false;
+	if (opts->delimiter == '\n' && cr)
+		len--;
+	if (len > 0)
+		(*count)++; /* the last record, unterminated */
+	return true;
+}
+
+/* The values a group has, its header left out; false if not known. */
+static bool
+input_group_size(const struct input_reader *r, const struct group *g,
+		 uint64_t *size)
+{
+	uint64_t first = r->opts->header ? 1 : 0;
+
+	if (g->stream != NULL && !stream_count(g->stream, r->opts, size))
+		return false;
+	if (g->stream == NULL)
+		*size = g->count;
+	*size = *size > first ? *size - first : 0;
+	return true;
+}
+
+/* Count the inputs up front when every group's size can be known. */
+static void
+input_count_total(struct input_reader *r)
+{
+	uint64_t total = 1, wheel = 0, size;
+
+	for (size_t i = 0; i < r->group_count; i++) {
+		const struct group *g = &r->groups[i];
+
+		if (!input_group_size(r, g, &size))
+			return;
+		if (r->opts->link && r->group_count > 1) {
+			/* --link: the longest group, the others wrap. */
+			if (size == 0)
+				return; /* no input at all: nothing to show */
+			total = i == 0 || size > total ? size : total;
+			continue;
+		}
+		/* A wheel of linked groups turns as its shortest. */
+		wheel = g->linked && size > wheel ? wheel : size;
+		if (i + 1 < r->group_count && r->groups[i + 1].linked)
+			continue;
+		total *= wheel;
+	}
+	r->total = total;
+	r->total_known = true;
+}
+
+bool
+input_total(const struct input_reader *r, uint64_t *total)
+{
+	*total = r->total;
+	return r->total_known;
+}
+
 /* ---- the reader -------------------------------------------------------- */
 
 struct input_reader *
@@ -402,6 +504,8 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 	for (size_t i = 0; i < r->group_count; i++) {
 		const struct source *src = &opts->sources[i];
 		struct group *g = &r->groups[i];
+
+		g->linked = i > 0 && src->linked && !opts->link;
 
 		if (src->kind == SOURCE_ARGUMENTS) {
 			g->count = src->argument_count;
@@ -428,6 +532,8 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 			g->stream = NULL;
 		}
 	}
+	if (opts->progress || opts->bar || opts->halt.percent)
+		input_count_total(r);
 	if (r->header_pending && r->group_count > 1 && !opts->link) {
 		/* The first value of each inner group names its column. */
 		for (size_t i = 1; i < r->group_count; i++)
@@ -649,13 +755,36 @@ input_next(struct input_reader *r, struct input **out)
 	(*out)->header = r->header;
 	free(values);
 	free(lens);
-	/* Advance like an odometer, the last group fastest. */
-	for (size_t i = r->group_count - 1; i >= 1; i--) {
-		if (++r->index[i] < r->groups[i].count)
-			break;
-		r->index[i] = first;
-		if (i == 1)
+	/*
+	 * Advance like an odometer, the last group fastest.  Groups linked
+	 * by :::+ are one wheel: they move together, and the shortest of
+	 * them ends the wheel's turn (as GNU parallel).  The wheel of the
+	 * outer group turns when the next outer value is taken.
+	 */
+	for (size_t i = r->group_count - 1; i >= 1;) {
+		size_t head = i;
+		bool wrapped = false;
+
+		while (head > 0 && r->groups[head].linked)
+			head--;
+		if (head == 0) {
+			for (size_t k = 1; k <= i; k++)
+				r->index[k]++;
 			r->have_outer = false;
+			break;
+		}
+		for (size_t k = head; k <= i; k++)
+			if (++r->index[k] >= r->groups[k].count)
+				wrapped = true;
+		if (!wrapped)
+			break;
+		for (size_t k = head; k <= i; k++)
+			r->index[k] = first;
+		if (head == 1) {
+			r->have_outer = false;
+			break;
+		}
+		i = head - 1;
 	}
 	return 1;
 }

@@ -56,6 +56,9 @@ enum long_only_option {
 	OPT_HOST_TIMEOUT,
 	OPT_ENV,
 	OPT_REMOTE_AGENT,
+	OPT_NO_OP,
+	OPT_TAGSTRING,
+	OPT_DELAY,
 };
 
 static const struct option main_long_options[] = {
@@ -63,7 +66,7 @@ static const struct option main_long_options[] = {
     {"delimiter", required_argument, NULL, 'd'},
     {"arg-file", required_argument, NULL, 'a'},
     {"colsep", required_argument, NULL, 'C'},
-    {"header", no_argument, NULL, OPT_HEADER},
+    {"header", optional_argument, NULL, OPT_HEADER},
     {"keep-empty", no_argument, NULL, OPT_KEEP_EMPTY},
     {"link", no_argument, NULL, OPT_LINK},
     {"replace", required_argument, NULL, 'I'},
@@ -71,15 +74,26 @@ static const struct option main_long_options[] = {
     {"no-shell", no_argument, NULL, OPT_NO_SHELL},
     {"stdin", no_argument, NULL, OPT_STDIN},
     {"jobs", required_argument, NULL, 'j'},
+    {"max-procs", required_argument, NULL, 'j'},
     {"chunk", required_argument, NULL, 'n'},
+    {"max-args", required_argument, NULL, 'n'},
     {"buffer", required_argument, NULL, OPT_BUFFER},
     {"ordered", no_argument, NULL, 'k'},
     {"keep-order", no_argument, NULL, 'k'},
     {"unordered", no_argument, NULL, OPT_UNORDERED},
     {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
+    {"lb", no_argument, NULL, OPT_LINE_BUFFER},
     {"ungroup", no_argument, NULL, 'u'},
     {"tag", no_argument, NULL, OPT_TAG},
+    {"tagstring", required_argument, NULL, OPT_TAGSTRING},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"dryrun", no_argument, NULL, OPT_DRY_RUN},
+    {"verbose", no_argument, NULL, 'v'},
+    {"no-run-if-empty", no_argument, NULL, 'r'},
+    {"quote", no_argument, NULL, 'q'},
+    {"will-cite", no_argument, NULL, OPT_NO_OP},
+    {"citation", no_argument, NULL, OPT_NO_OP},
+    {"delay", required_argument, NULL, OPT_DELAY},
     {"json-input", no_argument, NULL, 'J'},
     {"json", no_argument, NULL, OPT_JSON},
     {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
@@ -128,11 +142,13 @@ main_usage(FILE *f)
 	    "  -a, --arg-file FILE    read inputs from FILE (repeatable)\n"
 	    "  -C, --colsep SEP       split inputs into columns {1} {2} ... on "
 	    "SEP\n"
-	    "      --header           the first input names the columns: "
+	    "      --header [:]       the first input names the columns: "
 	    "{name}\n"
 	    "      --keep-empty       do not skip empty inputs\n"
 	    "      --link             pair ::: groups up instead of combining "
 	    "them all\n"
+	    "                         (:::+ and ::::+ link one group to the "
+	    "one before)\n"
 	    "  -J, --json-input       each line is a JSON value: {name} {a.b} "
 	    "{1} fields\n"
 	    "      --on-bad-input P   record (default), skip or abort on bad "
@@ -142,11 +158,24 @@ main_usage(FILE *f)
 	    "      --shell            run the command with /bin/sh -c\n"
 	    "      --no-shell         never use the shell\n"
 	    "      --stdin            feed the input to the command's stdin\n"
-	    "      --dry-run          print the commands, run nothing\n"
+	    "      --dry-run, --dryrun\n"
+	    "                         print the commands, run nothing\n"
+	    "  -v, --verbose, -t      print each command on stderr as it "
+	    "starts\n"
+	    "  -q, --quote, -r, --no-run-if-empty, --will-cite, --citation\n"
+	    "                         accepted, and change nothing (GNU "
+	    "parallel, xargs)\n"
 	    "parallelism:\n"
-	    "  -j, --jobs N           run N tasks at once (N% of the CPUs; 0: "
-	    "as many as allowed)\n"
+	    "  -j, --jobs N           run N tasks at once (N% of the CPUs, +N "
+	    "or -N more or\n"
+	    "                         fewer than the CPUs; 0: as many as "
+	    "allowed)\n"
+	    "  -P, --max-procs N      the same as -j\n"
 	    "  -n, --chunk N          up to N inputs per task\n"
+	    "  -N, --max-args N       the same as -n\n"
+	    "  -X, -m                 as many inputs per task as fit a command "
+	    "line\n"
+	    "      --delay T          at least T between two task starts\n"
 	    "      --buffer N         at most N tasks started and not yet "
 	    "written\n"
 	    "      --persist          one long-lived worker per slot, fed "
@@ -158,9 +187,11 @@ main_usage(FILE *f)
 	    "  -k, --ordered, --keep-order\n"
 	    "                         write results in input order\n"
 	    "      --unordered        write results as tasks finish (default)\n"
-	    "      --line-buffer      pass output through line by line\n"
+	    "      --line-buffer, --lb\n"
+	    "                         pass output through line by line\n"
 	    "  -u, --ungroup          pass output through as it comes\n"
 	    "      --tag              prefix each output line with the input\n"
+	    "      --tagstring STR    ... with STR, placeholders expanded\n"
 	    "      --json             write one JSON result record per task\n"
 	    "      --max-output SIZE  keep at most SIZE bytes of each stream "
 	    "(k, M, G)\n"
@@ -168,7 +199,9 @@ main_usage(FILE *f)
 	    "record.json}\n"
 	    "control:\n"
 	    "      --timeout T        stop an attempt after T (500ms, 30s, 5m, "
-	    "1h)\n"
+	    "1h), or P% of\n"
+	    "                         the median runtime of the tasks that "
+	    "succeeded\n"
 	    "      --kill-after T     SIGKILL a stopped task after T (default "
 	    "2s)\n"
 	    "      --retries N        run a failed task up to N more times\n"
@@ -178,7 +211,8 @@ main_usage(FILE *f)
 	    "or "
 	    "=P%\n"
 	    "      --joblog FILE      log each finished task (GNU parallel's "
-	    "format)\n"
+	    "format; +FILE\n"
+	    "                         appends)\n"
 	    "      --resume           skip the tasks FILE shows done\n"
 	    "      --resume-failed    ... and run the failed ones again\n"
 	    "      --progress         show progress on stderr\n"
@@ -314,15 +348,23 @@ main_max_jobs(void)
 		jobs = procs.rlim_cur / 2;
 	if (jobs < 1)
 		jobs = 1;
-	log_warn("-j 0: running up to %lu tasks at once", jobs);
 	return (unsigned)jobs;
 }
 
+/* Was -j 0 the last -j given?  (-v then says what it became.) */
+static bool main_jobs_unbounded;
+
+/*
+ * -j as GNU parallel reads it: N, N% of the CPUs, +N and -N (the CPUs plus
+ * or minus N, at least 1), 0 (as many as the system allows).
+ */
 static unsigned
 main_parse_jobs(const char *text)
 {
 	size_t len = strlen(text);
+	unsigned long cpus = main_online_cpus(), n;
 
+	main_jobs_unbounded = false;
 	if (len > 1 && text[len - 1] == '%') {
 		char *number = xstrdup(text);
 		unsigned long percent, jobs;
@@ -330,12 +372,88 @@ main_parse_jobs(const char *text)
 		number[len - 1] = '\0';
 		percent = main_number("-j", number, 1, 100000);
 		free(number);
-		jobs = (main_online_cpus() * percent + 99) / 100;
+		jobs = (cpus * percent + 99) / 100;
 		return jobs > 0 ? (unsigned)jobs : 1;
 	}
-	if (main_number("-j", text, 0, 1000000) == 0)
+	if (text[0] == '+' || text[0] == '-') {
+		if (text[1] < '0' || text[1] > '9')
+			main_usage_error("-j: '%s' is not a number", text);
+		n = main_number("-j", text + 1, 0, 1000000);
+		if (text[0] == '+')
+			return (unsigned)(cpus + n);
+		return n < cpus ? (unsigned)(cpus - n) : 1;
+	}
+	if (main_number("-j", text, 0, 1000000) == 0) {
+		main_jobs_unbounded = true;
 		return main_max_jobs();
+	}
 	return (unsigned)strtoul(text, NULL, 10);
+}
+
+/*
+ * --header's argument is optional (--header alone names the columns by
+ * the first input), so a separate word is taken as its argument only when
+ * it cannot be a command: ":", a number, or a regular expression with a
+ * newline in it (GNU parallel's '.*\n').
+ */
+static const char *
+main_header_argument(int argc, char **argv)
+{
+	const char *next;
+
+	if (optarg != NULL)
+		return optarg;
+	if (optind >= argc)
+		return NULL;
+	next = argv[optind];
+	if (strcmp(next, ":") == 0 ||
+	    (next[0] != '\0' && strspn(next, "0123456789") == strlen(next)) ||
+	    strstr(next, "\\n") != NULL) {
+		optind++;
+		return next;
+	}
+	return NULL;
+}
+
+/* -X, -m: inputs per task, and the bytes past which a task takes no more
+ * (well under the kernel's limit on a command line, 2 MiB or more). */
+#define MAIN_MANY_INPUTS 10000
+#define MAIN_MANY_BYTES (128 * 1024)
+
+/* "P%" (--timeout): P, or 0 when the text is not a percentage. */
+static double
+main_percent(const char *text)
+{
+	size_t len = strlen(text);
+	char *end;
+	double n;
+
+	if (len < 2 || text[len - 1] != '%')
+		return 0;
+	errno = 0;
+	n = strtod(text, &end);
+	if (end != text + len - 1 || text[0] == '-' || errno != 0 || !(n > 0) ||
+	    n > 1e9)
+		main_usage_error("--timeout: '%s' is not a positive "
+				 "percentage",
+				 text);
+	return n;
+}
+
+/* --tagstring: a one-word template, expanded per task without a shell. */
+static void
+main_parse_tagstring(struct options *opts, const char *text)
+{
+	char *word = (char *)(uintptr_t)text, *cause = NULL;
+
+	opts->tagstring =
+	    template_parse(&word, 1, opts->replace, SHELL_NEVER,
+			   opts->header || opts->json_input, &cause);
+	if (opts->tagstring == NULL)
+		main_usage_error("--tagstring: %s", cause);
+	if (template_uses_slot(opts->tagstring))
+		main_usage_error("--tagstring: {%%} is not known when the "
+				 "tag is made (use {#})");
 }
 
 static void
@@ -347,35 +465,69 @@ main_add_source(struct options *opts, enum source_kind kind, const char *path)
 	    (struct source){.kind = kind, .path = path};
 }
 
+/*
+ * Is word a group separator: 1 for ::: or :::+, 2 for :::: or ::::+, 0 for
+ * any other word.  Another word of colons (":::::", ":::-") is refused:
+ * it is a separator mistyped, never an argument or a value.
+ */
+static int
+main_separator(const char *word, bool *linked)
+{
+	size_t colons = strspn(word, ":");
+
+	*linked = false;
+	if (colons < 3)
+		return 0;
+	if ((colons == 3 || colons == 4) &&
+	    (word[colons] == '\0' ||
+	     (word[colons] == '+' && word[colons + 1] == '\0'))) {
+		*linked = word[colons] == '+';
+		return colons == 3 ? 1 : 2;
+	}
+	main_usage_error("'%s' is not an input separator (:::, :::+, :::: "
+			 "or ::::+)",
+			 word);
+}
+
 /* Split "command ... ::: a b :::: f" into the command and its groups. */
 static void
 main_parse_groups(struct options *opts, int argc, char **argv)
 {
-	int i = 0;
+	bool linked;
+	int i = 0, kind = 0;
 
-	while (i < argc && strcmp(argv[i], ":::") != 0 &&
-	       strcmp(argv[i], "::::") != 0)
+	while (i < argc && (kind = main_separator(argv[i], &linked)) == 0)
 		i++;
 	opts->command = argv;
 	opts->command_count = i;
 	while (i < argc) {
-		bool files = strcmp(argv[i], "::::") == 0;
+		bool files = kind == 2, link_first = linked;
+		const char *word = argv[i];
 		int start = ++i;
 
-		while (i < argc && strcmp(argv[i], ":::") != 0 &&
-		       strcmp(argv[i], "::::") != 0)
+		while (i < argc &&
+		       (kind = main_separator(argv[i], &linked)) == 0)
 			i++;
+		if (link_first && opts->source_count == 0)
+			main_usage_error("%s needs a group before it to link "
+					 "to",
+					 word);
 		if (files) {
 			if (start == i)
-				main_usage_error(":::: needs a file name");
-			for (int k = start; k < i; k++)
+				main_usage_error("%s needs a file name", word);
+			for (int k = start; k < i; k++) {
 				main_add_source(opts, SOURCE_FILE, argv[k]);
+				opts->sources[opts->source_count - 1].linked =
+				    link_first && k == start;
+			}
 		} else {
 			main_add_source(opts, SOURCE_ARGUMENTS, NULL);
 			opts->sources[opts->source_count - 1].arguments =
 			    argv + start;
 			opts->sources[opts->source_count - 1].argument_count =
 			    (size_t)(i - start);
+			opts->sources[opts->source_count - 1].linked =
+			    link_first;
 		}
 	}
 	argv[opts->command_count] = NULL; /* the command's own end */
@@ -411,7 +563,9 @@ static void
 main_parse(struct options *opts, int argc, char **argv)
 {
 	bool buffer_given = false, jobs_given = false;
+	const char *header = NULL;
 	char *cause = NULL;
+	const char *tagstring = NULL;
 	int c, delimiter;
 
 	memset(opts, 0, sizeof *opts);
@@ -426,7 +580,7 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->output_mode = OUTPUT_GROUP;
 
 	/* "+": the first non-option word starts the command. */
-	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:n:kuJhVS:",
+	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:P:n:N:XmvtrqkuJhVS:",
 				main_long_options, NULL)) != -1) {
 		switch (c) {
 		case '0':
@@ -453,6 +607,13 @@ main_parse(struct options *opts, int argc, char **argv)
 				    optarg);
 			break;
 		case OPT_HEADER:
+			header = main_header_argument(argc, argv);
+			if (header != NULL && strcmp(header, "0") == 0)
+				main_usage_error(
+				    "--header 0 (file names as column names) "
+				    "is not supported");
+			if (header != NULL && header[0] == '\0')
+				main_usage_error("--header: an empty header");
 			opts->header = true;
 			break;
 		case OPT_KEEP_EMPTY:
@@ -476,6 +637,7 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->feed_stdin = true;
 			break;
 		case 'j':
+		case 'P':
 			opts->jobs = main_parse_jobs(optarg);
 			jobs_given = true;
 			break;
@@ -515,8 +677,31 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->env[opts->env_count++] = optarg;
 			break;
 		case 'n':
+		case 'N':
 			opts->chunk = (unsigned)main_number("--chunk", optarg,
 							    1, 1000000);
+			opts->chunk_bytes = 0;
+			break;
+		case 'X':
+		case 'm':
+			/* As many inputs as fit a command line, with room. */
+			opts->chunk = MAIN_MANY_INPUTS;
+			opts->chunk_bytes = MAIN_MANY_BYTES;
+			break;
+		case 'v':
+		case 't':
+			opts->verbose = true;
+			break;
+		case 'r':
+		case 'q':
+		case OPT_NO_OP:
+			break; /* what cpmap does anyway */
+		case OPT_TAGSTRING:
+			tagstring = optarg;
+			opts->tag = true;
+			break;
+		case OPT_DELAY:
+			opts->delay_ms = main_duration("--delay", optarg, true);
 			break;
 		case OPT_BUFFER:
 			opts->buffer = (unsigned)main_number("--buffer", optarg,
@@ -563,8 +748,11 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->max_output = main_size("--max-output", optarg);
 			break;
 		case OPT_TIMEOUT:
-			opts->timeout_ms =
-			    main_duration("--timeout", optarg, false);
+			opts->timeout_ms = 0;
+			opts->timeout_percent = main_percent(optarg);
+			if (opts->timeout_percent == 0)
+				opts->timeout_ms =
+				    main_duration("--timeout", optarg, false);
 			break;
 		case OPT_KILL_AFTER:
 			opts->kill_after_ms =
@@ -583,9 +771,11 @@ main_parse(struct options *opts, int argc, char **argv)
 				main_usage_error("%s", cause);
 			break;
 		case OPT_JOBLOG:
-			if (optarg[0] == '\0')
+			/* +FILE appends, as GNU parallel. */
+			opts->joblog_append = optarg[0] == '+';
+			opts->joblog = optarg + opts->joblog_append;
+			if (opts->joblog[0] == '\0')
 				main_usage_error("--joblog needs a file name");
-			opts->joblog = optarg;
 			break;
 		case OPT_RESUME:
 			opts->resume = true;
@@ -637,6 +827,8 @@ main_parse(struct options *opts, int argc, char **argv)
 		}
 	}
 	main_parse_groups(opts, argc - optind, argv + optind);
+	if (main_jobs_unbounded && opts->verbose)
+		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
 	if (opts->source_count == 0)
 		main_add_source(opts, SOURCE_STDIN, NULL);
 	if (!buffer_given) {
@@ -680,6 +872,11 @@ main_parse(struct options *opts, int argc, char **argv)
 	if (opts->json_input && opts->source_count > 1)
 		main_usage_error("-J reads one source of JSON lines, not %zu",
 				 opts->source_count);
+	/* As GNU parallel: --header's columns are tab-separated unless -C. */
+	if (opts->header && opts->colsep == NULL)
+		opts->colsep = "\t";
+	if (tagstring != NULL)
+		main_parse_tagstring(opts, tagstring);
 	/* Without pipes there is no line to prefix: --tag needs lines. */
 	if (opts->tag && opts->output_mode == OUTPUT_UNGROUP)
 		opts->output_mode = OUTPUT_LINE;
@@ -739,6 +936,27 @@ main_raise_fd_limit(void)
 		limit.rlim_cur = limit.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &limit);
 	}
+}
+
+/*
+ * The shell of shell mode is $CPMAP_SHELL, else /bin/sh.  A command whose
+ * first word is an exported bash function (BASH_FUNC_f%% in the
+ * environment, from export -f f) runs under bash, as with GNU parallel.
+ */
+static void
+main_choose_shell(const struct options *opts, struct template *tmpl)
+{
+	const char *sh = getenv("CPMAP_SHELL");
+	char *name;
+
+	if (sh != NULL && sh[0] != '\0')
+		template_set_shell(tmpl, sh);
+	if (opts->command_count < 1 || template_uses_shell(tmpl))
+		return;
+	name = xasprintf("BASH_FUNC_%s%%%%", opts->command[0]);
+	if (getenv(name) != NULL)
+		template_use_bash(tmpl);
+	free(name);
 }
 
 /* Option checks that need the parsed command. */
@@ -830,6 +1048,7 @@ main(int argc, char **argv)
 			   opts.shell, opts.header || opts.json_input, &cause);
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
+	main_choose_shell(&opts, tmpl);
 	main_check_command(&opts, tmpl);
 	if (opts.results_dir != NULL &&
 	    results_prepare(opts.results_dir, &cause) < 0)

@@ -231,24 +231,40 @@ output_write_capture(struct output *o, struct capture *c, int stream)
 	(void)output_check(o, stream, capture_write(c, stream));
 }
 
-void
-output_report(const struct result *r, const char *then)
+char *
+output_describe(const struct result *r)
 {
 	const struct input *in = r->inputs[0];
 	int shown = (int)(in->len > 200 ? 200 : in->len);
-	char why[64] = "";
+	char why[64] = "succeeded";
 
-	if (r->status == STATUS_OK || r->status == STATUS_SKIPPED)
-		return;
 	if (r->message == NULL && r->status == STATUS_FAILED)
 		snprintf(why, sizeof why, "exit status %d", r->exit_code);
 	if (r->message == NULL && r->status == STATUS_SIGNALED) {
 		memcpy(why, "killed by ", 10);
 		signal_name(r->signal, why + 10, sizeof why - 10);
 	}
-	log_warn("task %llu (input %.*s%s): %s%s", (unsigned long long)r->seq,
-		 shown, in->text, (size_t)shown < in->len ? "..." : "",
-		 r->message != NULL ? r->message : why, then);
+	return xasprintf("task %llu (input %.*s%s): %s",
+			 (unsigned long long)r->seq, shown, in->text,
+			 (size_t)shown < in->len ? "..." : "",
+			 r->message != NULL ? r->message : why);
+}
+
+void
+output_report(const struct result *r, const char *then)
+{
+	char *what;
+
+	if (r->status == STATUS_OK || r->status == STATUS_SKIPPED)
+		return;
+	/* A plain non-zero exit is the task's own answer (grep -l finding
+	 * nothing): the exit status, the joblog and --json count it, and
+	 * stderr stays quiet, as with GNU parallel and xargs. */
+	if (r->status == STATUS_FAILED && r->message == NULL && then[0] == '\0')
+		return;
+	what = output_describe(r);
+	log_warn("%s%s", what, then);
+	free(what);
 }
 
 /* --json: the task's record, encoded whole and written in one piece. */

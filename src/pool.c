@@ -60,6 +60,7 @@ struct pool {
 	unsigned running;      /* attempts in flight */
 	struct input **chunk;  /* inputs gathered for the next task */
 	size_t chunk_count;
+	size_t chunk_bytes; /* their bytes (-X, -m) */
 	struct input *held; /* a bad input waiting for its chunk to start */
 	struct task_queue ready;   /* retries and requeues due now */
 	struct task_queue waiting; /* retries waiting for their delay */
@@ -79,6 +80,9 @@ struct pool {
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
 	uv_signal_t signals[3];
+	uv_timer_t delay_timer;	 /* --delay: until the next start may go */
+	uint64_t last_start_ns;	 /* --delay: when the last attempt started */
+	struct median *runtimes; /* --timeout P%: of the tasks that succeeded */
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -88,15 +92,32 @@ static struct pool *pool_running;
 
 static void pool_fill(struct pool *p);
 static void pool_stop(struct pool *p, bool stop_running, int sig);
+static void pool_note_runtime(struct pool *p, const struct result *r);
 
 static struct task *
 pool_new_task(struct pool *p)
 {
-	struct task *t =
-	    task_create(p, p->out, ++p->next_seq, p->chunk, p->chunk_count);
+	struct task *t = task_create(p, p->out, ++p->next_seq, p->chunk,
+				     p->chunk_count, p->opts->tagstring);
 
 	p->chunk_count = 0;
+	p->chunk_bytes = 0;
 	return t;
+}
+
+/* The tasks to run in all, when known (else 0): once the input is read to
+ * its end, or from the inputs the reader counted up front. */
+static uint64_t
+pool_total(const struct pool *p)
+{
+	uint64_t inputs, tasks;
+
+	if (p->input_done)
+		return p->next_seq - p->skipped;
+	if (p->opts->chunk_bytes > 0 || !input_total(p->reader, &inputs))
+		return 0;
+	tasks = (inputs + p->opts->chunk - 1) / p->opts->chunk;
+	return tasks > p->skipped ? tasks - p->skipped : 0;
 }
 
 static void
@@ -106,7 +127,7 @@ pool_note_progress(struct pool *p)
 	    .done = p->failed + p->succeeded,
 	    .failed = p->failed,
 	    .running = p->running,
-	    .total = p->input_done ? p->next_seq - p->skipped : 0,
+	    .total = pool_total(p),
 	};
 
 	progress_note(p->progress, &c);
@@ -119,27 +140,34 @@ static void
 pool_finish(struct pool *p, struct task *t, struct result *r)
 {
 	const struct halt_policy *h = &p->opts->halt;
+	char *halting = NULL; /* what the --halt notice says of the task */
 
 	if (r->status == STATUS_OK)
 		p->succeeded++;
 	else
 		p->failed++;
+	if (r->status == STATUS_OK && p->runtimes != NULL)
+		pool_note_runtime(p, r);
 	pool_note_progress(p);
 	log_debug("result seq %llu: status %d exit %d signal %d",
 		  (unsigned long long)t->seq, (int)r->status, r->exit_code,
 		  r->signal);
+	if (!p->halted && h->when != HALT_NEVER &&
+	    halt_reached(h, p->failed, p->succeeded, pool_total(p))) {
+		p->halted = true;
+		p->halt_status = halt_exit_status(h, p->failed, p->succeeded,
+						  pool_total(p), r);
+		halting = output_describe(r);
+	}
 	/* t may be gone after this, and r's message with it. */
 	output_finish(p->out, t->out, r);
 
-	if (!p->halted && h->when != HALT_NEVER &&
-	    halt_reached(h, p->failed, p->succeeded,
-			 p->input_done ? p->next_seq - p->skipped : 0)) {
-		p->halted = true;
-		p->halt_status =
-		    halt_exit_status(h, p->failed, p->succeeded, r);
-		log_warn("--halt %s: %s", h->when == HALT_NOW ? "now" : "soon",
+	if (halting != NULL) {
+		log_warn("--halt %s: %s; %s",
+			 h->when == HALT_NOW ? "now" : "soon", halting,
 			 h->when == HALT_NOW ? "stopping the running tasks"
 					     : "starting no more tasks");
+		free(halting);
 		pool_stop(p, h->when == HALT_NOW, SIGTERM);
 	}
 	if (output_error(p->out) != 0 && p->stop_signal != SIGPIPE) {
@@ -206,6 +234,7 @@ pool_stop_input(struct pool *p)
 	for (size_t i = 0; i < p->chunk_count; i++)
 		input_free(p->chunk[i]);
 	p->chunk_count = 0;
+	p->chunk_bytes = 0;
 	input_free(p->held);
 	p->held = NULL;
 	p->input_done = true;
@@ -273,13 +302,53 @@ pool_stop(struct pool *p, bool stop_running, int sig)
 
 static void pool_timeout_cb(uv_timer_t *timer);
 
+/* The --timeout now: fixed, or P% of the median runtime (0: none yet). */
+static uint64_t
+pool_timeout_ms(const struct pool *p)
+{
+	uint64_t median;
+
+	if (p->opts->timeout_percent == 0)
+		return p->opts->timeout_ms;
+	if (!median_get(p->runtimes, &median))
+		return 0;
+	median = (uint64_t)((double)median * p->opts->timeout_percent / 100);
+	return median > 0 ? median : 1;
+}
+
 /* Time the oldest attempt at the slot (--timeout). */
 static void
 pool_arm_timer(struct pool *p, struct slot *s)
 {
-	if (p->opts->timeout_ms > 0 && !TAILQ_EMPTY(&s->attempts))
-		uv_timer_start(&s->timer, pool_timeout_cb, p->opts->timeout_ms,
-			       0);
+	uint64_t ms = pool_timeout_ms(p);
+
+	if (ms > 0 && !TAILQ_EMPTY(&s->attempts))
+		uv_timer_start(&s->timer, pool_timeout_cb, ms, 0);
+}
+
+/*
+ * --timeout P%: a task that succeeded moves the median, and the attempts
+ * started before there was one are timed from now on (for what is left
+ * of their time).
+ */
+static void
+pool_note_runtime(struct pool *p, const struct result *r)
+{
+	uint64_t ms, now = uv_hrtime();
+
+	median_add(p->runtimes, (uint64_t)(r->duration * 1000));
+	ms = pool_timeout_ms(p);
+	for (size_t i = 0; i < roster_slot_count(p->roster); i++) {
+		struct slot *s = roster_slot(p->roster, i);
+		struct task *t = TAILQ_FIRST(&s->attempts);
+		uint64_t ran;
+
+		if (t == NULL || uv_is_active((uv_handle_t *)&s->timer))
+			continue;
+		ran = (now - t->start_ns) / 1000000;
+		uv_timer_start(&s->timer, pool_timeout_cb,
+			       ran < ms ? ms - ran : 1, 0);
+	}
 }
 
 /* The attempt has left its slot: its place is free again. */
@@ -323,6 +392,7 @@ pool_timeout_cb(uv_timer_t *timer)
 
 	assert(t != NULL);
 	t->timed_out = true;
+	t->timeout_ms = pool_timeout_ms(s->pool);
 	log_debug("timeout seq %llu at slot %u", (unsigned long long)t->seq,
 		  s->number);
 	s->worker->kind->signal(t->attempt, SIGTERM);
@@ -528,7 +598,9 @@ pool_launch(struct pool *p, struct task *t)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
-	t->start_ns = uv_hrtime();
+	t->start_ns = p->last_start_ns = uv_hrtime();
+	if (p->opts->verbose)
+		task_announce(t, p->tmpl);
 	t->attempts++;
 	if (TAILQ_FIRST(&s->attempts) == t)
 		pool_arm_timer(p, s);
@@ -586,10 +658,15 @@ pool_gather(struct pool *p)
 			p->input_done = true;
 			break;
 		}
-		if (in->error != NULL)
+		if (in->error != NULL) {
 			p->held = in; /* after the chunk before it */
-		else
+		} else {
 			p->chunk[p->chunk_count++] = in;
+			p->chunk_bytes += in->len + 1;
+			if (p->opts->chunk_bytes > 0 &&
+			    p->chunk_bytes >= p->opts->chunk_bytes)
+				return true; /* -X: as many as fit */
+		}
 	}
 	return p->chunk_count > 0 && (p->chunk_count == p->opts->chunk ||
 				      p->input_done || p->held != NULL);
@@ -602,6 +679,7 @@ pool_close(struct pool *p)
 	p->finished = true;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
+	uv_close((uv_handle_t *)&p->delay_timer, NULL);
 	output_unwatch_stdout(p->out);
 	roster_close(p->roster);
 	pool_note_progress(p);
@@ -617,12 +695,37 @@ pool_can_place(const struct pool *p)
 	return roster_has_place(p->roster) || roster_all_gone(p->roster);
 }
 
+static void
+pool_delay_cb(uv_timer_t *timer)
+{
+	pool_fill(timer->data);
+}
+
+/* --delay: may the next attempt start now?  If not, a timer calls back. */
+static bool
+pool_delay_over(struct pool *p)
+{
+	uint64_t now, due;
+
+	if (p->opts->delay_ms == 0 || p->last_start_ns == 0)
+		return true;
+	now = uv_hrtime();
+	due = p->last_start_ns + p->opts->delay_ms * 1000000;
+	if (now >= due)
+		return true;
+	if (!uv_is_active((uv_handle_t *)&p->delay_timer))
+		uv_timer_start(&p->delay_timer, pool_delay_cb,
+			       (due - now + 999999) / 1000000, 0);
+	return false;
+}
+
 /* Start tasks while places are free, the buffer has room and input is
  * ready. */
 static void
 pool_fill(struct pool *p)
 {
-	while (!p->stopping && !p->spawn_blocked && pool_can_place(p)) {
+	while (!p->stopping && !p->spawn_blocked && pool_can_place(p) &&
+	       pool_delay_over(p)) {
 		struct task *t = TAILQ_FIRST(&p->ready);
 
 		if (t != NULL) {
@@ -742,8 +845,10 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 				return NULL;
 			}
 		}
-		p->joblog = joblog_open(
-		    opts->joblog, opts->resume || opts->resume_failed, cause);
+		p->joblog = joblog_open(opts->joblog,
+					opts->resume || opts->resume_failed ||
+					    opts->joblog_append,
+					cause);
 		if (p->joblog == NULL) {
 			done_set_free(p->done);
 			free(p);
@@ -753,6 +858,8 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
 	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
+	if (opts->timeout_percent > 0)
+		p->runtimes = median_create();
 	assert(opts->worker_count > 0);
 	p->roster = roster_create(loop, opts, p, pool_fill);
 	for (size_t i = 0; i < opts->worker_count; i++)
@@ -772,6 +879,8 @@ pool_run(struct pool *p)
 			fatal("cannot watch signals: %s", uv_strerror(rc));
 		p->signals[i].data = p;
 	}
+	uv_timer_init(p->loop, &p->delay_timer);
+	p->delay_timer.data = p;
 	pool_running = p;
 	io_watch_signals(pool_stall_signal);
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
@@ -816,5 +925,6 @@ pool_free(struct pool *p)
 	joblog_close(p->joblog);
 	roster_free(p->roster);
 	done_set_free(p->done);
+	median_free(p->runtimes);
 	free(p);
 }

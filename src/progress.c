@@ -1,11 +1,14 @@
 /*
  * progress.c - --progress and --bar on stderr.
  *
- * The pool reports its counts on every change; a one-second timer draws
- * them, so a run of a million tiny tasks does not write a million lines.
- * On a terminal the line is redrawn in place; otherwise each tick that saw
- * a change writes one plain line, which is what a log file wants.  The
- * last state is always drawn when the run ends.  Never touches stdout.
+ * The pool reports its counts on every change, with the total as soon as
+ * it is known (::: groups and regular files are counted up front); a timer
+ * draws them, so a run of a million tiny tasks does not write a million
+ * lines.  On a terminal the line is redrawn in place, at most ten times a
+ * second; otherwise each second that saw a change writes one plain line,
+ * which is what a log file wants.  With a total, the line has the percent
+ * done and an ETA; without one, what is done and running, and the rate.
+ * The last state is always drawn when the run ends.  Never touches stdout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +19,8 @@
 
 #include "cpmap.h"
 
-#define PROGRESS_TICK_MS 1000
+#define PROGRESS_TICK_MS 1000	 /* a plain line at most this often */
+#define PROGRESS_TTY_TICK_MS 100 /* a redraw in place at most this often */
 #define PROGRESS_BAR_WIDTH 30
 
 struct progress {
@@ -92,14 +96,15 @@ struct progress *
 progress_start(uv_loop_t *loop, bool bar)
 {
 	struct progress *p = xcalloc(1, sizeof *p);
+	uint64_t tick;
 
 	p->bar = bar;
 	p->tty = isatty(STDERR_FILENO);
 	p->started_ns = uv_hrtime();
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
-	uv_timer_start(&p->timer, progress_tick_cb, PROGRESS_TICK_MS,
-		       PROGRESS_TICK_MS);
+	tick = p->tty ? PROGRESS_TTY_TICK_MS : PROGRESS_TICK_MS;
+	uv_timer_start(&p->timer, progress_tick_cb, tick, tick);
 	/* The display never keeps a finished run alive. */
 	uv_unref((uv_handle_t *)&p->timer);
 	return p;

@@ -10,14 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
 #include "cpmap.h"
 
+/* --tagstring: the tag is the expanded string (the input when it cannot
+ * be expanded: a NUL byte or a missing field, which the task will tell). */
+static bool
+task_expand_tag(struct task *t, struct template *tagstring)
+{
+	struct expansion e = {
+	    .inputs = t->inputs, .input_count = t->input_count, .seq = t->seq};
+	char *cause = NULL, **argv;
+
+	argv = template_expand(tagstring, &e, false, &cause);
+	free(cause);
+	if (argv == NULL)
+		return false;
+	t->tag = xstrdup(argv[0] != NULL ? argv[0] : "");
+	free(argv);
+	return true;
+}
+
 struct task *
 task_create(struct pool *p, struct output *out, uint64_t seq,
-	    struct input **inputs, size_t count)
+	    struct input **inputs, size_t count, struct template *tagstring)
 {
 	struct task *t = xcalloc(1, sizeof *t);
 	const char *tag;
@@ -29,7 +48,10 @@ task_create(struct pool *p, struct output *out, uint64_t seq,
 	t->input_count = count;
 	tag = t->inputs[0]->text;
 	tag_len = t->inputs[0]->len;
-	if (t->input_count > 1) {
+	if (tagstring != NULL && task_expand_tag(t, tagstring)) {
+		tag = t->tag;
+		tag_len = strlen(t->tag);
+	} else if (t->input_count > 1) {
 		struct buf joined = {0};
 
 		for (size_t i = 0; i < t->input_count; i++) {
@@ -158,7 +180,7 @@ task_make_result(const struct task *t, const struct options *opts,
 		r->status = STATUS_TIMEOUT;
 		r->error = ERROR_TIMEOUT;
 		r->message = xasprintf("timed out after %.3gs",
-				       (double)opts->timeout_ms / 1000);
+				       (double)t->timeout_ms / 1000);
 	} else if (limit > 0 && (t->seen[1] > limit || t->seen[2] > limit)) {
 		/* What was kept is incomplete: the result must say so. */
 		r->status = STATUS_ERROR;
@@ -170,6 +192,19 @@ task_make_result(const struct task *t, const struct options *opts,
 		    (unsigned long long)limit, (unsigned long long)t->seen[1],
 		    (unsigned long long)t->seen[2]);
 	}
+}
+
+void
+task_announce(const struct task *t, const struct template *tmpl)
+{
+	struct buf line = {0};
+
+	if (t->argv == NULL)
+		return; /* a long-lived worker's: not one command per task */
+	shquote_command_line(&line, t->argv, template_uses_shell(tmpl));
+	buf_append_char(&line, '\n');
+	(void)io_write_all(STDERR_FILENO, line.data, line.len);
+	buf_free(&line);
 }
 
 void

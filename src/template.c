@@ -66,6 +66,9 @@ struct template
 	struct word *words;
 	size_t count;
 	bool shell;
+	const char *sh;	      /* the shell: /bin/sh, or $CPMAP_SHELL */
+	bool function;	      /* an exported bash function: bash -c, every
+				 word quoted */
 	bool no_command;      /* each input is a command line for the shell */
 	bool has_input;	      /* some placeholder stands for input values */
 	bool has_placeholder; /* any placeholder: the input is not appended */
@@ -247,6 +250,7 @@ template_parse(char *const *words, int count, const char *replace,
 		if (!template_check_perl(words[i], cause))
 			return NULL;
 	t = xcalloc(1, sizeof *t);
+	t->sh = "/bin/sh";
 	if (count < 1) {
 		/* parallel < jobs: the inputs are the commands. */
 		t->shell = t->no_command = t->has_input = true;
@@ -280,10 +284,23 @@ template_parse(char *const *words, int count, const char *replace,
 	return t;
 }
 
+void
+template_set_shell(struct template *t, const char *path)
+{
+	t->sh = path;
+}
+
+void
+template_use_bash(struct template *t)
+{
+	if (!t->shell)
+		t->function = true;
+}
+
 bool
 template_uses_shell(const struct template *t)
 {
-	return t->shell;
+	return t->shell || t->function;
 }
 
 bool
@@ -558,23 +575,58 @@ template_append_inputs(const struct template *t, const struct expansion *e,
 	return true;
 }
 
+/* Begin a shell's argv: SHELL -c. */
+static void
+template_put_shell(const struct template *t, struct buf *out)
+{
+	buf_append(out, t->sh, strlen(t->sh) + 1);
+	buf_append(out, "-c", 3);
+}
+
+/*
+ * An exported bash function is run as bash -c 'f quoted words...': the
+ * argv expanded so far becomes one line in which each argument is one
+ * quoted word, as execvp would have passed it.
+ */
+static void
+template_wrap_bash(struct buf *out, size_t *argc)
+{
+	struct buf line = {0};
+	const char *arg = out->data;
+
+	for (size_t i = 0; i < *argc; i++) {
+		size_t len = strlen(arg);
+
+		if (i > 0)
+			buf_append_char(&line, ' ');
+		shquote_append(&line, arg, len);
+		arg += len + 1;
+	}
+	out->len = 0;
+	buf_append(out, "bash\0-c", 8);
+	buf_append(out, line.data != NULL ? line.data : "", line.len + 1);
+	buf_free(&line);
+	*argc = 3;
+}
+
 /*
  * With no command, the inputs are the command line, as they are (GNU
  * parallel joins a chunk's inputs, and an input's columns, with spaces).
  */
 static bool
-template_expand_command(const struct expansion *e, bool with_input,
-			struct buf *out, char **cause)
+template_expand_command(const struct template *t, const struct expansion *e,
+			bool with_input, struct buf *out, char **cause)
 {
-	static const char from_stdin[] = "/bin/sh\0-c\0exec /bin/sh -s";
-
 	if (!with_input) {
 		/* --stdin: a shell reads the commands from its stdin (sh -c
 		 * keeps argv in the shape --dry-run and the joblog print). */
-		buf_append(out, from_stdin, sizeof from_stdin);
+		template_put_shell(t, out);
+		buf_append_str(out, "exec ");
+		shquote_append(out, t->sh, strlen(t->sh));
+		buf_append(out, " -s", 4);
 		return true;
 	}
-	buf_append(out, "/bin/sh\0-c\0", 11);
+	template_put_shell(t, out);
 	for (size_t k = 0; k < e->input_count; k++) {
 		struct input *in = e->inputs[k];
 		size_t count = template_splits(in) ? in->column_count : 1;
@@ -606,14 +658,14 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 
 	out->len = 0;
 	if (t->no_command) {
-		if (!template_expand_command(e, with_input, out, cause))
+		if (!template_expand_command(t, e, with_input, out, cause))
 			return NULL;
 		argc = 3;
 	} else if (t->shell) {
 		const struct word *w = &t->words[0];
 		struct input *only = e->input_count == 1 ? e->inputs[0] : NULL;
 
-		buf_append(out, "/bin/sh\0-c\0", 11);
+		template_put_shell(t, out);
 		if (!template_expand_word(t, w, e, only, out, &argc, cause))
 			return NULL;
 		if (append && !template_append_inputs(t, e, out, &argc, cause))
@@ -635,6 +687,8 @@ template_expand(struct template *t, const struct expansion *e, bool with_input,
 		}
 		if (append && !template_append_inputs(t, e, out, &argc, cause))
 			return NULL;
+		if (t->function)
+			template_wrap_bash(out, &argc);
 	}
 
 	/* One block: the pointers, then the strings they point into. */

@@ -242,6 +242,10 @@ help_options() {
 		-C | --colsep) arg=, ;;
 		-I | --replace) arg=@ ;;
 		-j | --jobs | -n | --chunk | --buffer) arg=2 ;;
+		-P | --max-procs | -N | --max-args) arg=2 ;;
+		--header) arg=: ;;
+		--tagstring) arg='{#}' ;;
+		--delay) arg=10ms ;;
 		--retries | --stride | --persist-max) arg=2 ;;
 		--timeout | --kill-after | --retry-delay) arg=1s ;;
 		--max-output) arg=64k ;;

@@ -45,7 +45,8 @@ usage_error() {
 		usage_error "$want" "$@"
 	done <<-'EOF'
 	'abc'|-j abc CMD
-	'-1'|-j -1 CMD
+	'-x'|-j -x CMD
+	'+'|-j + CMD
 	'5x'|-j 5x CMD
 	''|-j '' CMD
 	'abc'|--jobs=abc CMD
@@ -111,7 +112,7 @@ usage_error() {
 
 @test "an unknown option is a usage error on one line" {
 	usage_error "unknown option --bogus" --bogus CMD
-	usage_error "unknown option -q" -q CMD
+	usage_error "unknown option -Q" -Q CMD
 }
 
 @test "an option without its argument is a usage error on one line" {

@@ -1001,6 +1001,11 @@ main_plan_workers(struct options *opts, bool jobs_given)
 		if (*spec == '\0')
 			main_usage_error("-S: '%s' names no host",
 					 main_worker_specs[i]);
+		/* Never an option of the transport's, whatever the name. */
+		if (*spec == '-')
+			main_usage_error("-S: '%s': a host name cannot start "
+					 "with '-'",
+					 spec);
 		if (strcmp(spec, ":") == 0)
 			opts->workers[i] = (struct worker_plan){
 			    .kind =
@@ -1036,6 +1041,9 @@ main(int argc, char **argv)
 	main_open_standard_fds();
 	log_debug_open();
 	/* The remote agent, started on a host by another cpmap. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--worker") == 0 && argc != 2)
+			main_usage_error("--worker takes no other argument");
 	if (argc == 2 && strcmp(argv[1], "--worker") == 0)
 		return agent_run();
 	if (argc == 2 && strcmp(argv[1], "--worker-version") == 0)

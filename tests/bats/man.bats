@@ -14,7 +14,7 @@ bats_require_minimum_version 1.5.0
 
 # Options that are planned (SPEC) but not built yet: once --help lists one,
 # the page must describe it; until then a test reports it as skipped.
-PENDING_OPTIONS='--workers-file --worker'
+PENDING_OPTIONS='--workers-file'
 
 # Programs that some EXAMPLES use besides cpmap and the usual tools: an
 # example that needs one this system lacks is not run (the test says so).
@@ -257,6 +257,7 @@ help_options() {
 		--transport) arg=ssh ;;
 		--host-timeout) arg=1s ;;
 		--env) arg=HOME ;;
+		--remote-agent) arg=sh ;;
 		*) arg='' ;;
 		esac
 		case $opt in
@@ -269,6 +270,8 @@ help_options() {
 		--persist | --stride | --persist-max) with+=(cat) ;;
 		*) with+=(--dry-run true) ;;
 		esac
+		# --worker is a mode of its own: it takes no other argument.
+		[ "$opt" = --worker ] && continue
 		if [ "$takes" = yes ] && [ -z "$arg" ]; then
 			bad+=" $opt(no sample argument in man.bats)"
 			continue

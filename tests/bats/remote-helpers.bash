@@ -60,7 +60,7 @@ UseDNS no
 MaxStartups 200
 MaxSessions 100
 LogLevel VERBOSE
-SetEnv SHLVL=1 TMPDIR=$d/tmp
+SetEnv SHLVL=1 TMPDIR=$d/tmp${REMOTE_AGENT_DIR:+ PATH=$REMOTE_AGENT_DIR:/usr/local/bin:/usr/bin:/bin}
 CFG
 	/usr/sbin/sshd -t -f "$d/sshd_config" 2>"$d/sshd.check" || {
 		cat "$d/sshd.check" >&2

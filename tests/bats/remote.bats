@@ -13,6 +13,10 @@
 # the machine; each sshd host gives its sessions TMPDIR=$SSHBED_DIR/hN/tmp,
 # so the agents' cpmap-agent.* directories land there.
 #
+# remote-worker.bats is this file under another name: there, every host
+# has the cpmap under test on its PATH, so the same tests run with
+# `cpmap --worker` as the agent instead of the sh agent.
+#
 # Timing is controlled by files: a task says it started by appending to
 # $S/started and holds still in `wait-lines $S/go 1` until the test appends
 # a line to $S/go (or in fifo-wait on a gate).  No sleep decides anything.
@@ -22,7 +26,11 @@ load remote-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	export SSHBED_SKIP=
+	export SSHBED_SKIP= REMOTE_AGENT_DIR= AGENT=sh
+	if [ "${BATS_TEST_FILENAME##*/}" = remote-worker.bats ]; then
+		REMOTE_AGENT_DIR=$(dirname "$CPMAP")
+		AGENT="cpmap --worker"
+	fi
 	local err=$BATS_FILE_TMPDIR/sshbed.err i
 	if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null ||
 		! command -v ss >/dev/null; then
@@ -117,9 +125,10 @@ need_sshd() {
 	[ -z "$SSHBED_SKIP" ] || skip "sshd cannot start: $SSHBED_SKIP"
 }
 
-# rcpmap ARGS...: cpmap with $P as its /tmp (use with `run`, or alone).
+# rcpmap ARGS...: cpmap with $P as its /tmp (use with `run`, or alone);
+# its fake transports' hosts have cpmap on their PATH in remote-worker.bats.
 rcpmap() {
-	unshare -m --propagation private sh -c \
+	PATH=${REMOTE_AGENT_DIR:+$REMOTE_AGENT_DIR:}$PATH unshare -m --propagation private sh -c \
 		'mount --rbind /tmp "$0/real" && mount --rbind "$0" /tmp && exec "$CPMAP" "$@"' \
 		"$P" "$@"
 }
@@ -343,6 +352,33 @@ echo "$1"'
 		"h1=$(grep -c start "$S/log.h1") h2=$(grep -c start "$S/log.h2") "
 }
 
+# ---- which agent ------------------------------------------------------------
+
+@test "the agent is cpmap --worker where the host has it, else sh; --remote-agent sh forces sh" {
+	need_sshd
+	run --separate-stderr env CPMAP_DEBUG="$S/trace" \
+		"$CPMAP" -S 1/h1 --transport "$T" echo ::: a
+	[ "$status" -eq 0 ]
+	same "output" "$output" "a"
+	same "agent" "$(grep -o 'agent .*' "$S/trace")" "agent $AGENT"
+	run --separate-stderr env CPMAP_DEBUG="$S/trace2" \
+		"$CPMAP" -S 1/h1 --transport "$T" --remote-agent sh echo ::: b
+	same "output" "$output" "b"
+	same "agent" "$(grep -o 'agent .*' "$S/trace2")" "agent sh"
+	FAKE_HOSTS=$S/hosts run --separate-stderr env CPMAP_DEBUG="$S/trace3" \
+		PATH="${REMOTE_AGENT_DIR:+$REMOTE_AGENT_DIR:}$PATH" \
+		"$CPMAP" -S 1/x --transport "$FT" echo ::: c
+	same "output" "$output" "c"
+	same "agent" "$(grep -o 'agent .*' "$S/trace3")" "agent $AGENT"
+}
+
+@test "a host name that starts with '-' is refused: it would be an option of ssh" {
+	run --separate-stderr "$CPMAP" -S '-oProxyCommand=touch\ '"$S/pwned" echo ::: a
+	[ "$status" -eq 255 ]
+	same "stderr" "$stderr" "cpmap: -S: '-oProxyCommand=touch\ $S/pwned': a host name cannot start with '-' (see cpmap --help)"
+	[ ! -e "$S/pwned" ]
+}
+
 # ---- failures of a task are not failures of a host ------------------------
 
 @test "ssh: a task that exits 255 is a task failure (exit 255, status 1); the host stays up" {
@@ -359,8 +395,8 @@ echo "$1"'
 	[ "$(jq -c 'del(.host,.start,.duration)' <<<"$output")" = \
 		"$(jq -c 'del(.host,.start,.duration)' "$S/local")" ]
 	# stderr: the host came up once, never went down; the rest as local.
-	[ "$stderr" = "cpmap: host h1: up, 1 slot
-$(cat "$S/lerr")" ]
+	same "stderr" "$stderr" \
+		"$(printf 'cpmap: host h1: up, 1 slot\n%s' "$(cat "$S/lerr")")"
 	clean h1
 }
 

@@ -533,6 +533,7 @@ struct worker_plan {
 	const struct worker_kind *kind;
 	char *where;	/* "local", or a host (main.c's) */
 	unsigned slots; /* 0: the worker says, once it is up */
+	bool from_file; /* named by --workers-file */
 };
 
 /* A kind of worker: the pool's one interface to where attempts run. */
@@ -550,6 +551,9 @@ struct worker_kind {
 		       const struct attempt_callbacks *cb, void *arg);
 	/* Send sig to the attempt's whole process group. */
 	void (*signal)(void *attempt, int sig);
+	/* Take no new attempt, finish the running ones, then let go: the
+	 * worker was removed from the run (or NULL). */
+	void (*retire)(void *state);
 	/* Every task is done: let long-lived processes go (or NULL). */
 	void (*shutdown)(void *state);
 	/* The emergency stop: signal every process (async-signal-safe). */
@@ -624,7 +628,10 @@ void *session_submit(struct session_set *set, char *const *argv,
 		     const struct attempt_spec *spec,
 		     const struct attempt_callbacks *cb, void *arg);
 void session_signal(void *attempt, int sig);
-/* No more attempts will come: EOF tells each process to go. */
+/* No more attempts will come: EOF tells each process to go once it has
+ * answered what it holds. */
+void session_set_retire(struct session_set *set);
+/* ... and every task is done: the set's loop handle closes too. */
 void session_set_shutdown(struct session_set *set);
 /* Signal every process group of the set (async-signal-safe). */
 void session_set_stop(struct session_set *set, int sig);
@@ -661,6 +668,29 @@ extern const char agent_script[];
 
 /* Serve requests on stdin until EOF; the exit status. */
 int agent_run(void);
+
+/* ---- hosts.c: -S specs, --workers-file, and watching it --------------- */
+
+struct hosts_watch;
+struct pool;
+
+/* One spec "[N/][user@]host[:port]" or "[N/]:" into a plan. */
+int hosts_parse(const char *spec, const struct options *opts, bool jobs_given,
+		struct worker_plan *plan, char **cause);
+/* Specs separated by commas, added to *plans. */
+int hosts_parse_list(const char *list, const struct options *opts,
+		     bool jobs_given, struct worker_plan **plans, size_t *count,
+		     char **cause);
+/* A workers file: a list per line, "#" comments. */
+int hosts_read_file(const char *path, const struct options *opts,
+		    bool jobs_given, struct worker_plan **plans, size_t *count,
+		    char **cause);
+void hosts_free_plans(struct worker_plan *plans, size_t count);
+/* Look at the file once a second; hosts come and go with it. */
+struct hosts_watch *hosts_watch_start(uv_loop_t *loop, const char *path,
+				      const struct options *opts,
+				      bool jobs_given, struct pool *pool);
+void hosts_watch_stop(struct hosts_watch *w);
 
 /* ---- halt.c: --halt policies (pure) ----------------------------------- */
 
@@ -826,6 +856,8 @@ struct roster *roster_create(uv_loop_t *loop, const struct options *opts,
 			     void (*changed)(struct pool *pool));
 /* Add a worker: its kind makes its state and brings it up in time. */
 struct worker *roster_add(struct roster *r, const struct worker_plan *plan);
+/* The worker named so takes nothing new, for good; false if none. */
+bool roster_retire(struct roster *r, const char *name);
 void roster_start(struct roster *r);
 /* Take a free place (NULL if none); give it back when the attempt ends. */
 struct slot *roster_take(struct roster *r);
@@ -857,6 +889,9 @@ void pool_run(struct pool *p);
 int pool_exit_status(const struct pool *p);
 /* The errno of a failed write to stdout (EPIPE: the reader left), or 0. */
 int pool_output_error(const struct pool *p);
+/* A worker joins the run, or leaves it (it finishes what it runs). */
+void pool_add_worker(struct pool *p, const struct worker_plan *plan);
+void pool_retire_worker(struct pool *p, const char *name);
 void pool_free(struct pool *p);
 
 /* ---- utf8.c: streaming UTF-8 validation, JSON string escaping (pure) -- */

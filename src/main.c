@@ -56,6 +56,7 @@ enum long_only_option {
 	OPT_HOST_TIMEOUT,
 	OPT_ENV,
 	OPT_REMOTE_AGENT,
+	OPT_WORKERS_FILE,
 	OPT_NO_OP,
 	OPT_TAGSTRING,
 	OPT_DELAY,
@@ -113,6 +114,7 @@ static const struct option main_long_options[] = {
     {"persist-max", required_argument, NULL, OPT_PERSIST_MAX},
     {"stride", required_argument, NULL, OPT_STRIDE},
     {"workers", required_argument, NULL, 'S'},
+    {"workers-file", required_argument, NULL, OPT_WORKERS_FILE},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"host-timeout", required_argument, NULL, OPT_HOST_TIMEOUT},
     {"env", required_argument, NULL, OPT_ENV},
@@ -220,6 +222,8 @@ main_usage(FILE *f)
 	    "remote workers:\n"
 	    "  -S, --workers SPEC,... run on hosts: [N/][user@]host[:port], "
 	    "':' is here\n"
+	    "      --workers-file FILE  hosts from FILE, re-read when it "
+	    "changes\n"
 	    "      --transport CMD    how to reach a host (default ssh; "
 	    "{host})\n"
 	    "      --host-timeout T   with no host up for T, give up "
@@ -533,29 +537,12 @@ main_parse_groups(struct options *opts, int argc, char **argv)
 	argv[opts->command_count] = NULL; /* the command's own end */
 }
 
-/* The -S specs, as given: each "[N/][user@]host[:port]" or "[N/]:". */
-static char **main_worker_specs;
-static size_t main_worker_spec_count;
-
-static void
-main_add_worker_specs(const char *list)
-{
-	char *copy = xstrdup(list), *save = NULL;
-
-	for (char *spec = strtok_r(copy, ",", &save); spec != NULL;
-	     spec = strtok_r(NULL, ",", &save)) {
-		spec += strspn(spec, " \t");
-		if (*spec == '\0')
-			continue;
-		main_worker_specs =
-		    xreallocarray(main_worker_specs, main_worker_spec_count + 1,
-				  sizeof *main_worker_specs);
-		main_worker_specs[main_worker_spec_count++] = xstrdup(spec);
-	}
-	free(copy);
-	if (main_worker_spec_count == 0)
-		main_usage_error("-S needs a host, or ':' for this machine");
-}
+/* The -S lists as given, and --workers-file: planned after every option
+ * is known (--persist and -j change what a spec means). */
+static char **main_worker_lists;
+static size_t main_worker_list_count;
+static const char *main_workers_file;
+static bool main_jobs_given;
 
 static void main_plan_workers(struct options *opts, bool jobs_given);
 
@@ -642,7 +629,13 @@ main_parse(struct options *opts, int argc, char **argv)
 			jobs_given = true;
 			break;
 		case 'S':
-			main_add_worker_specs(optarg);
+			main_worker_lists = xreallocarray(
+			    main_worker_lists, main_worker_list_count + 1,
+			    sizeof *main_worker_lists);
+			main_worker_lists[main_worker_list_count++] = optarg;
+			break;
+		case OPT_WORKERS_FILE:
+			main_workers_file = optarg;
 			break;
 		case OPT_TRANSPORT:
 			if (strspn(optarg, " \t") == strlen(optarg))
@@ -882,6 +875,7 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->output_mode = OUTPUT_LINE;
 	if (opts->output_mode == OUTPUT_UNGROUP)
 		opts->ordered = false;
+	main_jobs_given = jobs_given;
 	main_plan_workers(opts, jobs_given);
 	/* Hosts' slots are known only once they are up: room for 64
 	 * tasks a slot on 64 slots a host. */
@@ -970,60 +964,46 @@ main_check_command(const struct options *opts, const struct template *tmpl)
 
 /*
  * The workers the options ask for: this machine, plain or persistent, or
- * the -S hosts (":" among them is this machine).  A host's slots are its
- * "N/", or -j when given, or its CPU count, asked when it is reached.
+ * the -S and --workers-file hosts (":" among them is this machine).  A
+ * host's slots are its "N/", or -j when given, or its CPU count, asked
+ * when it is reached.
  */
 static void
 main_plan_workers(struct options *opts, bool jobs_given)
 {
-	size_t count = main_worker_spec_count > 0 ? main_worker_spec_count : 1;
+	char *cause = NULL;
 
-	opts->workers = xcalloc(count, sizeof *opts->workers);
-	opts->worker_count = count;
-	if (main_worker_spec_count == 0) {
-		opts->workers[0] = (struct worker_plan){
-		    .kind = opts->persist ? &persist_worker : &local_worker,
-		    .where = xstrdup("local"),
-		    .slots = opts->jobs,
-		};
+	for (size_t i = 0; i < main_worker_list_count; i++)
+		if (hosts_parse_list(main_worker_lists[i], opts, jobs_given,
+				     &opts->workers, &opts->worker_count,
+				     &cause) < 0)
+			main_usage_error("-S: %s", cause);
+	free(main_worker_lists);
+	main_worker_lists = NULL;
+	if (main_workers_file != NULL) {
+		size_t before = opts->worker_count;
+
+		if (hosts_read_file(main_workers_file, opts, jobs_given,
+				    &opts->workers, &opts->worker_count,
+				    &cause) < 0)
+			main_usage_error("%s", cause);
+		if (opts->worker_count == before)
+			main_usage_error("--workers-file %s names no host",
+					 main_workers_file);
+		for (size_t i = before; i < opts->worker_count; i++)
+			opts->workers[i].from_file = true;
+	}
+	if (opts->worker_count > 0)
 		return;
-	}
-	for (size_t i = 0; i < count; i++) {
-		char *spec = main_worker_specs[i], *slash = strchr(spec, '/');
-		unsigned slots = jobs_given ? opts->jobs : 0;
-
-		if (slash != NULL && slash != spec &&
-		    strspn(spec, "0123456789") == (size_t)(slash - spec)) {
-			*slash = '\0';
-			slots = (unsigned)main_number("-S", spec, 1, 100000);
-			spec = slash + 1;
-		}
-		if (*spec == '\0')
-			main_usage_error("-S: '%s' names no host",
-					 main_worker_specs[i]);
-		/* Never an option of the transport's, whatever the name. */
-		if (*spec == '-')
-			main_usage_error("-S: '%s': a host name cannot start "
-					 "with '-'",
-					 spec);
-		if (strcmp(spec, ":") == 0)
-			opts->workers[i] = (struct worker_plan){
-			    .kind =
-				opts->persist ? &persist_worker : &local_worker,
-			    .where = xstrdup("local"),
-			    .slots = slots > 0 ? slots : opts->jobs,
-			};
-		else
-			opts->workers[i] = (struct worker_plan){
-			    .kind = opts->persist ? &remote_persist_worker
-						  : &remote_worker,
-			    .where = xstrdup(spec),
-			    .slots = slots,
-			};
-		free(main_worker_specs[i]);
-	}
-	free(main_worker_specs);
-	main_worker_specs = NULL;
+	if (main_worker_list_count > 0)
+		main_usage_error("-S needs a host, or ':' for this machine");
+	opts->workers = xcalloc(1, sizeof *opts->workers);
+	opts->workers[0] = (struct worker_plan){
+	    .kind = opts->persist ? &persist_worker : &local_worker,
+	    .where = xstrdup("local"),
+	    .slots = opts->jobs,
+	};
+	opts->worker_count = 1;
 }
 
 int
@@ -1033,6 +1013,7 @@ main(int argc, char **argv)
 	struct template *tmpl;
 	struct input_reader *reader;
 	struct pool *pool;
+	struct hosts_watch *watch = NULL;
 	uv_loop_t *loop = uv_default_loop();
 	char *cause = NULL;
 	int status, rc;
@@ -1074,7 +1055,11 @@ main(int argc, char **argv)
 	pool = pool_create(loop, &opts, tmpl, reader, &cause);
 	if (pool == NULL)
 		fatal("%s", cause);
+	if (main_workers_file != NULL)
+		watch = hosts_watch_start(loop, main_workers_file, &opts,
+					  main_jobs_given, pool);
 	pool_run(pool);
+	hosts_watch_stop(watch);
 
 	status = pool_exit_status(pool);
 	/* Input that could not be read is work not done: say it loudly. */

@@ -128,6 +128,14 @@ persist_shutdown(void *state)
 }
 
 static void
+persist_retire(void *state)
+{
+	struct persist *ps = state;
+
+	session_set_retire(ps->sessions);
+}
+
+static void
 persist_stop(void *state, int sig)
 {
 	struct persist *ps = state;
@@ -150,6 +158,7 @@ const struct worker_kind persist_worker = {
     .create = persist_create,
     .start = persist_start,
     .signal = session_signal,
+    .retire = persist_retire,
     .shutdown = persist_shutdown,
     .stop = persist_stop,
     .free = persist_free,

@@ -905,6 +905,20 @@ pool_exit_status(const struct pool *p)
 	return halt_failure_status(&p->opts->halt, p->failed, p->succeeded);
 }
 
+void
+pool_add_worker(struct pool *p, const struct worker_plan *plan)
+{
+	(void)roster_add(p->roster, plan);
+	pool_fill(p);
+}
+
+void
+pool_retire_worker(struct pool *p, const char *name)
+{
+	if (roster_retire(p->roster, name))
+		pool_fill(p);
+}
+
 int
 pool_output_error(const struct pool *p)
 {

@@ -78,6 +78,7 @@ struct remote_host {
 	const char *silenced;	  /* why we killed the control, or NULL */
 	struct buf environment;	  /* --env: "export NAME=value; " */
 	bool persist;		  /* --persist: sessions run the command */
+	bool retired;		  /* removed from the run: never again up */
 	char ***persist_argv;	  /* ... each slot's session argv */
 };
 
@@ -367,6 +368,10 @@ remote_down(struct remote_host *h, const char *why)
 	pool_worker_down(h->worker, false);
 	if (h->sets != NULL)
 		session_set_stop(h->sets, SIGKILL);
+	if (h->retired) {
+		log_warn("host %s: down: %s", h->name, why);
+		return;
+	}
 	log_warn("host %s: %s %s; trying again in %.3gs", h->name,
 		 was_up ? "down:" : "cannot connect:", why,
 		 (double)h->retry_ms / 1000);
@@ -455,6 +460,8 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 	}
 	if (slots > h->set_slots)
 		slots = h->set_slots; /* more CPUs since: the slots stay */
+	if (h->retired)
+		return;
 	h->state = HOST_UP;
 	h->retry_ms = REMOTE_RETRY_FIRST_MS;
 	log_warn("host %s: up, %u slot%s", h->name, slots,
@@ -651,6 +658,20 @@ remote_shutdown(void *state)
 	}
 }
 
+/* Removed from the workers file: finish, take nothing new, never reconnect
+ * (the control stays open until the end of the run, so that ssh keeps the
+ * connection the running tasks use). */
+static void
+remote_retire(void *state)
+{
+	struct remote_host *h = state;
+
+	h->retired = true;
+	uv_timer_stop(&h->retry);
+	if (h->sets != NULL)
+		session_set_retire(h->sets);
+}
+
 static void
 remote_stop(void *state, int sig)
 {
@@ -689,6 +710,7 @@ const struct worker_kind remote_worker = {
     .create = remote_create,
     .start = remote_start,
     .signal = session_signal,
+    .retire = remote_retire,
     .shutdown = remote_shutdown,
     .stop = remote_stop,
     .free = remote_free,
@@ -700,6 +722,7 @@ const struct worker_kind remote_persist_worker = {
     .create = remote_create,
     .start = remote_persist_start,
     .signal = session_signal,
+    .retire = remote_retire,
     .shutdown = remote_shutdown,
     .stop = remote_stop,
     .free = remote_free,

@@ -17,6 +17,7 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -219,6 +220,22 @@ roster_add(struct roster *r, const struct worker_plan *plan)
 	r->workers[r->worker_count++] = w;
 	w->data = plan->kind->create(w, r->loop, r->opts, plan);
 	return w;
+}
+
+bool
+roster_retire(struct roster *r, const char *name)
+{
+	for (size_t i = 0; i < r->worker_count; i++) {
+		struct worker *w = r->workers[i];
+
+		if (w->state == WORKER_GONE || strcmp(w->name, name) != 0)
+			continue;
+		pool_worker_down(w, true);
+		if (w->kind->retire != NULL)
+			w->kind->retire(w->data);
+		return true;
+	}
+	return false;
 }
 
 void

@@ -597,24 +597,23 @@ session_set_create(uv_loop_t *loop, const struct session_config *config,
 }
 
 void
-session_set_shutdown(struct session_set *set)
+session_set_retire(struct session_set *set)
 {
-	/* Every task is done: EOF tells each process to go. */
 	for (unsigned i = 0; i < set->slot_count; i++) {
 		struct session *s = set->slots[i].session;
 
 		if (s == NULL || s->state == SESSION_EXITED)
 			continue;
 		session_retire(s);
-		if (TAILQ_EMPTY(&s->unanswered) &&
-		    process_writes(s->process) == 0) {
-			session_goodbye(s);
-		} else {
-			s->told_to_go = true;
-			process_quit_after(s->process, SESSION_QUIT_GRACE_MS,
-					   set->config.kill_after_ms);
-		}
+		/* Now, or once it has answered what it holds. */
+		session_maybe_goodbye(s);
 	}
+}
+
+void
+session_set_shutdown(struct session_set *set)
+{
+	session_set_retire(set);
 	if (set->flush_open) {
 		uv_close((uv_handle_t *)&set->flush, NULL);
 		set->flush_open = false;

@@ -459,9 +459,13 @@ echo "$1"'
 	# --retries: a requeue is not a retry).
 	[ "$(jq -r "select(.seq == $lost) | .host" "$S/out")" = h1 ]
 	grep -q "host h2: down" "$S/err"
-	# The agent killed with its host (SIGKILL) could not remove its
-	# directory; a crashed host keeps its /tmp.
-	[ "$(ls "$SSHBED_DIR/h2/tmp" | sed 's/\..*//')" = cpmap-agent ]
+	# The sh agent killed with its host (SIGKILL) could not remove its
+	# directory; a crashed host keeps its /tmp.  cpmap --worker has none.
+	if [ "$AGENT" = sh ]; then
+		same "h2's /tmp" "$(ls "$SSHBED_DIR/h2/tmp" | sed 's/\..*//')" cpmap-agent
+	else
+		same "h2's /tmp" "$(ls "$SSHBED_DIR/h2/tmp")" ""
+	fi
 	rm -rf "$SSHBED_DIR/h2/tmp/"*
 	clean h1
 }

@@ -57,8 +57,8 @@ hosts_parse(const char *text, const struct options *opts, bool jobs_given,
 	}
 	/* Never an option of the transport's, whatever the name. */
 	if (*spec == '-') {
-		*cause = xasprintf("'%s': a host name cannot start with '-'",
-				   spec);
+		*cause =
+		    xasprintf("'%s': a host name cannot start with '-'", spec);
 		return -1;
 	}
 	if (strpbrk(spec, " \t\n") != NULL) {
@@ -82,9 +82,8 @@ hosts_parse(const char *text, const struct options *opts, bool jobs_given,
 }
 
 int
-hosts_parse_list(const char *list, const struct options *opts,
-		 bool jobs_given, struct worker_plan **plans, size_t *count,
-		 char **cause)
+hosts_parse_list(const char *list, const struct options *opts, bool jobs_given,
+		 struct worker_plan **plans, size_t *count, char **cause)
 {
 	char *copy = xstrdup(list), *save = NULL;
 	int rc = 0;
@@ -94,8 +93,8 @@ hosts_parse_list(const char *list, const struct options *opts,
 		char *end = spec + strlen(spec);
 
 		spec += strspn(spec, " \t");
-		while (end > spec && (end[-1] == ' ' || end[-1] == '\t' ||
-				      end[-1] == '\r'))
+		while (end > spec &&
+		       (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 			*--end = '\0';
 		if (*spec == '\0')
 			continue;
@@ -110,9 +109,8 @@ hosts_parse_list(const char *list, const struct options *opts,
 }
 
 int
-hosts_read_file(const char *path, const struct options *opts,
-		bool jobs_given, struct worker_plan **plans, size_t *count,
-		char **cause)
+hosts_read_file(const char *path, const struct options *opts, bool jobs_given,
+		struct worker_plan **plans, size_t *count, char **cause)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -121,8 +119,8 @@ hosts_read_file(const char *path, const struct options *opts,
 	int rc = 0;
 
 	if (f == NULL) {
-		*cause = xasprintf("--workers-file %s: %s", path,
-				   strerror(errno));
+		*cause =
+		    xasprintf("--workers-file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && getline(&line, &cap, f) >= 0) {
@@ -223,9 +221,8 @@ hosts_changed_cb(uv_fs_poll_t *handle, int status, const uv_stat_t *prev,
 }
 
 struct hosts_watch *
-hosts_watch_start(uv_loop_t *loop, const char *path,
-		  const struct options *opts, bool jobs_given,
-		  struct pool *pool)
+hosts_watch_start(uv_loop_t *loop, const char *path, const struct options *opts,
+		  bool jobs_given, struct pool *pool)
 {
 	struct hosts_watch *w = xcalloc(1, sizeof *w);
 	int rc;

@@ -138,7 +138,8 @@ rcpmap() {
 bg_rcpmap() {
 	local in=$1
 	shift
-	timeout -s KILL 60 unshare -m --propagation private sh -c \
+	PATH=${REMOTE_AGENT_DIR:+$REMOTE_AGENT_DIR:}$PATH \
+		timeout -s KILL 60 unshare -m --propagation private sh -c \
 		'mount --rbind /tmp "$0/real" && mount --rbind "$0" /tmp && exec "$CPMAP" "$@"' \
 		"$P" "$@" <"$in" >"$S/out" 2>"$S/err" 3>&- &
 	BG=$!
@@ -610,11 +611,65 @@ echo "$1"'
 	[ "$(jq -r "select(.seq == $lost) | .host" "$S/out")" = fa ]
 	grep -q "host fb: down" "$S/err"
 	fake_gone fa fb
-	# The agent killed with fb (SIGKILL) could not remove its directory.
+	# The sh agent killed with fb (SIGKILL) could not remove its
+	# directory; cpmap --worker has none.
 	[ -z "$(ls -A "$FAKE_HOSTS/fa.tmp")" ]
-	[ "$(ls "$FAKE_HOSTS/fb.tmp" | sed 's/\..*//')" = cpmap-agent ]
+	if [ "$AGENT" = sh ]; then
+		same "fb's tmp" "$(ls "$FAKE_HOSTS/fb.tmp" | sed 's/\..*//')" cpmap-agent
+	else
+		same "fb's tmp" "$(ls -A "$FAKE_HOSTS/fb.tmp")" ""
+	fi
 	rm -rf "$FAKE_HOSTS/fb.tmp"
 	clean
+}
+
+@test "--workers-file: a host added joins the run, a host removed finishes its task and takes no more" {
+	script t 'echo "$1 $CPMAP_HOST" >>"$S/started"
+wait-lines "$S/go" "$1" || exit 9
+echo "$1"'
+	seq 4 >"$S/in"
+	echo "1/fa  # the first host" >"$S/workers"
+	bg_rcpmap "$S/in" --workers-file "$S/workers" --transport "$FT" --json "$S/t"
+	wait_lines "$S/started" 1
+	printf '1/fa\n\n# and another\n1/fb\n' >"$S/workers"
+	wait_lines "$S/err" 3 # fa up, adding fb, fb up
+	wait_lines "$S/started" 2
+	same "started" "$(cat "$S/started")" "1 fa
+2 fb"
+	echo 1/fb >"$S/workers"
+	wait_lines "$S/err" 4 # fa is gone from the file
+	same "stderr" "$(cat "$S/err")" "cpmap: host fa: up, 1 slot
+cpmap: --workers-file: adding fb
+cpmap: host fb: up, 1 slot
+cpmap: --workers-file: fa is gone from the file: it finishes its tasks and takes no more"
+	# An empty file (an editor halfway through) changes nothing.
+	: >"$S/workers"
+	wait_lines "$S/err" 5
+	same "last line" "$(tail -n1 "$S/err")" "cpmap: --workers-file $S/workers names no host; keeping the hosts"
+	seq 4 >"$S/go"
+	finish
+	[ "$status" -eq 0 ]
+	# fa finished its task; everything after it ran on fb.
+	same "hosts" "$(jq -r '"\(.seq) \(.host) \(.status)"' "$S/out" | sort -n)" "1 fa ok
+2 fb ok
+3 fb ok
+4 fb ok"
+	fake_gone fa fb
+	clean
+}
+
+@test "--workers-file: a file that cannot be read, or names no host, is a usage error" {
+	run --separate-stderr "$CPMAP" --workers-file "$S/nope" echo ::: a
+	[ "$status" -eq 255 ]
+	same "stderr" "$stderr" "cpmap: --workers-file $S/nope: No such file or directory (see cpmap --help)"
+	echo "# nobody" >"$S/workers"
+	run --separate-stderr "$CPMAP" --workers-file "$S/workers" echo ::: a
+	[ "$status" -eq 255 ]
+	same "stderr" "$stderr" "cpmap: --workers-file $S/workers names no host (see cpmap --help)"
+	echo "2/ok, 0/bad" >"$S/workers"
+	run --separate-stderr "$CPMAP" --workers-file "$S/workers" echo ::: a
+	[ "$status" -eq 255 ]
+	same "stderr" "$stderr" "cpmap: --workers-file $S/workers, line 1: '0/bad': the slots must be 1 to 100000 (see cpmap --help)"
 }
 
 @test "fake transport: a host that refuses at start: the others do the work, stderr says it cannot connect" {

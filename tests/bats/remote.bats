@@ -527,15 +527,24 @@ host=$2
 shift 2
 echo "$host" >>"$S/srun.log"
 exec "$@"'
-	run --separate-stderr rcpmap -S 2/node1,1/node2 --transport "$S/srun -w" \
-		-k --joblog "$S/joblog" sh -c 'echo "$1 on $CPMAP_HOST"' sh ::: 1 2 3 4 5 6
+	# Each task holds its slot until three run at once: both nodes are up.
+	script t 'echo "$1" >>"$S/started"
+wait-lines "$S/go" 1 || exit 9
+echo "$1 on $CPMAP_HOST"'
+	seq 6 >"$S/in"
+	bg_rcpmap "$S/in" -S 2/node1,1/node2 --transport "$S/srun -w" \
+		-k --joblog "$S/joblog" "$S/t"
+	wait_lines "$S/started" 3
+	echo go >>"$S/go"
+	finish
 	[ "$status" -eq 0 ]
+	output=$(cat "$S/out")
 	[ "$(sed 's/ on node[12]$//' <<<"$output" | tr '\n' ' ')" = "1 2 3 4 5 6 " ]
 	# srun was asked for each node: a control and one session per slot.
 	[ "$(sort "$S/srun.log" | uniq -c | awk '{print $1, $2}' | tr '\n' ' ')" = \
 		"3 node1 2 node2 " ]
-	grep -q 'host node1: up, 2 slots' <<<"$stderr"
-	grep -q 'host node2: up, 1 slot' <<<"$stderr"
+	grep -q 'host node1: up, 2 slots' "$S/err"
+	grep -q 'host node2: up, 1 slot' "$S/err"
 	clean
 	# The joblog's Host column names the node each task ran on.
 	same "joblog hosts" "$(tail -n +2 "$S/joblog" | cut -f1,2 | sort -n | sed 's/\t/ on /')" \

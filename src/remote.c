@@ -12,7 +12,7 @@
  * the network went), the host is down: the pool gives its tasks to other
  * hosts, and the host is tried again after a delay that doubles from 1 s
  * to 60 s.  Each change is one line on stderr.  The control process also
- * says "." every 2 s: a host silent for 10 s is hung, whatever the
+ * says "." every 2 s: a host silent for 9 s is hung, whatever the
  * transport, and is taken down (its sessions are killed, so their
  * attempts come back at once).
  *
@@ -40,7 +40,7 @@
 #define REMOTE_RETRY_FIRST_MS 1000
 #define REMOTE_RETRY_MAX_MS 60000
 #define REMOTE_HEARTBEAT_S "2"	/* the host's control says "." this often */
-#define REMOTE_SILENCE_MS 10000 /* no word from the host this long: hung */
+#define REMOTE_SILENCE_MS 9000 /* no word from the host this long: hung */
 
 /* The control process: how many CPUs, then a heartbeat until EOF. */
 static const char remote_control_script[] =
@@ -289,7 +289,7 @@ remote_argv(struct remote_host *h, const char *script, bool master)
 			REMOTE_PUSH("-o");
 			REMOTE_PUSH("BatchMode=yes");
 			REMOTE_PUSH("-o");
-			REMOTE_PUSH("ServerAliveInterval=3");
+			REMOTE_PUSH("ServerAliveInterval=2");
 			REMOTE_PUSH("-o");
 			REMOTE_PUSH("ServerAliveCountMax=3");
 			REMOTE_PUSH("-o");
@@ -389,7 +389,7 @@ remote_silence_cb(uv_timer_t *timer)
 
 	if (h->process == NULL)
 		return;
-	h->silenced = "no word from it for 10s";
+	h->silenced = "no word from it for 9s";
 	process_signal(h->process, SIGKILL);
 	remote_down(h, h->silenced);
 }

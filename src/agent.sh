@@ -105,7 +105,7 @@ while read -r op a b c e; do
 		[ -n "$runner" ] && wait "$runner"
 		IFS= read -r p
 		case $p in ?*/*) mkdir -p -- "${p%/*}" 2>/dev/null ;; esac
-		if { : >"$p"; } 2>/dev/null; then
+		if true >"$p" 2>/dev/null; then
 			take "$a" >"$p"
 			chmod "$b" "$p" 2>/dev/null
 		else

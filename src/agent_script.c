@@ -74,7 +74,7 @@ const char agent_script[] =
     "\t\t[ -n \"$runner\" ] && wait \"$runner\"\n"
     "\t\tIFS= read -r p\n"
     "\t\tcase $p in ?*/*) mkdir -p -- \"${p%/*}\" 2>/dev/null ;; esac\n"
-    "\t\tif { : >\"$p\"; } 2>/dev/null; then\n"
+    "\t\tif true >\"$p\" 2>/dev/null; then\n"
     "\t\t\ttake \"$a\" >\"$p\"\n"
     "\t\t\tchmod \"$b\" \"$p\" 2>/dev/null\n"
     "\t\telse\n"

@@ -874,9 +874,11 @@ remote_files_create(struct remote_host *h, const struct options *opts,
 			shquote_append(control, path, (size_t)(slash - path));
 			buf_append_str(control, " 2>/dev/null; ");
 		}
-		buf_append_str(control, "{ { : >");
+		/* true, not ':': a special builtin's failed redirection
+		 * would end the shell before it can say why. */
+		buf_append_str(control, "{ true 2>/dev/null >");
 		shquote_append(control, path, strlen(path));
-		snprintf(line, sizeof line, "; } 2>/dev/null && take %zu >",
+		snprintf(line, sizeof line, " && take %zu >",
 			 h->basefiles.len - before);
 		buf_append_str(control, line);
 		shquote_append(control, path, strlen(path));

@@ -257,6 +257,9 @@ help_options() {
 		--transport) arg=ssh ;;
 		--host-timeout) arg=1s ;;
 		--env) arg=HOME ;;
+		--remote-agent) arg=sh ;;
+		--basefile | --bf) arg=$SCRATCH/inputs ;;
+		--return | --trc) arg='{}.out' ;;
 		*) arg='' ;;
 		esac
 		case $opt in

@@ -1,11 +1,18 @@
 /*
  * agent.c - `cpmap --worker`: the remote agent in C, used instead of the sh
  * agent (agent_script.c) when a host has cpmap installed with the same
- * protocol version.  It speaks the same protocol on stdin and stdout:
+ * protocol version.  It speaks the same protocol on stdin and stdout
+ * (agent.sh says it in full):
  *
- *   T seq inlen\n<command line>\n<stdin bytes>   run a task
+ *   P len mode\n<path>\n<bytes>                 put a file
+ *   T seq inlen nret nrm\n<command line>\n<paths, a line each><stdin>
  *   K seq signal\n                             signal it
+ *   F len\n<path>\n<bytes>                      a returned file
+ *   E len\n<message>                           why its files failed
  *   R seq exit signal outlen errlen\n<stdout><stderr>
+ *
+ * A P is written as it comes, to a file opened at its header; a T's
+ * returns are read whole (io_read_file) once the task is over.
  *
  * but runs a task as the local worker does: one vfork and exec (child.c),
  * no shell, when the command line is the "export ...; exec WORDS" that
@@ -17,10 +24,12 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -33,13 +42,19 @@ struct agent_task {
 	size_t command_len;
 	char *input; /* its stdin bytes */
 	size_t input_len;
+	char **paths; /* nret to return, then nrm to remove */
+	size_t nret, nrm, npaths;
+	char *fail; /* a file put for it failed: why, or NULL */
 	STAILQ_ENTRY(agent_task) entry;
 };
 
 enum agent_read_state {
 	AGENT_HEADER,  /* reading a request's first line */
 	AGENT_COMMAND, /* reading a T request's command line */
+	AGENT_PATHS,   /* reading a T request's paths */
 	AGENT_INPUT,   /* reading a T request's stdin bytes */
+	AGENT_PUT,     /* reading a P request's path */
+	AGENT_PUT_DATA /* reading a P request's bytes */
 };
 
 static struct {
@@ -54,6 +69,11 @@ static struct {
 	struct process *process;
 	struct buf out, err; /* its output so far */
 	int status;	     /* the worker's exit status */
+	int put_fd;	     /* the P file being written, or -1 */
+	size_t put_left;     /* ... bytes still due */
+	unsigned put_mode;
+	char *put_path;
+	struct buf fail; /* why files put since the last T failed */
 } agent;
 
 static void agent_next(void);
@@ -65,6 +85,10 @@ agent_task_free(struct agent_task *t)
 		return;
 	free(t->command);
 	free(t->input);
+	for (size_t i = 0; i < t->npaths; i++)
+		free(t->paths[i]);
+	free(t->paths);
+	free(t->fail);
 	free(t);
 }
 
@@ -75,31 +99,94 @@ agent_process_read_cb(void *arg, int stream, const char *data, size_t len)
 	buf_append(stream == 1 ? &agent.out : &agent.err, data, len);
 }
 
+/* Add a line to why a task's files failed. */
+static void
+agent_why(struct buf *why, const char *what, const char *path, int error)
+{
+	if (why->len > 0)
+		buf_append_str(why, "; ");
+	buf_append_str(why, what);
+	buf_append_str(why, path);
+	buf_append_str(why, ": ");
+	buf_append_str(why, strerror(error));
+}
+
+/* Its returns as F frames, then its cleanup: false if nobody reads. */
+static bool
+agent_files(struct agent_task *t, bool ran, struct buf *why)
+{
+	struct buf data = {0};
+	char header[64];
+	bool ok = true;
+	int n, rc;
+
+	for (size_t i = 0; ran && ok && i < t->nret; i++) {
+		data.len = 0;
+		rc = io_read_file(t->paths[i], &data);
+		if (rc == -ENOENT)
+			continue; /* as GNU parallel: nothing to bring back */
+		if (rc < 0) {
+			agent_why(why, "cannot return ", t->paths[i], -rc);
+			continue;
+		}
+		n = snprintf(header, sizeof header, "F %zu\n", data.len);
+		ok = io_write_all(STDOUT_FILENO, header, (size_t)n) >= 0 &&
+		     io_write_all(STDOUT_FILENO, t->paths[i],
+				  strlen(t->paths[i])) >= 0 &&
+		     io_write_all(STDOUT_FILENO, "\n", 1) >= 0 &&
+		     io_write_all(STDOUT_FILENO, data.data, data.len) >= 0;
+	}
+	buf_free(&data);
+	for (size_t i = t->nret; i < t->npaths; i++) {
+		(void)unlink(t->paths[i]);
+		io_remove_parents(t->paths[i]);
+	}
+	return ok;
+}
+
+/* Answer the task (its files, then its R), then drop it. */
+static void
+agent_answer(struct agent_task *t, bool ran, int exit_code, int sig)
+{
+	struct buf why = {0};
+	char header[128];
+	int n;
+	bool ok;
+
+	if (t->fail != NULL)
+		buf_append_str(&why, t->fail);
+	ok = agent_files(t, ran, &why);
+	if (ok && why.len > 0) {
+		buf_append_char(&why, '\n');
+		n = snprintf(header, sizeof header, "E %zu\n", why.len);
+		ok = io_write_all(STDOUT_FILENO, header, (size_t)n) >= 0 &&
+		     io_write_all(STDOUT_FILENO, why.data, why.len) >= 0;
+	}
+	n = snprintf(header, sizeof header, "R %llu %d %d %zu %zu\n", t->seq,
+		     exit_code, sig, agent.out.len, agent.err.len);
+	if (!ok || io_write_all(STDOUT_FILENO, header, (size_t)n) < 0 ||
+	    io_write_all(STDOUT_FILENO, agent.out.data, agent.out.len) < 0 ||
+	    io_write_all(STDOUT_FILENO, agent.err.data, agent.err.len) < 0) {
+		/* Nobody reads the answers: there is nothing more to do. */
+		agent.eof = true;
+		STAILQ_INIT(&agent.queue);
+	}
+	buf_free(&why);
+	agent.out.len = agent.err.len = 0;
+	agent_task_free(t);
+}
+
 /* The task is over: its answer, then the next one. */
 static void
 agent_process_closed_cb(void *arg, int wait_status)
 {
 	struct attempt_end end;
-	char header[128];
-	int n, rc;
 
 	(void)arg;
 	attempt_end_status(&end, wait_status);
-	n = snprintf(header, sizeof header, "R %llu %d %d %zu %zu\n",
-		     agent.running->seq,
+	agent_answer(agent.running, true,
 		     end.signal != 0 ? 128 + end.signal : end.exit_code,
-		     end.signal, agent.out.len, agent.err.len);
-	if ((rc = io_write_all(STDOUT_FILENO, header, (size_t)n)) < 0 ||
-	    (rc = io_write_all(STDOUT_FILENO, agent.out.data, agent.out.len)) <
-		0 ||
-	    (rc = io_write_all(STDOUT_FILENO, agent.err.data, agent.err.len)) <
-		0) {
-		/* Nobody reads the answers: there is nothing more to do. */
-		agent.eof = true;
-		STAILQ_INIT(&agent.queue);
-	}
-	agent.out.len = agent.err.len = 0;
-	agent_task_free(agent.running);
+		     end.signal);
 	agent.running = NULL;
 	agent.process = NULL;
 	agent_next();
@@ -148,6 +235,11 @@ agent_next(void)
 		struct agent_task *t = STAILQ_FIRST(&agent.queue);
 
 		STAILQ_REMOVE_HEAD(&agent.queue, entry);
+		if (t->fail != NULL) {
+			/* Its files are not all there: it does not run. */
+			agent_answer(t, false, 0, 0);
+			continue;
+		}
 		agent.running = t;
 		if (shquote_parse_exec(t->command, t->command_len, &env, &words,
 				       &argc)) {
@@ -167,21 +259,11 @@ agent_next(void)
 				   NULL, &agent.process);
 		if (rc < 0) {
 			/* As a shell would say it: 127, and why. */
-			char header[64];
-			int n;
-
 			buf_append_str(&agent.err, spec.argv[0]);
 			buf_append_str(&agent.err, ": ");
 			buf_append_str(&agent.err, strerror(-rc));
 			buf_append_char(&agent.err, '\n');
-			n = snprintf(header, sizeof header,
-				     "R %llu 127 0 0 %zu\n", t->seq,
-				     agent.err.len);
-			(void)io_write_all(STDOUT_FILENO, header, (size_t)n);
-			(void)io_write_all(STDOUT_FILENO, agent.err.data,
-					   agent.err.len);
-			agent.err.len = 0;
-			agent_task_free(t);
+			agent_answer(t, true, 127, 0);
 			agent.running = NULL;
 		}
 		free(argv);
@@ -200,20 +282,65 @@ agent_next(void)
 		child_stop();
 }
 
-/* One request line: a task to read on, or a signal. */
+/* Start writing a P request's file; a failure is the next task's. */
+static void
+agent_put_open(const char *path)
+{
+	int fd;
+
+	agent.put_path = xstrdup(path);
+	(void)io_make_parents(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT && io_make_parents(path) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			  0600); /* a cleanup took the directory meanwhile */
+	if (fd < 0)
+		agent_why(&agent.fail, "cannot write on the host ", path,
+			  errno);
+	agent.put_fd = fd;
+}
+
+/* The P request's bytes are all in. */
+static void
+agent_put_close(void)
+{
+	if (agent.put_fd >= 0) {
+		if (fchmod(agent.put_fd, (mode_t)agent.put_mode) != 0 ||
+		    close(agent.put_fd) != 0)
+			agent_why(&agent.fail, "cannot write on the host ",
+				  agent.put_path, errno);
+	}
+	agent.put_fd = -1;
+	free(agent.put_path);
+	agent.put_path = NULL;
+	agent.state = AGENT_HEADER;
+}
+
+/* One request line: a task or a file to read on, or a signal. */
 static void
 agent_request(const char *line)
 {
 	unsigned long long seq;
-	size_t input_len;
+	size_t input_len, nret = 0, nrm = 0;
+	unsigned mode;
 	int sig;
 
-	if (sscanf(line, "T %llu %zu", &seq, &input_len) == 2) {
+	if (sscanf(line, "T %llu %zu %zu %zu", &seq, &input_len, &nret, &nrm) >=
+	    2) {
 		agent.reading = xcalloc(1, sizeof *agent.reading);
 		agent.reading->seq = seq;
 		agent.reading->input_len = input_len;
 		agent.reading->input = xmalloc(input_len + 1);
+		agent.reading->nret = nret;
+		agent.reading->nrm = nrm;
+		agent.reading->paths =
+		    xcalloc(nret + nrm + 1, sizeof *agent.reading->paths);
+		if (agent.fail.len > 0)
+			agent.reading->fail = buf_steal(&agent.fail, NULL);
 		agent.state = AGENT_COMMAND;
+	} else if (sscanf(line, "P %zu %o", &agent.put_left, &mode) == 2) {
+		agent.put_mode = mode & 07777;
+		agent.state = AGENT_PUT;
 	} else if (sscanf(line, "K %llu %d", &seq, &sig) == 2) {
 		if (agent.running != NULL && agent.running->seq == seq &&
 		    sig > 0 && sig < 65)
@@ -251,6 +378,25 @@ agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	while (p < end) {
 		struct agent_task *t = agent.reading;
 
+		if (agent.state == AGENT_PUT_DATA) {
+			size_t take = (size_t)(end - p) < agent.put_left
+					  ? (size_t)(end - p)
+					  : agent.put_left;
+
+			if (agent.put_fd >= 0 &&
+			    io_write_all(agent.put_fd, p, take) < 0) {
+				agent_why(&agent.fail,
+					  "cannot write on the host ",
+					  agent.put_path, errno);
+				(void)close(agent.put_fd);
+				agent.put_fd = -1;
+			}
+			p += take;
+			agent.put_left -= take;
+			if (agent.put_left == 0)
+				agent_put_close();
+			continue;
+		}
 		if (agent.state == AGENT_INPUT) {
 			size_t want = t->input_len - agent.line.len;
 			size_t take =
@@ -273,13 +419,33 @@ agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		buf_append(&agent.line, p, (size_t)(nl - p));
 		p = nl + 1;
 		if (agent.state == AGENT_HEADER) {
-			agent_request(agent.line.data);
+			agent_request(agent.line.data != NULL ? agent.line.data
+							      : "");
 			agent.line.len = 0;
 			continue;
 		}
-		t->command = buf_steal(&agent.line, &t->command_len);
-		if (t->command == NULL)
-			t->command = xstrdup("");
+		if (agent.state == AGENT_PUT) {
+			agent_put_open(agent.line.data != NULL ? agent.line.data
+							       : "");
+			agent.line.len = 0;
+			agent.state = AGENT_PUT_DATA;
+			if (agent.put_left == 0)
+				agent_put_close();
+			continue;
+		}
+		if (agent.state == AGENT_PATHS) {
+			t->paths[t->npaths++] = buf_steal(&agent.line, NULL);
+			if (t->paths[t->npaths - 1] == NULL)
+				t->paths[t->npaths - 1] = xstrdup("");
+		} else {
+			t->command = buf_steal(&agent.line, &t->command_len);
+			if (t->command == NULL)
+				t->command = xstrdup("");
+		}
+		if (t->npaths < t->nret + t->nrm) {
+			agent.state = AGENT_PATHS;
+			continue;
+		}
 		if (t->input_len > 0) {
 			agent.state = AGENT_INPUT;
 			continue;
@@ -298,6 +464,7 @@ agent_run(void)
 	int rc;
 
 	agent.loop = uv_default_loop();
+	agent.put_fd = -1;
 	STAILQ_INIT(&agent.queue);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = child_init(agent.loop)) != 0)
@@ -314,7 +481,11 @@ agent_run(void)
 	buf_free(&agent.line);
 	buf_free(&agent.out);
 	buf_free(&agent.err);
+	buf_free(&agent.fail);
 	agent_task_free(agent.reading);
+	if (agent.put_fd >= 0)
+		(void)close(agent.put_fd);
+	free(agent.put_path);
 	(void)uv_loop_close(agent.loop);
 	return 0;
 }

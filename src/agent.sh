@@ -1,10 +1,27 @@
 # agent.sh - the agent that remote.c sends to each slot session on a
 # host: a POSIX sh script, so that nothing but sh (and dd or head) need be
-# installed there.  It reads requests on stdin and answers on stdout:
+# installed there.  It reads requests on stdin and answers on stdout
+# (protocol 2):
 #
-#   T seq inlen\n<command line>\n<stdin bytes>       run a task
+#   P len mode\n<path>\n<len bytes>                    put a file
+#   T seq inlen nret nrm\n<command line>\n<nret paths><nrm paths><stdin>
+#                                                     run a task
 #   K seq signal\n                                    signal it
+#
+#   F len\n<path>\n<len bytes>                         a returned file
+#   E len\n<len bytes>                                why its files failed
 #   R seq exit signal outlen errlen\n<stdout><stderr> its end
+#
+# P writes a file (--transfer) at path, relative to the agent's directory
+# (the login directory) unless absolute, making its directories, with the
+# permissions mode (octal) gives; one that
+# cannot be written fails the next T, which then runs nothing.  The paths
+# after a T's command line are one a line: nret files to send back after
+# the task as F frames (one that does not exist is skipped; --return), then
+# nrm files to remove after that (--cleanup), with the directories above a
+# relative one that are left empty.  An E frame makes the task's result an
+# error with that message; the F and E frames of a task come before its R.
+# Without files (nret, nrm 0, no P) nothing more is started per task.
 #
 # The command line is one line: its newlines (only ever inside single
 # quotes) come as '"$CPMAP_NL"', so that the builtin read takes it and no
@@ -36,21 +53,66 @@ stop() {
 bye() { stop KILL; [ -n "$runner" ] && wait "$runner" 2>/dev/null; rm -rf "$d"; exit 0; }
 trap bye HUP TERM INT
 run() {
-	CPMAP_NL=$N $ss sh -c "$1" <"$3" >"$d/out" 2>"$d/err" &
-	echo $! >"$d/pid"
-	[ -s "$d/sig" ] && { read -r s <"$d/sig"; stop "$s"; }
-	wait $!
-	st=$?
+	q=$2
+	w=$4
+	if [ -z "$w" ]; then
+		CPMAP_NL=$N $ss sh -c "$1" <"$3" >"$d/out" 2>"$d/err" &
+		echo $! >"$d/pid"
+		[ -s "$d/sig" ] && { read -r s <"$d/sig"; stop "$s"; }
+		wait $!
+		st=$?
+	else
+		st=0
+	fi
 	sig=0
 	if [ -s "$d/sig" ] && [ "$st" -gt 128 ]; then sig=$((st - 128)); fi
-	q=$2
+	if [ -n "$rets$rms" ]; then
+		IFS=$N
+		set -f
+		if [ -z "$4" ]; then
+			for r in $rets; do
+				[ -e "$r" ] || continue
+				if [ -f "$r" ] && cat -- "$r" >"$d/ret" 2>/dev/null; then
+					n=$(wc -c <"$d/ret")
+					printf 'F %s\n%s\n' $((n)) "$r"
+					cat "$d/ret"
+				else
+					w="$w${w:+; }cannot return $r: not a readable file"
+				fi
+			done
+		fi
+		[ -n "$rms" ] && rm -f -- $rms
+		for r in $rms; do
+			case $r in /*) ;; */*) rmdir -p -- "${r%/*}" 2>/dev/null ;; esac
+		done
+		IFS=" 	$N"
+	fi
+	if [ -n "$w" ]; then
+		printf '%s\n' "$w" >"$d/why"
+		n=$(wc -c <"$d/why")
+		printf 'E %s\n' $((n))
+		cat "$d/why"
+	fi
 	cd "$d" && set -- $(wc -c out err)
 	printf 'R %s %s %s %s %s\n' "$q" "$st" "$sig" "$1" "$3"
 	cat out err
 }
-echo "cpmap-agent 1"
-while read -r op a b; do
+echo "cpmap-agent 2"
+fail=
+while read -r op a b c e; do
 	case $op in
+	P)
+		[ -n "$runner" ] && wait "$runner"
+		IFS= read -r p
+		case $p in ?*/*) mkdir -p -- "${p%/*}" 2>/dev/null ;; esac
+		if true >"$p" 2>/dev/null; then
+			take "$a" >"$p"
+			chmod "$b" "$p" 2>/dev/null
+		else
+			take "$a" >/dev/null
+			fail="$fail${fail:+; }cannot write $p on the host"
+		fi
+		;;
 	T)
 		[ -n "$runner" ] && wait "$runner"
 		: >"$d/pid"
@@ -59,9 +121,15 @@ while read -r op a b; do
 		: >"$d/err"
 		seq=$a
 		IFS= read -r cmd
+		rets= rms=
+		n=${c:-0}
+		while [ "$n" -gt 0 ]; do IFS= read -r p; rets=$rets$p$N; n=$((n - 1)); done
+		n=${e:-0}
+		while [ "$n" -gt 0 ]; do IFS= read -r p; rms=$rms$p$N; n=$((n - 1)); done
 		if [ "$b" -gt 0 ]; then take "$b" >"$d/in"; i=$d/in; else i=/dev/null; fi
-		run "$cmd" "$a" "$i" 2>/dev/null &
+		run "$cmd" "$a" "$i" "$fail" 2>/dev/null &
 		runner=$!
+		fail=
 		;;
 	K)
 		case $b in *[!0-9]*|'') ;; *) if [ "$a" = "$seq" ]; then echo "$b" >"$d/sig"; stop "$b"; fi;; esac

@@ -37,7 +37,7 @@
 #include <uv.h>
 
 #define CPMAP_EXIT_USAGE 255	 /* usage error or cpmap's own fatal error */
-#define CPMAP_PROTOCOL_VERSION 1 /* what the remote agent speaks */
+#define CPMAP_PROTOCOL_VERSION 2 /* what the remote agent speaks */
 
 /* ---- options (main.c fills it; everybody reads it) -------------------- */
 
@@ -128,7 +128,13 @@ struct options {
 	bool remote_agent_sh;	  /* --remote-agent sh: never cpmap --worker */
 	char **env;		  /* --env NAMEs, borrowed from argv */
 	size_t env_count;
-	unsigned retries;	 /* --retries: more attempts for failures */
+	char **basefiles; /* --basefile FILEs, borrowed from argv */
+	size_t basefile_count;
+	bool transfer;	/* --transfer: send {} before the task */
+	char **returns; /* --return PATTERNs, borrowed from argv */
+	size_t return_count;
+	bool cleanup;	  /* --cleanup: remove the files sent and returned */
+	unsigned retries; /* --retries: more attempts for failures */
 	uint64_t retry_delay_ms; /* before the first retry, then doubled */
 	struct halt_policy halt;
 	const char *joblog; /* --joblog FILE, or NULL */
@@ -169,6 +175,7 @@ enum error_kind {
 	ERROR_TIMEOUT,
 	ERROR_HOST_LOST,
 	ERROR_OUTPUT_LIMIT,
+	ERROR_FILE, /* a remote task's file could not be sent or returned */
 };
 
 struct result {
@@ -247,6 +254,14 @@ typedef void (*io_stall_signal_cb)(int sig);
  * io_watch_signals).
  */
 int io_write_all(int fd, const void *data, size_t len);
+/* Read a whole regular file into out; 0, or -errno. */
+int io_read_file(const char *path, struct buf *out);
+/* Make the directories above path (as mkdir -p its dirname); 0, or
+ * -errno. */
+int io_make_parents(const char *path);
+/* Remove the now empty directories above a relative path (as rmdir -p
+ * its dirname, quietly). */
+void io_remove_parents(const char *path);
 /* Chain a handler for INT and TERM in front of the loop's (call it after
  * the loop's handlers are installed); hook is called during a stall. */
 void io_watch_signals(io_stall_signal_cb hook);

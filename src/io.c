@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -146,4 +147,67 @@ io_write_all(int fd, const void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+io_read_file(const char *path, struct buf *out)
+{
+	struct stat st;
+	char block[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), error = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		error = -errno;
+	} else if (S_ISDIR(st.st_mode)) {
+		error = -EISDIR;
+	} else {
+		while ((n = read(fd, block, sizeof block)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				error = -errno;
+				break;
+			}
+			buf_append(out, block, (size_t)n);
+		}
+	}
+	(void)close(fd);
+	return error;
+}
+
+int
+io_make_parents(const char *path)
+{
+	char *copy = xstrdup(path);
+	int error = 0;
+
+	for (char *slash = strchr(copy + 1, '/'); slash != NULL;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (slash[-1] != '/' && mkdir(copy, 0777) != 0 &&
+		    errno != EEXIST) {
+			error = -errno;
+			break;
+		}
+		*slash = '/';
+	}
+	free(copy);
+	return error;
+}
+
+void
+io_remove_parents(const char *path)
+{
+	char *copy = xstrdup(path), *slash;
+
+	if (copy[0] != '/')
+		while ((slash = strrchr(copy, '/')) != NULL) {
+			*slash = '\0';
+			if (copy[0] == '\0' || rmdir(copy) != 0)
+				break;
+		}
+	free(copy);
 }

@@ -182,6 +182,7 @@ static const char *const json_error_names[] = {
     [ERROR_TIMEOUT] = "timeout",
     [ERROR_HOST_LOST] = "host-lost",
     [ERROR_OUTPUT_LIMIT] = "output-limit",
+    [ERROR_FILE] = "file",
 };
 
 /* Append n in decimal (no printf: records are written per task). */

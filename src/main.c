@@ -57,6 +57,11 @@ enum long_only_option {
 	OPT_ENV,
 	OPT_REMOTE_AGENT,
 	OPT_WORKERS_FILE,
+	OPT_BASEFILE,
+	OPT_TRANSFER,
+	OPT_RETURN,
+	OPT_CLEANUP,
+	OPT_TRC,
 	OPT_NO_OP,
 	OPT_TAGSTRING,
 	OPT_DELAY,
@@ -119,6 +124,12 @@ static const struct option main_long_options[] = {
     {"host-timeout", required_argument, NULL, OPT_HOST_TIMEOUT},
     {"env", required_argument, NULL, OPT_ENV},
     {"remote-agent", required_argument, NULL, OPT_REMOTE_AGENT},
+    {"basefile", required_argument, NULL, OPT_BASEFILE},
+    {"bf", required_argument, NULL, OPT_BASEFILE},
+    {"transfer", no_argument, NULL, OPT_TRANSFER},
+    {"return", required_argument, NULL, OPT_RETURN},
+    {"cleanup", no_argument, NULL, OPT_CLEANUP},
+    {"trc", required_argument, NULL, OPT_TRC},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -231,6 +242,13 @@ main_usage(FILE *f)
 	    "      --env NAME         copy variable NAME to remote tasks\n"
 	    "      --remote-agent A   auto (cpmap --worker if the host has it) "
 	    "or sh\n"
+	    "      --basefile F       send F to each host before its first "
+	    "task\n"
+	    "      --transfer         send the input file {} before its task\n"
+	    "      --return PAT       bring file PAT back after the task\n"
+	    "      --cleanup          remove from the host what was sent and "
+	    "returned\n"
+	    "      --trc PAT          --transfer --return PAT --cleanup\n"
 	    "      --worker           (alone) be the agent a remote cpmap "
 	    "starts\n"
 	    "\n"
@@ -669,6 +687,27 @@ main_parse(struct options *opts, int argc, char **argv)
 			    opts->env, opts->env_count + 1, sizeof *opts->env);
 			opts->env[opts->env_count++] = optarg;
 			break;
+		case OPT_BASEFILE:
+			opts->basefiles = xreallocarray(
+			    opts->basefiles, opts->basefile_count + 1,
+			    sizeof *opts->basefiles);
+			opts->basefiles[opts->basefile_count++] = optarg;
+			break;
+		case OPT_TRANSFER:
+			opts->transfer = true;
+			break;
+		case OPT_TRC: /* --transfer --return PAT --cleanup */
+		case OPT_RETURN:
+			if (c == OPT_TRC)
+				opts->transfer = opts->cleanup = true;
+			opts->returns =
+			    xreallocarray(opts->returns, opts->return_count + 1,
+					  sizeof *opts->returns);
+			opts->returns[opts->return_count++] = optarg;
+			break;
+		case OPT_CLEANUP:
+			opts->cleanup = true;
+			break;
 		case 'n':
 		case 'N':
 			opts->chunk = (unsigned)main_number("--chunk", optarg,
@@ -1074,6 +1113,8 @@ main(int argc, char **argv)
 		free(opts.workers[i].where);
 	free(opts.workers);
 	free(opts.env);
+	free(opts.basefiles);
+	free(opts.returns);
 	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
 	(void)uv_loop_close(loop);
 	free(opts.sources);

@@ -18,19 +18,44 @@
  *
  * Each slot has a session (session.c) running the agent (agent.c), a small
  * sh script sent over the session itself, so nothing but sh need be
- * installed on the host.  The protocol is framed by byte counts, so any
- * bytes survive: a request is "T seq inlen\n", the command line (quoted
- * here for the remote sh, on one line) and the task's stdin; an
- * answer is "R seq exit signal outlen errlen\n" followed by the task's
- * stdout and stderr.  "K seq signal\n" signals a running task's process
- * group on the host; EOF on the session kills it.  A session that dies
- * takes no blame: its attempt is lost and runs again elsewhere.
+ * installed on the host.  The protocol (version 2) is framed by byte
+ * counts, so any bytes survive.  Requests:
+ *
+ *   P len mode\n<path>\n<bytes>          put a file (--transfer)
+ *   T seq inlen nret nrm\n<command line>\n<nret + nrm paths, a line
+ *       each><stdin bytes>              run a task
+ *   K seq signal\n                      signal its process group
+ *
+ * The command line is quoted here for the remote sh, on one line.  A
+ * task's P requests come just before its T; the paths after the command
+ * line are the files to bring back once it is over (--return), then those
+ * to remove after that (--cleanup).  Answers, in the order of the tasks:
+ *
+ *   F len\n<path>\n<bytes>               a returned file
+ *   E len\n<message>                    its files failed: an error result
+ *   R seq exit signal outlen errlen\n<stdout><stderr>
+ *
+ * so that a task's files arrive before, and with, its result; a returned
+ * file is written here as it comes, at the same path (relative to our
+ * directory unless absolute).  A path with a newline is refused here (a
+ * bad-input result), as is a file to send that cannot be read.  EOF on the
+ * session kills the task.  A session that dies takes no blame: its attempt
+ * is lost and runs again elsewhere.
+ *
+ * --basefile files go once per connection to the host, over its control
+ * process, before it says hello: the host is up, and takes tasks, only
+ * once they are there.  With --cleanup the control process removes them
+ * when cpmap closes it at the end of the run.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -61,25 +86,29 @@ struct remote_host {
 	uv_loop_t *loop;
 	const struct options *opts;
 	enum host_state state;
-	char *name;		  /* as the user wrote it, without "N/" */
-	unsigned slots;		  /* as asked for, or 0: its CPU count */
-	char **control;		  /* the control process's argv */
-	char **session;		  /* each slot session's argv */
-	char *control_dir;	  /* ssh: the private ControlPath directory */
-	char *control_path;	  /* ... and the socket in it */
-	struct process *process;  /* the control process, or NULL */
-	struct buf said;	  /* its stdout, until the hello line */
-	struct buf complaint;	  /* its stderr, a line at a time */
-	struct session_set *sets; /* the slots' sessions, once up */
-	unsigned set_slots;	  /* ... how many */
-	uv_timer_t retry;	  /* waiting to try again */
-	uint64_t retry_ms;	  /* the next delay */
-	uv_timer_t silence;	  /* how long the host has said nothing */
-	const char *silenced;	  /* why we killed the control, or NULL */
-	struct buf environment;	  /* --env: "export NAME=value; " */
-	bool persist;		  /* --persist: sessions run the command */
-	bool retired;		  /* removed from the run: never again up */
-	char ***persist_argv;	  /* ... each slot's session argv */
+	char *name;		   /* as the user wrote it, without "N/" */
+	unsigned slots;		   /* as asked for, or 0: its CPU count */
+	char **control;		   /* the control process's argv */
+	char **session;		   /* each slot session's argv */
+	char *control_dir;	   /* ssh: the private ControlPath directory */
+	char *control_path;	   /* ... and the socket in it */
+	struct process *process;   /* the control process, or NULL */
+	struct buf said;	   /* its stdout, until the hello line */
+	struct buf complaint;	   /* its stderr, a line at a time */
+	struct session_set *sets;  /* the slots' sessions, once up */
+	unsigned set_slots;	   /* ... how many */
+	uv_timer_t retry;	   /* waiting to try again */
+	uint64_t retry_ms;	   /* the next delay */
+	uv_timer_t silence;	   /* how long the host has said nothing */
+	const char *silenced;	   /* why we killed the control, or NULL */
+	struct buf environment;	   /* --env: "export NAME=value; " */
+	bool persist;		   /* --persist: sessions run the command */
+	bool retired;		   /* removed from the run: never again up */
+	char ***persist_argv;	   /* ... each slot's session argv */
+	struct template *transfer; /* --transfer: "{}", or NULL */
+	struct template **returns; /* --return patterns */
+	size_t return_count;
+	struct buf basefiles; /* --basefile bytes, for the control's stdin */
 };
 
 /* The per-session state of the protocol's decoder. */
@@ -88,7 +117,172 @@ struct remote_decoder {
 	bool in_frame;		    /* reading an answer's bytes */
 	unsigned long long left[3]; /* bytes still due, by stream */
 	int exit_code, signal;
+	/* Frames before the R: no resource is held across calls, as
+	 * session.c frees this with free(). */
+	enum { FILES_NONE, FILES_PATH, FILES_DATA, FILES_WHY } files;
+	unsigned long long file_left; /* F or E bytes still due */
+	bool file_bad;		      /* the F file cannot be written */
+	char file_path[PATH_MAX];
+	char why[512]; /* why the head attempt's files failed, or "" */
 };
+
+/* ---- files -------------------------------------------------------- */
+
+/* Add a path to a request's list, one a line; false if it cannot be one. */
+static bool
+remote_add_path(struct buf *list, const char *path, const char *option,
+		char **cause)
+{
+	if (strchr(path, '\n') != NULL) {
+		*cause = xasprintf("%s: a file name with a newline cannot be "
+				   "sent or returned",
+				   option);
+		return false;
+	}
+	buf_append_str(list, path);
+	buf_append_char(list, '\n');
+	return true;
+}
+
+/* Append a P request that puts the local file path there as it is. */
+static bool
+remote_put(struct buf *files, const char *path, char **cause)
+{
+	struct buf data = {0};
+	struct stat st;
+	char header[64];
+	int rc, n;
+
+	rc = stat(path, &st) != 0 ? -errno : io_read_file(path, &data);
+	if (rc < 0) {
+		*cause = xasprintf("--transfer: cannot read %s: %s", path,
+				   strerror(-rc));
+		buf_free(&data);
+		return false;
+	}
+	n = snprintf(header, sizeof header, "P %zu %o\n", data.len,
+		     (unsigned)(st.st_mode & 07777));
+	buf_append(files, header, (size_t)n);
+	buf_append_str(files, path);
+	buf_append_char(files, '\n');
+	buf_append(files, data.data, data.len);
+	buf_free(&data);
+	return true;
+}
+
+/*
+ * A task's files: P requests for --transfer (the input files, {}), the
+ * paths to return (each --return pattern, expanded as the command is) and
+ * with --cleanup the paths to remove after (those sent, then those
+ * returned).  False with *cause when one cannot be: the task's bad input.
+ */
+static bool
+remote_task_files(struct remote_host *h, const struct attempt_spec *spec,
+		  struct buf *files, struct buf *paths, size_t counts[2],
+		  char **cause)
+{
+	struct expansion e = {.inputs = spec->inputs,
+			      .input_count = spec->input_count,
+			      .seq = spec->seq,
+			      .slot = spec->slot};
+	struct buf removes = {0};
+	bool ok = true;
+	char **argv;
+
+	if (h->transfer != NULL) {
+		if ((argv = template_expand(h->transfer, &e, false, cause)) ==
+		    NULL)
+			return false;
+		for (char **w = argv; ok && *w != NULL; w++) {
+			if (**w == '\0')
+				continue;
+			ok = remote_add_path(&removes, *w, "--transfer",
+					     cause) &&
+			     remote_put(files, *w, cause);
+			counts[1]++;
+		}
+		free(argv);
+	}
+	for (size_t i = 0; ok && i < h->return_count; i++) {
+		if ((argv = template_expand(h->returns[i], &e, false, cause)) ==
+		    NULL) {
+			ok = false;
+			break;
+		}
+		for (char **w = argv; ok && *w != NULL; w++) {
+			if (**w == '\0')
+				continue;
+			ok = remote_add_path(paths, *w, "--return", cause);
+			counts[0]++;
+		}
+		free(argv);
+	}
+	if (ok && h->opts->cleanup) {
+		/* Those returned are removed too, after they came back. */
+		if (paths->len > 0)
+			buf_append(&removes, paths->data, paths->len);
+		counts[1] += counts[0];
+		if (removes.len > 0)
+			buf_append(paths, removes.data, removes.len);
+	} else {
+		counts[1] = 0;
+	}
+	buf_free(&removes);
+	return ok;
+}
+
+/* Say why a returned file is not here (cut to fit). */
+static void
+remote_file_failed(struct remote_decoder *d, const char *path, int error)
+{
+	size_t used = strlen(d->why), len;
+	char *why = xasprintf("%scannot write the returned file %s: %s",
+			      used > 0 ? "; " : "", path, strerror(error));
+
+	len = strlen(why);
+	if (len > sizeof d->why - 1 - used)
+		len = sizeof d->why - 1 - used;
+	memcpy(d->why + used, why, len);
+	d->why[used + len] = '\0';
+	free(why);
+	d->file_bad = true;
+}
+
+/* Start writing a returned file here: make it empty, with its
+ * directories. */
+static void
+remote_file_open(struct remote_decoder *d, const char *path)
+{
+	int fd;
+
+	d->file_bad = false;
+	if (strlen(path) >= sizeof d->file_path) {
+		errno = ENAMETOOLONG;
+		fd = -1;
+	} else {
+		strcpy(d->file_path, path);
+		(void)io_make_parents(path);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	}
+	if (fd < 0 || close(fd) != 0)
+		remote_file_failed(d, path, errno);
+}
+
+/* Some of its bytes: appended, so that no descriptor is held between
+ * reads. */
+static void
+remote_file_write(struct remote_decoder *d, const char *data, size_t len)
+{
+	int fd, rc = 0;
+
+	if (d->file_bad)
+		return;
+	fd = open(d->file_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || (rc = io_write_all(fd, data, len)) < 0)
+		remote_file_failed(d, d->file_path, fd < 0 ? errno : -rc);
+	if (fd >= 0)
+		(void)close(fd);
+}
 
 /* ---- the protocol ------------------------------------------------------ */
 
@@ -97,11 +291,11 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	      char **cause)
 {
 	struct remote_host *h = arg;
-	struct buf cmd = {0};
+	struct buf cmd = {0}, files = {0}, paths = {0};
+	size_t counts[2] = {0, 0};
 	char header[96];
 	int n;
 
-	(void)cause;
 	n = snprintf(header, sizeof header,
 		     "export CPMAP_SEQ=%llu CPMAP_SLOT=%u PARALLEL_SEQ=%llu "
 		     "PARALLEL_JOBSLOT=%u; ",
@@ -120,16 +314,29 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 		buf_append_char(&cmd, ' ');
 		shquote_append(&cmd, *word, strlen(*word));
 	}
-	n = snprintf(header, sizeof header, "T %llu %zu\n",
+	if (!remote_task_files(h, spec, &files, &paths, counts, cause)) {
+		buf_free(&cmd);
+		buf_free(&files);
+		buf_free(&paths);
+		return -1;
+	}
+	if (files.len > 0)
+		buf_append(batch, files.data, files.len);
+	n = snprintf(header, sizeof header, "T %llu %zu %zu %zu\n",
 		     (unsigned long long)spec->seq,
-		     spec->stdin_data != NULL ? spec->stdin_len : 0);
+		     spec->stdin_data != NULL ? spec->stdin_len : 0, counts[0],
+		     counts[1]);
 	buf_append(batch, header, (size_t)n);
 	/* One line: a newline (always inside single quotes) is spelt out. */
 	shquote_one_line(batch, cmd.data, cmd.len);
 	buf_append_char(batch, '\n');
+	if (paths.len > 0)
+		buf_append(batch, paths.data, paths.len);
 	if (spec->stdin_data != NULL)
 		buf_append(batch, spec->stdin_data, spec->stdin_len);
 	buf_free(&cmd);
+	buf_free(&files);
+	buf_free(&paths);
 	return 1;
 }
 
@@ -161,12 +368,44 @@ remote_header(struct session *s, struct remote_decoder *d, const char *line)
 		d->hello = true;
 		return;
 	}
+	if (d->files == FILES_PATH) {
+		remote_file_open(d, line);
+		d->files = FILES_DATA;
+		return;
+	}
+	if (sscanf(line, "F %llu", &d->file_left) == 1 && line[0] == 'F') {
+		d->files = FILES_PATH;
+		return;
+	}
+	if (sscanf(line, "E %llu", &d->file_left) == 1 && line[0] == 'E') {
+		d->files = FILES_WHY;
+		return;
+	}
 	if (sscanf(line, "R %llu %d %d %llu %llu", &seq, &d->exit_code,
 		   &d->signal, &d->left[1], &d->left[2]) != 5) {
 		session_broken(s, "the remote agent broke the protocol");
 		return;
 	}
 	d->in_frame = true;
+}
+
+/* Bytes of an F or E frame. */
+static void
+remote_file_data(struct remote_decoder *d, const char *data, size_t len)
+{
+	if (d->files == FILES_DATA) {
+		remote_file_write(d, data, len);
+	} else {
+		size_t used = strlen(d->why);
+
+		/* The agent's message, on one line, cut to fit. */
+		for (size_t i = 0; i < len && used + 1 < sizeof d->why; i++)
+			if (data[i] != '\n' || i + 1 < len ||
+			    d->file_left > len)
+				d->why[used++] =
+				    data[i] == '\n' ? ' ' : data[i];
+		d->why[used] = '\0';
+	}
 }
 
 /* An answer's bytes are in: the attempt is over. */
@@ -180,7 +419,12 @@ remote_frame_done(struct session *s, struct remote_decoder *d)
 		end.signal = d->signal;
 		end.exit_code = -1;
 	}
+	if (d->why[0] != '\0') {
+		end.error = ERROR_FILE;
+		end.message = d->why;
+	}
 	session_head_done(s, &end);
+	d->why[0] = '\0';
 }
 
 static void
@@ -194,7 +438,7 @@ remote_decode(struct session *s, const char *data, size_t len)
 	if (d == NULL)
 		d = *slot = xcalloc(1, sizeof *d);
 	if (len == 0) {
-		if (d->in_frame || line->len > 0)
+		if (d->in_frame || line->len > 0 || d->files != FILES_NONE)
 			session_broken(s, "the remote agent's answer was cut "
 					  "short");
 		return;
@@ -214,6 +458,18 @@ remote_decode(struct session *s, const char *data, size_t len)
 				remote_frame_done(s, d);
 			continue;
 		}
+		if (d->files == FILES_DATA || d->files == FILES_WHY) {
+			size_t take = (size_t)(end - p);
+
+			if (d->file_left < take)
+				take = (size_t)d->file_left;
+			remote_file_data(d, p, take);
+			d->file_left -= take;
+			p += take;
+			if (d->file_left == 0)
+				d->files = FILES_NONE;
+			continue;
+		}
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 
 		if (nl == NULL) {
@@ -222,10 +478,13 @@ remote_decode(struct session *s, const char *data, size_t len)
 		}
 		buf_append(line, p, (size_t)(nl - p));
 		p = nl + 1;
-		remote_header(s, d, line->data);
+		remote_header(s, d, line->data != NULL ? line->data : "");
 		line->len = 0;
 		if (d->in_frame && d->left[1] == 0 && d->left[2] == 0)
 			remote_frame_done(s, d);
+		if ((d->files == FILES_DATA || d->files == FILES_WHY) &&
+		    d->file_left == 0)
+			d->files = FILES_NONE;
 	}
 }
 
@@ -550,6 +809,9 @@ remote_connect(struct remote_host *h)
 	log_debug("host %s: connecting", h->name);
 	rc = process_start(h->loop, &ps, &remote_control_callbacks, h,
 			   &h->process);
+	if (rc == 0 && h->basefiles.len > 0)
+		process_write(h->process, h->basefiles.data, h->basefiles.len,
+			      false);
 	if (rc < 0) {
 		char why[96];
 
@@ -561,11 +823,103 @@ remote_connect(struct remote_host *h)
 
 /* ---- the worker kind --------------------------------------------------- */
 
+/*
+ * The file options: parse the --return patterns and "{}" for --transfer
+ * (fatal, as a usage error, if one cannot be), read the --basefile files,
+ * and write the control script: the basefiles come first on its stdin and
+ * are written before it says hello; with --cleanup it removes them at EOF.
+ */
+static void
+remote_files_create(struct remote_host *h, const struct options *opts,
+		    struct buf *control)
+{
+	struct buf removes = {0};
+	char *cause = NULL, *word;
+
+	if (!h->persist && opts->transfer) {
+		word = (char *)(uintptr_t)(opts->replace != NULL ? opts->replace
+								 : "{}");
+		h->transfer = template_parse(&word, 1, opts->replace,
+					     SHELL_NEVER, false, &cause);
+		if (h->transfer == NULL)
+			fatal("--transfer: %s", cause);
+	}
+	if (!h->persist && opts->return_count > 0)
+		h->returns = xcalloc(opts->return_count, sizeof *h->returns);
+	for (size_t i = 0; h->returns != NULL && i < opts->return_count; i++) {
+		word = opts->returns[i];
+		h->returns[i] =
+		    template_parse(&word, 1, opts->replace, SHELL_NEVER,
+				   opts->header || opts->json_input, &cause);
+		if (h->returns[i] == NULL)
+			fatal("--return: '%s': %s", opts->returns[i], cause);
+		h->return_count++;
+	}
+	if (opts->basefile_count > 0)
+		buf_append_str(control,
+			       "if head -c 1 </dev/null >/dev/null 2>&1; then "
+			       "take() { head -c \"$1\"; }; else take() { dd "
+			       "bs=1 count=\"$1\" 2>/dev/null; }; fi; ");
+	for (size_t i = 0; i < opts->basefile_count; i++) {
+		const char *path = opts->basefiles[i];
+		const char *slash = strrchr(path, '/');
+		size_t before = h->basefiles.len;
+		struct stat st;
+		char line[64];
+		int rc;
+
+		if (strchr(path, '\n') != NULL)
+			fatal("--basefile: a file name with a newline cannot "
+			      "be sent");
+		rc = stat(path, &st) != 0 ? -errno
+					  : io_read_file(path, &h->basefiles);
+		if (rc < 0)
+			fatal("--basefile: cannot read %s: %s", path,
+			      strerror(-rc));
+		if (slash != NULL && slash != path) {
+			buf_append_str(control, "mkdir -p -- ");
+			shquote_append(control, path, (size_t)(slash - path));
+			buf_append_str(control, " 2>/dev/null; ");
+		}
+		/* true, not ':': a special builtin's failed redirection
+		 * would end the shell before it can say why. */
+		buf_append_str(control, "{ true 2>/dev/null >");
+		shquote_append(control, path, strlen(path));
+		snprintf(line, sizeof line, " && take %zu >",
+			 h->basefiles.len - before);
+		buf_append_str(control, line);
+		shquote_append(control, path, strlen(path));
+		snprintf(line, sizeof line, " && chmod %o ",
+			 (unsigned)(st.st_mode & 07777));
+		buf_append_str(control, line);
+		shquote_append(control, path, strlen(path));
+		buf_append_str(control, "; } || { echo \"cannot write ");
+		shquote_append(control, path, strlen(path));
+		buf_append_str(control, " there\" >&2; exit 1; }; ");
+		buf_append_char(&removes, ' ');
+		shquote_append(&removes, path, strlen(path));
+		if (path[0] != '/' && slash != NULL) {
+			buf_append_str(&removes, "; rmdir -p -- ");
+			shquote_append(&removes, path, (size_t)(slash - path));
+			buf_append_str(&removes, " 2>/dev/null; rm -f --");
+		}
+	}
+	buf_append_str(control, remote_control_script);
+	if (opts->cleanup && removes.len > 0) {
+		/* The rmdir of one file's directories comes after the file. */
+		buf_append_str(control, "; rm -f --");
+		buf_append(control, removes.data, removes.len);
+		buf_append_str(control, " 2>/dev/null; true");
+	}
+	buf_free(&removes);
+}
+
 static void *
 remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	      const struct worker_plan *plan)
 {
 	struct remote_host *h = xcalloc(1, sizeof *h);
+	struct buf control = {0};
 
 	h->worker = w;
 	h->loop = loop;
@@ -589,7 +943,9 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 		shquote_append(&h->environment, value, strlen(value));
 		buf_append_str(&h->environment, "; ");
 	}
-	h->control = remote_argv(h, remote_control_script, true);
+	remote_files_create(h, opts, &control);
+	h->control = remote_argv(h, control.data, true);
+	buf_free(&control);
 	uv_timer_init(loop, &h->retry);
 	h->retry.data = h;
 	uv_timer_init(loop, &h->silence);
@@ -701,6 +1057,12 @@ remote_free(void *state)
 	buf_free(&h->said);
 	buf_free(&h->complaint);
 	buf_free(&h->environment);
+	buf_free(&h->basefiles);
+	if (h->transfer != NULL)
+		template_free(h->transfer);
+	for (size_t i = 0; i < h->return_count; i++)
+		template_free(h->returns[i]);
+	free(h->returns);
 	free(h->name);
 	free(h);
 }

@@ -259,6 +259,8 @@ help_options() {
 		--env) arg=HOME ;;
 		--remote-agent) arg=sh ;;
 		--workers-file) arg=$SCRATCH/workers && echo : >"$arg" ;;
+		--basefile | --bf) arg=$SCRATCH/inputs ;;
+		--return | --trc) arg='{}.out' ;;
 		*) arg='' ;;
 		esac
 		case $opt in

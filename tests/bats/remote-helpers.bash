@@ -39,8 +39,11 @@ sshbed_free_port() {       # a port with no TCP listener on any address
 	return 1
 }
 
-sshbed_start_host() {      # sshbed_start_host NAME ADDR   e.g. h2 127.0.0.2
+# sshbed_start_host NAME ADDR [LINE...]   e.g. h2 127.0.0.2
+# Each LINE is added to the host's sshd_config (say, a ForceCommand).
+sshbed_start_host() {
 	local name=$1 addr=$2 d="$SSHBED_DIR/$1" i
+	shift 2
 	: "${SSHBED_PORT:=$(cat "$SSHBED_DIR/port")}"
 	mkdir -p "$d/tmp"
 	chmod 1777 "$d/tmp"
@@ -62,6 +65,7 @@ MaxSessions 100
 LogLevel VERBOSE
 SetEnv SHLVL=1 TMPDIR=$d/tmp${REMOTE_AGENT_DIR:+ PATH=$REMOTE_AGENT_DIR:/usr/local/bin:/usr/bin:/bin}
 CFG
+	[ $# -eq 0 ] || printf '%s\n' "$@" >>"$d/sshd_config"
 	/usr/sbin/sshd -t -f "$d/sshd_config" 2>"$d/sshd.check" || {
 		cat "$d/sshd.check" >&2
 		return 1

@@ -35,7 +35,8 @@ main(void)
 	tap_is_mem(agent_script, strlen(agent_script), want.data, want.len,
 		   "agent_script.c is agent.sh without its comments (run "
 		   "build-aux/embed-agent)");
-	tap_ok(strstr(agent_script, "cpmap-agent 1") != NULL,
+	snprintf(line, sizeof line, "cpmap-agent %d", CPMAP_PROTOCOL_VERSION);
+	tap_ok(strstr(agent_script, line) != NULL,
 	       "the agent says the protocol version cpmap speaks (%d)",
 	       CPMAP_PROTOCOL_VERSION);
 	buf_free(&want);

@@ -137,6 +137,61 @@ assert [r["input"] for r in recs] == want, [r["input"] for r in recs]
 assert [json.loads(r["argv"][1]) for r in recs] == want, [r["argv"] for r in recs]'
 }
 
+@test "-J keeps numbers as written: placeholders, --stdin, --persist and the record's input" {
+	printf '%s\n' '{ "n" : 0.1, "e":1e2, "z":-0, "f":2.50, "big":123456789012345678901234567890,' \
+		'"h":1e999, "a":[ -0.0 , 1E-400 ], "s":"1e2" }' | tr -d '\n' >"$S/in"
+	echo >>"$S/in"
+	compact='{"n":0.1,"e":1e2,"z":-0,"f":2.50,"big":123456789012345678901234567890,"h":1e999,"a":[-0.0,1E-400],"s":"1e2"}'
+	jrun -J argv-print '{n}' '{e}' '{z}' '{f}' '{big}' '{h}' '{a}' '{a.1}' '{s}' <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" '0.1
+1e2
+-0
+2.50
+123456789012345678901234567890
+1e999
+[-0.0,1E-400]
+1E-400
+1e2'
+	jrun -J --stdin cat <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" "$compact"
+	jrun -J --persist cat <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" "$compact"
+	# The record holds the value's text itself: {"seq":1,"input":...,"argv":
+	jrun -J --json argv-print '{}' <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cut -c1-${#compact} <(sed 's/^{"seq":1,"input"://' "$OUT"))" "$compact"
+	pyrecs '
+assert recs[0]["argv"] == ["argv-print", sys.argv[2]], recs[0]["argv"]
+assert recs[0]["input"]["big"] == 123456789012345678901234567890' "$compact"
+
+	# Top-level numbers and arrays of them, as {}, {1} and appended.
+	jfeed '1e2\n-0\n2.50\n[1.0,-1e-7]\n' -J -k argv-print '<{}>' '{1}'
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" '<1e2>
+1e2
+<-0>
+-0
+<2.50>
+2.50
+<[1.0,-1e-7]>
+1.0'
+	jfeed '[1.0,-1e-7,18446744073709551616]\n' -J argv-print
+	assert_equal "$(cat "$OUT")" '1.0
+-1e-7
+18446744073709551616'
+}
+
+@test "-J: a bad line's message quotes the text as written, numbers too" {
+	jfeed '{"a" 12}\n[1 2.50]\n[-]\n' -J -k --json argv-print
+	[ "$status" -eq 3 ]
+	assert_equal "$(records '.error.message')" '"line 1, column 7: '"':' expected near '12'"'"
+"line 2, column 7: '"']' expected near '2.50'"'"
+"line 3, column 2: invalid token near '"'-'"'"'
+}
+
 @test "-J arrays give {1} {2}, and their elements as arguments when no placeholder is used" {
 	jfeed '["a b","c",3,[4],{"k":1},null]\n' -J argv-print '{1}|{3}|{2}'
 	[ "$status" -eq 0 ]

@@ -225,6 +225,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 */
 	original = json_loadb(bytes, line_len,
 			      JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+	if (original != NULL && memchr(bytes, '\0', line_len) != NULL) {
+		/* jansson skips a NUL after a number; cpmap does not. */
+		json_decref(original);
+		original = NULL;
+	}
 	if (original != NULL && in->json == NULL)
 		fail("a line jansson reads is bad input");
 	is_string = original != NULL && json_is_string(original);

@@ -118,7 +118,7 @@ json_keep_number(struct json_value *v, const char *text, size_t len)
 
 /*
  * Take every number out of a line: keep its text in v and overwrite it
- * with a 0 and spaces, which jansson reads as a number of the same length.
+ * with spaces and a 0, which jansson reads as a number of the same length.
  *
  * jansson turns a number into a double or a 64-bit integer, so it would
  * print 0.1 as 0.10000000000000001, 1e2 as 100.0, -0 as 0, and reject
@@ -149,9 +149,10 @@ json_take_numbers(char *line, size_t len, struct json_value *v)
 		if (boundary && (*p == '-' || (*p >= '0' && *p <= '9')) &&
 		    (n = json_number_length(p, end)) > 0 &&
 		    (p + n == end || json_ends_token(p[n]))) {
+			/* The 0 ends where the number did: columns match. */
 			json_keep_number(v, p, n);
-			p[0] = '0';
-			memset(p + 1, ' ', n - 1);
+			memset(p, ' ', n - 1);
+			p[n - 1] = '0';
 			p += n;
 			boundary = false;
 			continue;
@@ -302,6 +303,7 @@ json_input_create(const char *line, size_t len, uint64_t number)
 	struct json_value *v;
 	struct input *in;
 	char *copy, *text;
+	const char *nul;
 	size_t text_len;
 	json_int_t next = 0;
 	json_t *root;
@@ -317,6 +319,17 @@ json_input_create(const char *line, size_t len, uint64_t number)
 						 "limit",
 						 (unsigned long long)number,
 						 len, JSON_MAX_RECORD >> 20);
+		return in;
+	}
+	if ((nul = memchr(line, '\0', len)) != NULL) {
+		/* jansson skips a NUL after a number: not JSON all the same. */
+		in = input_create(line, len, NULL, number);
+		in->error_line = number;
+		in->error_column = (uint64_t)(nul - line) + 1;
+		in->error = xasprintf("line %llu, column %llu: a NUL byte is "
+				      "not JSON",
+				      (unsigned long long)number,
+				      (unsigned long long)in->error_column);
 		return in;
 	}
 	v = xcalloc(1, sizeof *v);

@@ -184,12 +184,13 @@ assert recs[0]["input"]["big"] == 123456789012345678901234567890' "$compact"
 18446744073709551616'
 }
 
-@test "-J: a bad line's message quotes the text as written, numbers too" {
-	jfeed '{"a" 12}\n[1 2.50]\n[-]\n' -J -k --json argv-print
-	[ "$status" -eq 3 ]
+@test "-J: a bad line's message quotes the text as written, numbers too; a NUL byte is bad" {
+	jfeed '{"a" 12}\n[1 2.50]\n[-]\n[0.9\000]\n' -J -k --json argv-print
+	[ "$status" -eq 4 ]
 	assert_equal "$(records '.error.message')" '"line 1, column 7: '"':' expected near '12'"'"
 "line 2, column 7: '"']' expected near '2.50'"'"
-"line 3, column 2: invalid token near '"'-'"'"'
+"line 3, column 2: invalid token near '"'-'"'"
+"line 4, column 5: a NUL byte is not JSON"'
 }
 
 @test "-J arrays give {1} {2}, and their elements as arguments when no placeholder is used" {

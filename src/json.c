@@ -624,8 +624,31 @@ json_put_argv(struct buf *out, char *const *argv)
 	buf_append_char(out, ']');
 }
 
+/*
+ * A record on its way out: bytes gather in out and go to the sink in
+ * pieces of about JSON_PIECE bytes, so a record of any size needs no more
+ * memory than that.
+ */
+struct json_writer {
+	struct buf out;
+	json_sink_cb sink;
+	void *arg;
+	int error; /* the sink's first error: write nothing more */
+};
+
+#define JSON_PIECE ((size_t)64 << 10) /* bytes handed to the sink at once */
+#define JSON_BITE ((size_t)8 << 10)   /* bytes of output escaped at once */
+
+static void
+json_flush(struct json_writer *w)
+{
+	if (w->out.len > 0 && w->error == 0)
+		w->error = w->sink(w->arg, w->out.data, w->out.len);
+	w->out.len = 0;
+}
+
 struct json_stream {
-	struct buf *out;
+	struct json_writer *w;
 	struct utf8_state utf8;
 	struct base64_state base64;
 	bool text;
@@ -639,44 +662,72 @@ json_validate_piece(void *arg, const char *data, size_t len)
 	return utf8_feed(&s->utf8, data, len) ? 0 : 1;
 }
 
+/* Encode a piece in bites, so that escaping (up to 6 bytes for one)
+ * never piles up more than a piece's worth before it goes. */
 static int
 json_encode_piece(void *arg, const char *data, size_t len)
 {
 	struct json_stream *s = arg;
+	struct json_writer *w = s->w;
 
-	if (s->text)
-		utf8_json_escape(s->out, data, len);
-	else
-		base64_feed(&s->base64, s->out, data, len);
-	return 0;
-}
+	while (len > 0 && w->error == 0) {
+		size_t n = len < JSON_BITE ? len : JSON_BITE;
 
-/* Append ,"name":"..." for a captured stream, as text or as base64. */
-static void
-json_append_stream(struct buf *out, const char *name, struct capture *c)
-{
-	struct json_stream s = {.out = out};
-
-	utf8_init(&s.utf8);
-	base64_init(&s.base64);
-	s.text = c == NULL || (capture_each(c, json_validate_piece, &s) == 0 &&
-			       utf8_finish(&s.utf8));
-	buf_append_str(out, ",\"");
-	buf_append_str(out, name);
-	buf_append_str(out, s.text ? "\":\"" : "_base64\":\"");
-	if (c != NULL) {
-		buf_reserve(out, capture_size(c) + capture_size(c) / 2);
-		(void)capture_each(c, json_encode_piece, &s);
+		if (s->text)
+			utf8_json_escape(&w->out, data, n);
+		else
+			base64_feed(&s->base64, &w->out, data, n);
+		if (w->out.len >= JSON_PIECE)
+			json_flush(w);
+		data += n;
+		len -= n;
 	}
-	if (!s.text)
-		base64_finish(&s.base64, out);
-	buf_append_char(out, '"');
+	return w->error;
 }
 
-void
-json_record_encode(struct buf *out, const struct result *r,
-		   struct capture *stdout_capture,
-		   struct capture *stderr_capture)
+/* Is a capture's text UTF-8?  Or -errno if it cannot be read back. */
+static int
+json_is_text(struct capture *c)
+{
+	struct json_stream s = {0};
+	int rc;
+
+	if (c == NULL)
+		return 1;
+	utf8_init(&s.utf8);
+	rc = capture_each(c, json_validate_piece, &s);
+	if (rc < 0)
+		return rc;
+	return rc == 0 && utf8_finish(&s.utf8);
+}
+
+/*
+ * Append ,"name":"..." for a captured stream, as text or as base64.  If
+ * its spill file fails to read back midway, the string ends there, so the
+ * record stays one valid line; the caller learns of it all the same.
+ */
+static int
+json_append_stream(struct json_writer *w, const char *name, struct capture *c,
+		   bool text)
+{
+	struct json_stream s = {.w = w, .text = text};
+	int rc = 0;
+
+	base64_init(&s.base64);
+	buf_append_str(&w->out, ",\"");
+	buf_append_str(&w->out, name);
+	buf_append_str(&w->out, text ? "\":\"" : "_base64\":\"");
+	if (c != NULL)
+		rc = capture_each(c, json_encode_piece, &s);
+	if (!text)
+		base64_finish(&s.base64, &w->out);
+	buf_append_char(&w->out, '"');
+	return rc;
+}
+
+/* Append every member from "seq" to "signal". */
+static void
+json_put_head(struct buf *out, const struct result *r)
 {
 	char text[96];
 
@@ -719,10 +770,12 @@ json_record_encode(struct buf *out, const struct result *r,
 	} else {
 		buf_append_str(out, "null");
 	}
+}
 
-	json_append_stream(out, "stdout", stdout_capture);
-	json_append_stream(out, "stderr", stderr_capture);
-
+/* Append ,"error":... and the record's end. */
+static void
+json_put_tail(struct buf *out, const struct result *r)
+{
 	json_put_key(out, "error", false);
 	if (r->error == ERROR_NONE) {
 		buf_append_str(out, "null");
@@ -750,4 +803,47 @@ json_record_encode(struct buf *out, const struct result *r,
 		buf_append_char(out, '}');
 	}
 	buf_append(out, "}\n", 2);
+}
+
+int
+json_record_write(const struct result *r, struct capture *stdout_capture,
+		  struct capture *stderr_capture, json_sink_cb sink, void *arg)
+{
+	struct json_writer w = {.sink = sink, .arg = arg};
+	int out_text, err_text, rc, rc2;
+
+	/*
+	 * Read both captures through once first, to choose text or base64:
+	 * a spill file that cannot be read back fails the record before any
+	 * of it is written.
+	 */
+	if ((out_text = json_is_text(stdout_capture)) < 0)
+		return out_text;
+	if ((err_text = json_is_text(stderr_capture)) < 0)
+		return err_text;
+	json_put_head(&w.out, r);
+	rc = json_append_stream(&w, "stdout", stdout_capture, out_text);
+	rc2 = json_append_stream(&w, "stderr", stderr_capture, err_text);
+	json_put_tail(&w.out, r);
+	json_flush(&w);
+	buf_free(&w.out);
+	if (w.error != 0)
+		return w.error;
+	return rc != 0 ? rc : rc2;
+}
+
+static int
+json_append_to_buf(void *arg, const char *data, size_t len)
+{
+	buf_append(arg, data, len);
+	return 0;
+}
+
+void
+json_record_encode(struct buf *out, const struct result *r,
+		   struct capture *stdout_capture,
+		   struct capture *stderr_capture)
+{
+	(void)json_record_write(r, stdout_capture, stderr_capture,
+				json_append_to_buf, out);
 }

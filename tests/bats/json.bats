@@ -727,6 +727,59 @@ assert b64(r["stdout_base64"]) == b"\xffob\x00" and r["stderr"] == "eb"'
 	[ ! -e "$S/ran" ]
 }
 
+@test "--results DIR that cannot be written at run time: one message, exit 255, --json records all the same" {
+	mkdir "$S/res"
+	: >"$S/res/1" # DIR/1 cannot be a directory
+	jrun --json -k --results "$S/res" echo ::: a b
+	[ "$status" -eq 255 ]
+	[ "$(wc -l <"$ERR")" -eq 1 ]
+	grep -q "^cpmap: --results: $S/res/1/" "$ERR"
+	assert_equal "$(records '[.seq, .stdout]')" '[1,"a\n"]
+[2,"b\n"]'
+	[ -s "$S/res/2/record.json" ]
+
+	jrun -k --results "$S/res" echo ::: a b
+	[ "$status" -eq 255 ]
+	[ "$(wc -l <"$ERR")" -eq 1 ]
+	assert_equal "$(cat "$OUT")" 'a
+b'
+}
+
+# ---- memory and whole records --------------------------------------------------
+
+@test "--json streams a record: 64 MB of NUL bytes (384 MB of record) in bounded memory, same in --results" {
+	[ -x /usr/bin/time ] || skip "GNU time is not installed"
+	# ASan's shadow memory and quarantine say nothing of cpmap's own use.
+	! grep -q __asan_init "$CPMAP" || skip "a sanitizer build"
+	/usr/bin/time -f %M -o "$S/rss" timeout 60 "$CPMAP" --json --results "$S/res" \
+		sh -c 'head -c 64000000 /dev/zero; printf "\377" >&2' ::: x >"$OUT" 2>"$ERR"
+	[ ! -s "$ERR" ]
+	cmp "$OUT" "$S/res/1/record.json"
+	python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+head, tail = data.split(b"\"stdout\":\"", 1)
+body, tail = tail.split(b"\"", 1)
+assert head.startswith(b"{\"seq\":1,\"input\":\"x\","), head[:80]
+assert body == b"\\u0000" * 64000000, len(body)
+assert tail == b",\"stderr_base64\":\"/w==\",\"error\":null}\n", tail' "$OUT"
+	# A whole record held in memory would take 384 MB; the bound is loose.
+	[ "$(cat "$S/rss")" -lt 65536 ] || { echo "peak RSS $(cat "$S/rss") KB"; false; }
+}
+
+@test "--json: a record that fails midway on a regular file is cut off, the file ends with whole records" {
+	# 100 KiB at most for stdout; EFBIG instead of SIGXFSZ.
+	(
+		trap '' XFSZ
+		ulimit -f 100
+		timeout 20 "$CPMAP" -k --json sh -c 'head -c "$0" /dev/zero' ::: 10 200000 20
+	) >"$OUT" 2>"$ERR" && status=0 || status=$?
+	[ "$status" -eq 255 ]
+	grep -q "writing to standard output" "$ERR"
+	pyrecs '
+assert [(r["seq"], len(r["stdout"])) for r in recs] == [(1, 10)], recs'
+}
+
 # ---- usage errors -----------------------------------------------------------
 
 @test "--json and -J refuse the options they do not combine with" {

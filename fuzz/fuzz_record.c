@@ -34,8 +34,8 @@ reference_delimiter(const char *spec)
 	static const char hex[] = "0123456789abcdef0123456789ABCDEF";
 	size_t len = strlen(spec);
 
-	if (len == 1) /* a lone backslash is an incomplete escape */
-		return spec[0] == '\\' ? -1 : (unsigned char)spec[0];
+	if (len == 1) /* any byte, a lone backslash too (as xargs -d) */
+		return (unsigned char)spec[0];
 	if (len == 2 && spec[0] == '\\') {
 		for (size_t i = 0; i + 1 < sizeof escapes; i += 2)
 			if (escapes[i] == spec[1])

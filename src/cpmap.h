@@ -359,7 +359,18 @@ const char *json_input_field(struct input *in, const char *path, size_t *len,
 void json_release(void *json);
 /* The compact JSON text of a -J input (a string keeps its quotes). */
 char *json_input_compact(const struct input *in, size_t *len);
-/* Append the result's record, one line of compact JSON, to out. */
+/* Take the next piece of a record: 0, or a -errno that stops it. */
+typedef int (*json_sink_cb)(void *arg, const char *data, size_t len);
+/*
+ * Write the result's record, one line of compact JSON, to sink in pieces
+ * of bounded size (one piece for a record under 64 KiB), however much the
+ * task wrote.  0, or the first -errno of the sink or of reading a capture
+ * back; a capture that cannot be read at all fails before the first piece.
+ */
+int json_record_write(const struct result *r, struct capture *stdout_capture,
+		      struct capture *stderr_capture, json_sink_cb sink,
+		      void *arg);
+/* Append the result's record to out (tests and fuzzers). */
 void json_record_encode(struct buf *out, const struct result *r,
 			struct capture *stdout_capture,
 			struct capture *stderr_capture);
@@ -1010,11 +1021,19 @@ void output_free(struct output *o);
 
 /* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */
 
-/* Make sure DIR exists; -1 with *cause set if it cannot be used. */
+/* Make sure DIR exists and can be written; -1 with *cause set if not. */
 int results_prepare(const char *dir, char **cause);
+/*
+ * Write the task's stdout, stderr and record (json_record_write) to
+ * DIR/SEQ/; the record goes to also(arg) too, in the same pass, when also
+ * is given (--json).  What cannot be written is said once on stderr, and
+ * results_failed() is true from then on; also is fed all the same.
+ */
 void results_write(const char *dir, const struct result *r,
 		   struct capture *stdout_capture,
-		   struct capture *stderr_capture, const char *record,
-		   size_t record_len);
+		   struct capture *stderr_capture, json_sink_cb also,
+		   void *arg);
+/* Has anything of --results not been written (the run must not exit 0)? */
+bool results_failed(void);
 
 #endif /* CPMAP_H */

@@ -9,14 +9,20 @@
  * and the arguments appended when no placeholder is used); objects answer
  * {name} and dotted paths ({a.b}, {items.0}).
  *
+ * Numbers keep the text they were written with (0.1, 1e2, -0, 2.50, 1e999,
+ * integers of any size): jansson would make doubles or 64-bit integers of
+ * them.  A scan takes each number's text out of the line before jansson
+ * parses it, and the tree's numbers are indexes into those texts; the
+ * compact text of a value (for {}, {name}, --stdin, --persist and the
+ * record's input) is written here from the tree and those texts.
+ *
  * A record is encoded in memory and written at once by the output.  It is
  * written here directly, not built as a jansson tree and dumped: a record
  * per task made that the cost of --json (snprintf for every number).  A -J
- * input goes in as the compact text jansson produced when it was read, so
- * every digit is kept.  The task's stdout and stderr can be any size and
- * may sit in a spill file, so they are validated and escaped (or
- * base64-encoded when they are not UTF-8) piece by piece by utf8.c and
- * base64.c, straight into the record's buffer.
+ * input goes in as its compact text, every number as written.  The task's
+ * stdout and stderr can be any size and may sit in a spill file, so they
+ * are validated and escaped (or base64-encoded when they are not UTF-8)
+ * piece by piece by utf8.c and base64.c, straight into the record's buffer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,47 +33,280 @@
 
 #define JSON_MAX_RECORD (8u * 1024 * 1024) /* bytes in one -J line */
 
+/* Where one number's text sits in the digits of its value. */
+struct json_span {
+	size_t at, len;
+};
+
+/*
+ * A -J input's value (the input's json): jansson's tree, in which every
+ * number is an integer whose value is the index of its text in digits.
+ */
+struct json_value {
+	json_t *root;
+	char *digits;		 /* every number's text, one after another */
+	struct json_span *spans; /* by index, in the order of the text */
+	size_t count;
+	size_t digits_len, digits_cap, spans_cap;
+};
+
+/* The length of the JSON number at p (RFC 8259's grammar), or 0. */
+static size_t
+json_number_length(const char *p, const char *end)
+{
+	const char *q = p;
+
+	if (q < end && *q == '-')
+		q++;
+	if (q == end || *q < '0' || *q > '9')
+		return 0;
+	if (*q++ != '0')
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+	if (q < end && *q == '.') {
+		if (++q == end || *q < '0' || *q > '9')
+			return 0;
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if (q < end && (*q == 'e' || *q == 'E')) {
+		if (++q < end && (*q == '+' || *q == '-'))
+			q++;
+		if (q == end || *q < '0' || *q > '9')
+			return 0;
+		while (q < end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	return (size_t)(q - p);
+}
+
+/* Does c end a token (a delimiter or white space after a value)? */
+static bool
+json_ends_token(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' ||
+	       c == ']' || c == '}';
+}
+
+/* Does a new token start after c (structure or white space)? */
+static bool
+json_starts_token(char c)
+{
+	return json_ends_token(c) || c == '[' || c == '{' || c == ':';
+}
+
+/* Keep a number's text in v, as the next index. */
+static void
+json_keep_number(struct json_value *v, const char *text, size_t len)
+{
+	if (v->count == v->spans_cap) {
+		v->spans_cap = v->spans_cap ? v->spans_cap * 2 : 8;
+		v->spans =
+		    xreallocarray(v->spans, v->spans_cap, sizeof *v->spans);
+	}
+	if (v->digits_len + len > v->digits_cap) {
+		while (v->digits_len + len > v->digits_cap)
+			v->digits_cap = v->digits_cap ? v->digits_cap * 2 : 64;
+		v->digits = xrealloc(v->digits, v->digits_cap);
+	}
+	memcpy(v->digits + v->digits_len, text, len);
+	v->spans[v->count].at = v->digits_len;
+	v->spans[v->count].len = len;
+	v->digits_len += len;
+	v->count++;
+}
+
+/*
+ * Take every number out of a line: keep its text in v and overwrite it
+ * with spaces and a 0, which jansson reads as a number of the same length.
+ *
+ * jansson turns a number into a double or a 64-bit integer, so it would
+ * print 0.1 as 0.10000000000000001, 1e2 as 100.0, -0 as 0, and reject
+ * 1e999 and integers of 20 digits, all valid JSON.  Only whole number
+ * tokens are replaced (a valid number between a token boundary and a
+ * delimiter), so jansson sees the same tokens at the same columns and
+ * accepts exactly the lines it would have, overflowing numbers aside.
+ */
+static void
+json_take_numbers(char *line, size_t len, struct json_value *v)
+{
+	const char *end = line + len;
+	char *p = line;
+	bool boundary = true; /* may a token start here? */
+
+	while (p < end) {
+		size_t n;
+
+		if (*p == '"') {
+			/* Skip the string; an escape hides the next byte. */
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\' && p + 1 < end)
+					p++;
+			p += p < end;
+			boundary = false;
+			continue;
+		}
+		if (boundary && (*p == '-' || (*p >= '0' && *p <= '9')) &&
+		    (n = json_number_length(p, end)) > 0 &&
+		    (p + n == end || json_ends_token(p[n]))) {
+			/* The 0 ends where the number did: columns match. */
+			json_keep_number(v, p, n);
+			memset(p, ' ', n - 1);
+			p[n - 1] = '0';
+			p += n;
+			boundary = false;
+			continue;
+		}
+		boundary = json_starts_token(*p++);
+	}
+}
+
+/* Number the numbers of the tree in the order of the text. */
+static void
+json_index_numbers(json_t *value, json_int_t *next)
+{
+	const char *key;
+	json_t *member;
+	size_t i;
+
+	switch (json_typeof(value)) {
+	case JSON_OBJECT:
+		/* Insertion order, which is the text's (no duplicate keys). */
+		json_object_foreach(value, key, member)
+		    json_index_numbers(member, next);
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(value, i, member)
+		    json_index_numbers(member, next);
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		if (!json_is_integer(value))
+			abort(); /* every number was replaced by a 0 */
+		json_integer_set(value, (*next)++);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Append the compact JSON text of a value, its numbers as written. */
+static void
+json_put_value(struct buf *out, const struct json_value *v, json_t *value)
+{
+	const char *key;
+	json_t *member;
+	size_t i;
+	char c = '{';
+
+	switch (json_typeof(value)) {
+	case JSON_OBJECT:
+		json_object_foreach(value, key, member)
+		{
+			buf_append_char(out, c);
+			buf_append_char(out, '"');
+			utf8_json_escape(out, key, strlen(key));
+			buf_append(out, "\":", 2);
+			json_put_value(out, v, member);
+			c = ',';
+		}
+		if (c == '{')
+			buf_append_char(out, '{');
+		buf_append_char(out, '}');
+		break;
+	case JSON_ARRAY:
+		c = '[';
+		json_array_foreach(value, i, member)
+		{
+			buf_append_char(out, c);
+			json_put_value(out, v, member);
+			c = ',';
+		}
+		if (c == '[')
+			buf_append_char(out, '[');
+		buf_append_char(out, ']');
+		break;
+	case JSON_STRING:
+		buf_append_char(out, '"');
+		utf8_json_escape(out, json_string_value(value),
+				 json_string_length(value));
+		buf_append_char(out, '"');
+		break;
+	case JSON_INTEGER: {
+		const struct json_span *s =
+		    &v->spans[json_integer_value(value)];
+
+		buf_append(out, v->digits + s->at, s->len);
+		break;
+	}
+	case JSON_TRUE:
+		buf_append(out, "true", 4);
+		break;
+	case JSON_FALSE:
+		buf_append(out, "false", 5);
+		break;
+	default:
+		buf_append(out, "null", 4);
+		break;
+	}
+}
+
 /* The text a value stands for: a string's value, else its compact JSON. */
 static char *
-json_value_text(json_t *value, size_t *len)
+json_value_text(const struct json_value *v, json_t *value, size_t *len)
 {
-	char *text;
+	struct buf text = {0};
 
 	if (json_is_string(value)) {
 		*len = json_string_length(value);
 		return xmemdup(json_string_value(value), *len + 1);
 	}
-	text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (text == NULL)
-		fatal("out of memory encoding JSON");
-	*len = strlen(text);
-	return text;
+	json_put_value(&text, v, value);
+	return buf_steal(&text, len);
 }
 
 /* Give an array's elements to the input as its columns. */
 static void
-json_array_columns(struct input *in, json_t *array)
+json_array_columns(struct input *in, const struct json_value *v)
 {
-	size_t count = json_array_size(array);
+	size_t count = json_array_size(v->root);
 
 	in->columns = xcalloc(count ? count : 1, sizeof *in->columns);
 	in->column_lens = xcalloc(count ? count : 1, sizeof *in->column_lens);
 	for (size_t i = 0; i < count; i++)
-		in->columns[i] = json_value_text(json_array_get(array, i),
+		in->columns[i] = json_value_text(v, json_array_get(v->root, i),
 						 &in->column_lens[i]);
 	in->column_count = count;
 	in->owns_columns = true;
 	in->empty_columns = count == 0;
 }
 
+/* The input of a line that is not a JSON value, and why. */
+static struct input *
+json_bad_input(const char *line, size_t len, uint64_t number,
+	       const json_error_t *error)
+{
+	struct input *in = input_create(line, len, NULL, number);
+
+	in->error_line = number;
+	in->error_column = (uint64_t)(error->column > 0 ? error->column : 0);
+	in->error =
+	    xasprintf("line %llu, column %d: %s", (unsigned long long)number,
+		      error->column, error->text);
+	return in;
+}
+
 struct input *
 json_input_create(const char *line, size_t len, uint64_t number)
 {
 	json_error_t error;
+	struct json_value *v;
 	struct input *in;
-	json_t *value;
-	char *text;
+	char *copy, *text;
+	const char *nul;
 	size_t text_len;
+	json_int_t next = 0;
+	json_t *root;
 
 	if (len == 0 || len > JSON_MAX_RECORD) {
 		in = input_create(line, len > 4096 ? 4096 : len, NULL, number);
@@ -82,33 +321,64 @@ json_input_create(const char *line, size_t len, uint64_t number)
 						 len, JSON_MAX_RECORD >> 20);
 		return in;
 	}
-	value = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			   &error);
-	if (value == NULL) {
+	if ((nul = memchr(line, '\0', len)) != NULL) {
+		/* jansson skips a NUL after a number: not JSON all the same. */
 		in = input_create(line, len, NULL, number);
 		in->error_line = number;
-		in->error_column =
-		    (uint64_t)(error.column > 0 ? error.column : 0);
-		in->error = xasprintf("line %llu, column %d: %s",
-				      (unsigned long long)number, error.column,
-				      error.text);
+		in->error_column = (uint64_t)(nul - line) + 1;
+		in->error = xasprintf("line %llu, column %llu: a NUL byte is "
+				      "not JSON",
+				      (unsigned long long)number,
+				      (unsigned long long)in->error_column);
 		return in;
 	}
-	text = json_value_text(value, &text_len);
+	v = xcalloc(1, sizeof *v);
+	copy = xmemdup(line, len);
+	json_take_numbers(copy, len, v);
+	root = json_loadb(copy, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			  &error);
+	free(copy);
+	if (root == NULL) {
+		/*
+		 * jansson's own words on the line as it was written (a
+		 * message quotes the token "near" the error), unless it
+		 * stops earlier, at a number too big for it: up to the
+		 * first error, both parses see the same tokens.
+		 */
+		json_error_t original;
+		json_t *again = json_loadb(
+		    line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+		    &original);
+		bool same = again == NULL && json_error_code(&original) !=
+						 json_error_numeric_overflow;
+
+		json_decref(again);
+		free(v->digits);
+		free(v->spans);
+		free(v);
+		return json_bad_input(line, len, number,
+				      same ? &original : &error);
+	}
+	v->root = root;
+	json_index_numbers(root, &next);
+	if ((size_t)next != v->count)
+		abort(); /* a number taken from the text is not in the tree */
+	text = json_value_text(v, root, &text_len);
 	in = input_create(text, text_len, NULL, number);
 	free(text);
-	in->json = value;
+	in->json = v;
 	/* A string or number is like a line; only structures are strict. */
-	in->strict = json_is_array(value) || json_is_object(value);
-	if (json_is_array(value))
-		json_array_columns(in, value);
+	in->strict = json_is_array(root) || json_is_object(root);
+	if (json_is_array(root))
+		json_array_columns(in, v);
 	return in;
 }
 
 const char *
 json_input_field(struct input *in, const char *path, size_t *len, char **cause)
 {
-	json_t *value = in->json;
+	const struct json_value *v = in->json;
+	json_t *value = v->root;
 	const char *p = path;
 
 	/* A key that holds dots itself wins over the dotted path. */
@@ -142,26 +412,38 @@ json_input_field(struct input *in, const char *path, size_t *len, char **cause)
 		return NULL;
 	}
 	free(in->field_text);
-	in->field_text = json_value_text(value, len);
+	in->field_text = json_value_text(v, value, len);
 	return in->field_text;
 }
 
 char *
 json_input_compact(const struct input *in, size_t *len)
 {
-	char *text = json_dumps(in->json, JSON_COMPACT | JSON_ENCODE_ANY |
-					      JSON_PRESERVE_ORDER);
+	const struct json_value *v = in->json;
+	struct buf text = {0};
 
-	if (text == NULL)
-		fatal("out of memory encoding JSON");
-	*len = strlen(text);
-	return text;
+	json_put_value(&text, v, v->root);
+	return buf_steal(&text, len);
+}
+
+/* Is a -J input a JSON string (then its text is the string's value)? */
+static bool
+json_input_is_string(const struct input *in)
+{
+	const struct json_value *v = in->json;
+
+	return v != NULL && json_is_string(v->root);
 }
 
 void
 json_release(void *json)
 {
-	json_decref(json);
+	struct json_value *v = json;
+
+	json_decref(v->root);
+	free(v->digits);
+	free(v->spans);
+	free(v);
 }
 
 /* ---- result records ---------------------------------------------------- */
@@ -279,7 +561,7 @@ json_put_base64(struct buf *out, const char *data, size_t len)
 static bool
 json_put_input(struct buf *out, const struct input *in)
 {
-	if (in->json != NULL && !json_is_string((json_t *)in->json)) {
+	if (in->json != NULL && !json_input_is_string(in)) {
 		buf_append(out, in->text, in->len);
 		return true;
 	}
@@ -343,8 +625,31 @@ json_put_argv(struct buf *out, char *const *argv)
 	buf_append_char(out, ']');
 }
 
+/*
+ * A record on its way out: bytes gather in out and go to the sink in
+ * pieces of about JSON_PIECE bytes, so a record of any size needs no more
+ * memory than that.
+ */
+struct json_writer {
+	struct buf out;
+	json_sink_cb sink;
+	void *arg;
+	int error; /* the sink's first error: write nothing more */
+};
+
+#define JSON_PIECE ((size_t)64 << 10) /* bytes handed to the sink at once */
+#define JSON_BITE ((size_t)8 << 10)   /* bytes of output escaped at once */
+
+static void
+json_flush(struct json_writer *w)
+{
+	if (w->out.len > 0 && w->error == 0)
+		w->error = w->sink(w->arg, w->out.data, w->out.len);
+	w->out.len = 0;
+}
+
 struct json_stream {
-	struct buf *out;
+	struct json_writer *w;
 	struct utf8_state utf8;
 	struct base64_state base64;
 	bool text;
@@ -358,44 +663,72 @@ json_validate_piece(void *arg, const char *data, size_t len)
 	return utf8_feed(&s->utf8, data, len) ? 0 : 1;
 }
 
+/* Encode a piece in bites, so that escaping (up to 6 bytes for one)
+ * never piles up more than a piece's worth before it goes. */
 static int
 json_encode_piece(void *arg, const char *data, size_t len)
 {
 	struct json_stream *s = arg;
+	struct json_writer *w = s->w;
 
-	if (s->text)
-		utf8_json_escape(s->out, data, len);
-	else
-		base64_feed(&s->base64, s->out, data, len);
-	return 0;
-}
+	while (len > 0 && w->error == 0) {
+		size_t n = len < JSON_BITE ? len : JSON_BITE;
 
-/* Append ,"name":"..." for a captured stream, as text or as base64. */
-static void
-json_append_stream(struct buf *out, const char *name, struct capture *c)
-{
-	struct json_stream s = {.out = out};
-
-	utf8_init(&s.utf8);
-	base64_init(&s.base64);
-	s.text = c == NULL || (capture_each(c, json_validate_piece, &s) == 0 &&
-			       utf8_finish(&s.utf8));
-	buf_append_str(out, ",\"");
-	buf_append_str(out, name);
-	buf_append_str(out, s.text ? "\":\"" : "_base64\":\"");
-	if (c != NULL) {
-		buf_reserve(out, capture_size(c) + capture_size(c) / 2);
-		(void)capture_each(c, json_encode_piece, &s);
+		if (s->text)
+			utf8_json_escape(&w->out, data, n);
+		else
+			base64_feed(&s->base64, &w->out, data, n);
+		if (w->out.len >= JSON_PIECE)
+			json_flush(w);
+		data += n;
+		len -= n;
 	}
-	if (!s.text)
-		base64_finish(&s.base64, out);
-	buf_append_char(out, '"');
+	return w->error;
 }
 
-void
-json_record_encode(struct buf *out, const struct result *r,
-		   struct capture *stdout_capture,
-		   struct capture *stderr_capture)
+/* Is a capture's text UTF-8?  Or -errno if it cannot be read back. */
+static int
+json_is_text(struct capture *c)
+{
+	struct json_stream s = {0};
+	int rc;
+
+	if (c == NULL)
+		return 1;
+	utf8_init(&s.utf8);
+	rc = capture_each(c, json_validate_piece, &s);
+	if (rc < 0)
+		return rc;
+	return rc == 0 && utf8_finish(&s.utf8);
+}
+
+/*
+ * Append ,"name":"..." for a captured stream, as text or as base64.  If
+ * its spill file fails to read back midway, the string ends there, so the
+ * record stays one valid line; the caller learns of it all the same.
+ */
+static int
+json_append_stream(struct json_writer *w, const char *name, struct capture *c,
+		   bool text)
+{
+	struct json_stream s = {.w = w, .text = text};
+	int rc = 0;
+
+	base64_init(&s.base64);
+	buf_append_str(&w->out, ",\"");
+	buf_append_str(&w->out, name);
+	buf_append_str(&w->out, text ? "\":\"" : "_base64\":\"");
+	if (c != NULL)
+		rc = capture_each(c, json_encode_piece, &s);
+	if (!text)
+		base64_finish(&s.base64, &w->out);
+	buf_append_char(&w->out, '"');
+	return rc;
+}
+
+/* Append every member from "seq" to "signal". */
+static void
+json_put_head(struct buf *out, const struct result *r)
 {
 	char text[96];
 
@@ -438,10 +771,12 @@ json_record_encode(struct buf *out, const struct result *r,
 	} else {
 		buf_append_str(out, "null");
 	}
+}
 
-	json_append_stream(out, "stdout", stdout_capture);
-	json_append_stream(out, "stderr", stderr_capture);
-
+/* Append ,"error":... and the record's end. */
+static void
+json_put_tail(struct buf *out, const struct result *r)
+{
 	json_put_key(out, "error", false);
 	if (r->error == ERROR_NONE) {
 		buf_append_str(out, "null");
@@ -469,4 +804,47 @@ json_record_encode(struct buf *out, const struct result *r,
 		buf_append_char(out, '}');
 	}
 	buf_append(out, "}\n", 2);
+}
+
+int
+json_record_write(const struct result *r, struct capture *stdout_capture,
+		  struct capture *stderr_capture, json_sink_cb sink, void *arg)
+{
+	struct json_writer w = {.sink = sink, .arg = arg};
+	int out_text, err_text, rc, rc2;
+
+	/*
+	 * Read both captures through once first, to choose text or base64:
+	 * a spill file that cannot be read back fails the record before any
+	 * of it is written.
+	 */
+	if ((out_text = json_is_text(stdout_capture)) < 0)
+		return out_text;
+	if ((err_text = json_is_text(stderr_capture)) < 0)
+		return err_text;
+	json_put_head(&w.out, r);
+	rc = json_append_stream(&w, "stdout", stdout_capture, out_text);
+	rc2 = json_append_stream(&w, "stderr", stderr_capture, err_text);
+	json_put_tail(&w.out, r);
+	json_flush(&w);
+	buf_free(&w.out);
+	if (w.error != 0)
+		return w.error;
+	return rc != 0 ? rc : rc2;
+}
+
+static int
+json_append_to_buf(void *arg, const char *data, size_t len)
+{
+	buf_append(arg, data, len);
+	return 0;
+}
+
+void
+json_record_encode(struct buf *out, const struct result *r,
+		   struct capture *stdout_capture,
+		   struct capture *stderr_capture)
+{
+	(void)json_record_write(r, stdout_capture, stderr_capture,
+				json_append_to_buf, out);
 }

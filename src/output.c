@@ -14,7 +14,8 @@
  *   ungrouped    nothing passes through here: the task writes to our
  *                stdout itself;
  *   JSON         kept like grouped output, then written as one record per
- *                task (json.c encodes it) instead of the bytes themselves.
+ *                task instead of the bytes themselves, streamed from the
+ *                captures as json.c encodes it (memory stays bounded).
  *
  * --results DIR also gets each task's streams and record (results.c).
  *
@@ -267,28 +268,72 @@ output_report(const struct result *r, const char *then)
 	free(what);
 }
 
-/* --json: the task's record, encoded whole and written in one piece. */
-static void
-output_emit_record(struct output *o, struct task_output *t, struct buf *record)
+/*
+ * A --json record on its way to stdout, in pieces, one after another with
+ * nothing between them (only this thread writes stdout).  A record that
+ * fails midway on a regular file is cut off again, so the file ends with
+ * the last whole record; a pipe cannot be taken back, but it fails only
+ * when its reader has gone.
+ */
+struct record_writer {
+	struct output *o;
+	bool started;
+	off_t start; /* where the record began in a regular file, or -1 */
+};
+
+static int
+output_record_piece(void *arg, const char *data, size_t len)
 {
-	json_record_encode(record, &t->result, t->held[1], t->held[2]);
-	if (o->opts->json_output && !(o->broken))
-		(void)output_write(o, 1, record->data, record->len);
+	static int stdout_flags = -2; /* of a regular file, else -1 */
+	struct record_writer *w = arg;
+	struct stat st;
+	int rc;
+
+	if (stdout_flags == -2)
+		stdout_flags = fstat(1, &st) == 0 && S_ISREG(st.st_mode)
+				   ? fcntl(1, F_GETFL)
+				   : -1;
+	if (!w->started) {
+		w->started = true;
+		w->start = -1;
+		if (stdout_flags >= 0 && (stdout_flags & O_APPEND) == 0)
+			w->start = lseek(1, 0, SEEK_CUR);
+		else if (stdout_flags >= 0 && fstat(1, &st) == 0)
+			w->start = st.st_size;
+	}
+	rc = output_write(w->o, 1, data, len);
+	if (rc < 0 && w->start >= 0 && ftruncate(1, w->start) == 0 &&
+	    (stdout_flags & O_APPEND) == 0)
+		(void)lseek(1, w->start, SEEK_SET);
+	return rc;
+}
+
+/* --json, --results: the task's record, streamed from its captures. */
+static void
+output_emit_record(struct output *o, struct task_output *t)
+{
+	struct record_writer w = {.o = o};
+	json_sink_cb to_stdout =
+	    o->opts->json_output && !o->broken ? output_record_piece : NULL;
+	int rc = 0;
+
+	if (o->opts->results_dir != NULL)
+		results_write(o->opts->results_dir, &t->result, t->held[1],
+			      t->held[2], to_stdout, &w);
+	else if (to_stdout != NULL)
+		rc = json_record_write(&t->result, t->held[1], t->held[2],
+				       to_stdout, &w);
+	if (rc < 0 && !o->broken)
+		log_warn("task %llu: cannot read its output back: %s",
+			 (unsigned long long)t->seq, strerror(-rc));
 }
 
 /* Write out one task whose turn it is. */
 static void
 output_emit(struct output *o, struct task_output *t)
 {
-	struct buf record = {0};
-
 	if (t->finished && (o->opts->json_output || o->opts->results_dir)) {
-		output_emit_record(o, t, &record);
-		if (o->opts->results_dir != NULL)
-			results_write(o->opts->results_dir, &t->result,
-				      t->held[1], t->held[2], record.data,
-				      record.len);
-		buf_free(&record);
+		output_emit_record(o, t);
 		if (o->opts->json_output) {
 			output_report(&t->result, "");
 			return;

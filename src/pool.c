@@ -896,7 +896,7 @@ pool_exit_status(const struct pool *p)
 {
 	if (p->stop_signal == SIGINT || p->stop_signal == SIGTERM)
 		return 128 + p->stop_signal;
-	if (p->aborted)
+	if (p->aborted || results_failed())
 		return CPMAP_EXIT_USAGE;
 	if (p->halted)
 		return p->halt_status;

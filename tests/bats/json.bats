@@ -121,6 +121,62 @@ assert [r["input"] for r in recs] == want, [r["input"] for r in recs]
 assert [json.loads(r["argv"][1]) for r in recs] == want, [r["argv"] for r in recs]'
 }
 
+@test "-J keeps numbers as written: placeholders, --stdin, --persist and the record's input" {
+	printf '%s\n' '{ "n" : 0.1, "e":1e2, "z":-0, "f":2.50, "big":123456789012345678901234567890,' \
+		'"h":1e999, "a":[ -0.0 , 1E-400 ], "s":"1e2" }' | tr -d '\n' >"$S/in"
+	echo >>"$S/in"
+	compact='{"n":0.1,"e":1e2,"z":-0,"f":2.50,"big":123456789012345678901234567890,"h":1e999,"a":[-0.0,1E-400],"s":"1e2"}'
+	jrun -J argv-print '{n}' '{e}' '{z}' '{f}' '{big}' '{h}' '{a}' '{a.1}' '{s}' <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" '0.1
+1e2
+-0
+2.50
+123456789012345678901234567890
+1e999
+[-0.0,1E-400]
+1E-400
+1e2'
+	jrun -J --stdin cat <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" "$compact"
+	jrun -J --persist cat <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" "$compact"
+	# The record holds the value's text itself: {"seq":1,"input":...,"argv":
+	jrun -J --json argv-print '{}' <"$S/in"
+	[ "$status" -eq 0 ]
+	assert_equal "$(cut -c1-${#compact} <(sed 's/^{"seq":1,"input"://' "$OUT"))" "$compact"
+	pyrecs '
+assert recs[0]["argv"] == ["argv-print", sys.argv[2]], recs[0]["argv"]
+assert recs[0]["input"]["big"] == 123456789012345678901234567890' "$compact"
+
+	# Top-level numbers and arrays of them, as {}, {1} and appended.
+	jfeed '1e2\n-0\n2.50\n[1.0,-1e-7]\n' -J -k argv-print '<{}>' '{1}'
+	[ "$status" -eq 0 ]
+	assert_equal "$(cat "$OUT")" '<1e2>
+1e2
+<-0>
+-0
+<2.50>
+2.50
+<[1.0,-1e-7]>
+1.0'
+	jfeed '[1.0,-1e-7,18446744073709551616]\n' -J argv-print
+	assert_equal "$(cat "$OUT")" '1.0
+-1e-7
+18446744073709551616'
+}
+
+@test "-J: a bad line's message quotes the text as written, numbers too; a NUL byte is bad" {
+	jfeed '{"a" 12}\n[1 2.50]\n[-]\n[0.9\000]\n' -J -k --json argv-print
+	[ "$status" -eq 4 ]
+	assert_equal "$(records '.error.message')" '"line 1, column 7: '"':' expected near '12'"'"
+"line 2, column 7: '"']' expected near '2.50'"'"
+"line 3, column 2: invalid token near '"'-'"'"
+"line 4, column 5: a NUL byte is not JSON"'
+}
+
 @test "-J arrays give {1} {2}, and their elements as arguments when no placeholder is used" {
 	jfeed '["a b","c",3,[4],{"k":1},null]\n' -J argv-print '{1}|{3}|{2}'
 	[ "$status" -eq 0 ]
@@ -653,6 +709,59 @@ assert b64(r["stdout_base64"]) == b"\xffob\x00" and r["stderr"] == "eb"'
 	[ "${#lines[@]}" -eq 1 ]
 	[[ $output == "cpmap: --results"*"/dev/null/res"* ]]
 	[ ! -e "$S/ran" ]
+}
+
+@test "--results DIR that cannot be written at run time: one message, exit 255, --json records all the same" {
+	mkdir "$S/res"
+	: >"$S/res/1" # DIR/1 cannot be a directory
+	jrun --json -k --results "$S/res" echo ::: a b
+	[ "$status" -eq 255 ]
+	[ "$(wc -l <"$ERR")" -eq 1 ]
+	grep -q "^cpmap: --results: $S/res/1/" "$ERR"
+	assert_equal "$(records '[.seq, .stdout]')" '[1,"a\n"]
+[2,"b\n"]'
+	[ -s "$S/res/2/record.json" ]
+
+	jrun -k --results "$S/res" echo ::: a b
+	[ "$status" -eq 255 ]
+	[ "$(wc -l <"$ERR")" -eq 1 ]
+	assert_equal "$(cat "$OUT")" 'a
+b'
+}
+
+# ---- memory and whole records --------------------------------------------------
+
+@test "--json streams a record: 64 MB of NUL bytes (384 MB of record) in bounded memory, same in --results" {
+	[ -x /usr/bin/time ] || skip "GNU time is not installed"
+	# ASan's shadow memory and quarantine say nothing of cpmap's own use.
+	! grep -q __asan_init "$CPMAP" || skip "a sanitizer build"
+	/usr/bin/time -f %M -o "$S/rss" timeout 60 "$CPMAP" --json --results "$S/res" \
+		sh -c 'head -c 64000000 /dev/zero; printf "\377" >&2' ::: x >"$OUT" 2>"$ERR"
+	[ ! -s "$ERR" ]
+	cmp "$OUT" "$S/res/1/record.json"
+	python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+head, tail = data.split(b"\"stdout\":\"", 1)
+body, tail = tail.split(b"\"", 1)
+assert head.startswith(b"{\"seq\":1,\"input\":\"x\","), head[:80]
+assert body == b"\\u0000" * 64000000, len(body)
+assert tail == b",\"stderr_base64\":\"/w==\",\"error\":null}\n", tail' "$OUT"
+	# A whole record held in memory would take 384 MB; the bound is loose.
+	[ "$(cat "$S/rss")" -lt 65536 ] || { echo "peak RSS $(cat "$S/rss") KB"; false; }
+}
+
+@test "--json: a record that fails midway on a regular file is cut off, the file ends with whole records" {
+	# 100 KiB at most for stdout; EFBIG instead of SIGXFSZ.
+	(
+		trap '' XFSZ
+		ulimit -f 100
+		timeout 20 "$CPMAP" -k --json sh -c 'head -c "$0" /dev/zero' ::: 10 200000 20
+	) >"$OUT" 2>"$ERR" && status=0 || status=$?
+	[ "$status" -eq 255 ]
+	grep -q "writing to standard output" "$ERR"
+	pyrecs '
+assert [(r["seq"], len(r["stdout"])) for r in recs] == [(1, 10)], recs'
 }
 
 # ---- usage errors -----------------------------------------------------------

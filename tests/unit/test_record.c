@@ -30,6 +30,7 @@ test_parse_delimiter(void)
 	    {"\\0", '\0'},
 	    {"\\r", '\r'},
 	    {"\\\\", '\\'},
+	    {"\\", '\\'}, /* a lone backslash, as xargs -d '\' */
 	    {"\\x41", 'A'},
 	    {"\\x00", 0},
 	    {"\\x0a", '\n'},

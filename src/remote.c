@@ -64,7 +64,7 @@
 
 #define REMOTE_RETRY_FIRST_MS 1000
 #define REMOTE_RETRY_MAX_MS 60000
-#define REMOTE_HEARTBEAT_S "2"	/* the host's control says "." this often */
+#define REMOTE_HEARTBEAT_S "2" /* the host's control says "." this often */
 #define REMOTE_SILENCE_MS 9000 /* no word from the host this long: hung */
 
 /* The control process: how many CPUs, then a heartbeat until EOF. */

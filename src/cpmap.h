@@ -672,6 +672,9 @@ void session_head_done(struct session *s, const struct attempt_end *end);
 void session_broken(struct session *s, const char *why);
 /* A buffer the protocol keeps between decode calls. */
 struct buf *session_pending(struct session *s);
+/* The oldest attempt's spec (NULL: none), and the config's arg. */
+const struct attempt_spec *session_head_spec(struct session *s);
+void *session_protocol_arg(struct session *s);
 /* A state the protocol keeps per process (freed with the process). */
 void **session_protocol_data(struct session *s);
 unsigned session_slot_number(const struct session *s);

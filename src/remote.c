@@ -231,6 +231,33 @@ remote_task_files(struct remote_host *h, const struct attempt_spec *spec,
 	return ok;
 }
 
+/* Did the oldest attempt ask for this file back (--return)? */
+static bool
+remote_return_asked(struct session *s, const char *path)
+{
+	struct remote_host *h = session_protocol_arg(s);
+	const struct attempt_spec *spec = session_head_spec(s);
+	bool asked = false;
+
+	if (spec == NULL)
+		return false;
+	struct expansion e = {.inputs = spec->inputs,
+			      .input_count = spec->input_count,
+			      .seq = spec->seq,
+			      .slot = spec->slot};
+
+	for (size_t i = 0; !asked && i < h->return_count; i++) {
+		char *cause = NULL;
+		char **argv = template_expand(h->returns[i], &e, false, &cause);
+
+		for (char **w = argv; !asked && w != NULL && *w != NULL; w++)
+			asked = strcmp(*w, path) == 0;
+		free(argv);
+		free(cause);
+	}
+	return asked;
+}
+
 /* Say why a returned file is not here (cut to fit). */
 static void
 remote_file_failed(struct remote_decoder *d, const char *path, int error)
@@ -369,6 +396,18 @@ remote_header(struct session *s, struct remote_decoder *d, const char *line)
 		return;
 	}
 	if (d->files == FILES_PATH) {
+		/* Only a file this task asked for is written here: never a
+		 * path of the host's choosing. */
+		if (!remote_return_asked(s, line)) {
+			log_warn("host %s: the agent sent back a file it was "
+				 "not asked for (%s): dropping its session",
+				 ((struct remote_host *)session_protocol_arg(s))
+				     ->name,
+				 line);
+			session_broken(s, "the remote agent sent back a file "
+					  "it was not asked for");
+			return;
+		}
 		remote_file_open(d, line);
 		d->files = FILES_DATA;
 		return;

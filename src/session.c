@@ -288,6 +288,20 @@ session_pending(struct session *s)
 	return &s->pending;
 }
 
+const struct attempt_spec *
+session_head_spec(struct session *s)
+{
+	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
+
+	return a != NULL ? &a->spec : NULL;
+}
+
+void *
+session_protocol_arg(struct session *s)
+{
+	return s->slot->set->config.arg;
+}
+
 void **
 session_protocol_data(struct session *s)
 {

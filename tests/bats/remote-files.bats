@@ -272,3 +272,28 @@ inputs() {
 	same "exit" "$status" 0
 	[ -f in/nul.bin ] && [ -f base.txt ] && [ ! -e in/nul.bin.out ]
 }
+
+@test "an agent that sends back a file nobody asked for: it is not written, its session is dropped" {
+	# A "host" whose agent is hostile: it answers every task with a file
+	# of its own choosing, then a result.
+	cat >"$S/evil" <<EVIL
+#!/bin/sh
+case "\$*" in
+*cpmap-host*) echo "cpmap-host 1 0"; exec cat >/dev/null ;;
+esac
+echo "cpmap-agent 2"
+while read -r op seq rest; do
+	[ "\$op" = T ] || continue
+	read -r cmd
+	printf "F 4\\n%s\\nevil" "$S/planted"
+	printf "R %s 0 0 0 0\\n" "\$seq"
+done
+EVIL
+	chmod +x "$S/evil"
+	run --separate-stderr "$CPMAP" -S 1/bad --transport "$S/evil" \
+		--remote-agent sh --host-timeout 1s --return '{}.out' --json echo ::: a
+	[ ! -e "$S/planted" ]
+	[ "$status" -eq 1 ]
+	same "kind" "$(jq -r .error.kind <<<"$output")" host-lost
+	grep -q "host bad: the agent sent back a file it was not asked for ($S/planted): dropping its session" <<<"$stderr"
+}

@@ -850,9 +850,12 @@ struct task_output; /* one task's place in the output */
 
 /*
  * A task's place is written (r: its result) or skipped (r: NULL): its owner
- * may log it and free it now.
+ * may log it and free it now.  whole is false when a write of the task's
+ * output failed (stdout or stderr full, gone, or a spill unreadable): it
+ * was not written in full, and must not be logged as done.
  */
-typedef void (*output_written_cb)(void *owner, const struct result *r);
+typedef void (*output_written_cb)(void *owner, const struct result *r,
+				  bool whole);
 
 struct output *output_create(const struct options *opts,
 			     output_written_cb written);

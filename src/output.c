@@ -48,6 +48,7 @@ struct task_output {
 	bool live;		 /* line mode: bytes go straight out */
 	bool at_line_start[3];	 /* grouped --tag: next byte starts a line */
 	bool finished, discarded;
+	bool cut;	      /* a write of its output failed: not whole */
 	struct result result; /* once finished; its message is ours */
 	void *owner;	      /* told when this place is written */
 };
@@ -214,7 +215,8 @@ output_data(struct output *o, struct task_output *t, int stream,
 	if (t->live) {
 		struct tag_writer w = {o, t, stream};
 
-		(void)output_write_lines(&w, data, len);
+		if (output_write_lines(&w, data, len) < 0)
+			t->cut = true;
 		return;
 	}
 	if (t->held[stream] == NULL)
@@ -223,12 +225,12 @@ output_data(struct output *o, struct task_output *t, int stream,
 }
 
 /* Write a capture as it is: one write for an output held in memory. */
-static void
+static int
 output_write_capture(struct output *o, struct capture *c, int stream)
 {
 	if (o->broken && stream == 1)
-		return;
-	(void)output_check(o, stream, capture_write(c, stream));
+		return -EPIPE;
+	return output_check(o, stream, capture_write(c, stream));
 }
 
 void
@@ -256,8 +258,9 @@ static void
 output_emit_record(struct output *o, struct task_output *t, struct buf *record)
 {
 	json_record_encode(record, &t->result, t->held[1], t->held[2]);
-	if (o->opts->json_output && !(o->broken))
-		(void)output_write(o, 1, record->data, record->len);
+	if (o->opts->json_output &&
+	    output_write(o, 1, record->data, record->len) < 0)
+		t->cut = true;
 }
 
 /* Write out one task whose turn it is. */
@@ -280,28 +283,31 @@ output_emit(struct output *o, struct task_output *t)
 	}
 	for (int stream = 1; stream <= 2; stream++) {
 		struct tag_writer w = {o, t, stream};
+		int rc = 0;
 
 		if (t->held[stream] != NULL) {
 			if (o->opts->output_mode == OUTPUT_LINE)
-				(void)capture_each(t->held[stream],
-						   output_write_lines, &w);
+				rc = capture_each(t->held[stream],
+						  output_write_lines, &w);
 			else if (o->opts->tag)
-				(void)capture_each(t->held[stream],
-						   output_write_tagged, &w);
+				rc = capture_each(t->held[stream],
+						  output_write_tagged, &w);
 			else
-				output_write_capture(o, t->held[stream],
-						     stream);
+				rc = output_write_capture(o, t->held[stream],
+							  stream);
 		}
 		/* The end of a task ends its last line too. */
-		if (t->finished && t->partial[stream].len > 0) {
+		if (rc == 0 && t->finished && t->partial[stream].len > 0) {
 			struct buf *p = &t->partial[stream];
 
 			if (o->opts->tag)
-				(void)output_write_tagged(&w, p->data, p->len);
+				rc = output_write_tagged(&w, p->data, p->len);
 			else
-				(void)output_write(o, stream, p->data, p->len);
+				rc = output_write(o, stream, p->data, p->len);
 			p->len = 0;
 		}
+		if (rc < 0)
+			t->cut = true;
 	}
 	/* What became of it, after its own output: in order with -k. */
 	if (t->finished)
@@ -314,7 +320,7 @@ output_release(struct output *o, struct task_output *t)
 	uint64_t seq = t->seq;
 	void *owner = t->owner;
 	struct result result = t->result;
-	bool finished = t->finished;
+	bool finished = t->finished, whole = !t->cut;
 
 	if (o->ring[seq % o->ring_size] == t)
 		o->ring[seq % o->ring_size] = NULL;
@@ -324,7 +330,7 @@ output_release(struct output *o, struct task_output *t)
 	}
 	free(t);
 	o->pending--;
-	o->written(owner, finished ? &result : NULL);
+	o->written(owner, finished ? &result : NULL, whole);
 	free(result.message);
 }
 

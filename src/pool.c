@@ -71,10 +71,11 @@ struct pool {
 	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
-	bool left_undone; /* inputs were left unread or unrun */
-	bool aborted;	  /* --on-bad-input=abort, or a write failed */
-	bool halted;	  /* --halt's condition was met */
-	int halt_status;  /* the exit status --halt decided */
+	bool left_undone;   /* inputs were left unread or unrun */
+	bool aborted;	    /* --on-bad-input=abort, or a write failed */
+	bool joblog_failed; /* a joblog line could not be written: no more */
+	bool halted;	    /* --halt's condition was met */
+	int halt_status;    /* the exit status --halt decided */
 	struct joblog *joblog;
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
@@ -166,14 +167,21 @@ pool_finish_error(struct pool *p, struct task *t, enum error_kind error,
 	pool_finish(p, t, &r);
 }
 
-/* The output has written (or skipped) the task: log it, then free it. */
+/*
+ * The output has written (or skipped) the task: log it, then free it.  A
+ * task whose output was not written whole gets no line: --resume runs it
+ * again.  Every other written task gets its line, even in a run that is
+ * stopping, so that --resume never writes it twice.
+ */
 static void
-pool_written_cb(void *owner, const struct result *r)
+pool_written_cb(void *owner, const struct result *r, bool whole)
 {
 	struct task *t = owner;
 	struct pool *p = t->pool;
 
-	if (r != NULL && p->joblog != NULL && !p->aborted &&
+	if (r != NULL && !whole)
+		p->left_undone = true;
+	if (r != NULL && whole && p->joblog != NULL && !p->joblog_failed &&
 	    !p->opts->dry_run) {
 		struct buf command = {0};
 
@@ -183,6 +191,7 @@ pool_written_cb(void *owner, const struct result *r)
 		if (joblog_write(p->joblog, r, command.data ? command.data : "",
 				 t->seen[1]) < 0) {
 			log_warn("stopping: the joblog cannot be written");
+			p->joblog_failed = true;
 			p->aborted = true;
 			pool_stop(p, true, SIGTERM);
 		}

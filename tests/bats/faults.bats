@@ -182,3 +182,71 @@ echo "task $1"'
 seq 2
 seq 3"
 }
+
+# ---- the joblog never runs ahead of the output (issue 10, item 1) ---------
+
+@test "a task whose output could not be written gets no joblog line, and --resume runs it" {
+	run --separate-stderr timeout 20 sh -c \
+		'seq 3 | "$1" -j1 --joblog "$2" echo >/dev/full' sh "$CPMAP" "$S/jl"
+	same status "$status" 255
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" ""
+	run --separate-stderr timeout 20 sh -c \
+		'seq 3 | "$1" -j1 --joblog "$2" --resume echo' sh "$CPMAP" "$S/jl"
+	same status "$status" 0
+	same stdout "$output" "1
+2
+3"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1 | sort -n)" "$(seq 3)"
+}
+
+@test "after a failed spill, a result written whole still gets its joblog line" {
+	# Task 1 ignores the SIGTERM of the stop and succeeds once the run is
+	# stopping; it is written, so it is logged, and --resume skips it.
+	task 'case $1 in
+big) wait-lines "$S/started" 1; head -c 2000000 /dev/zero ;;
+small) trap "" TERM; echo $$ >>"$S/started"; wait-lines "$S/err" 2; echo small ;;
+esac'
+	TMPDIR=$S/missing bg_cpmap -k -j2 --joblog "$S/jl" "$S/task" ::: small big
+	finish
+	same status "$status" 255
+	same stdout "$output" "small"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" "1"
+	run --separate-stderr timeout 20 "$CPMAP" -k --joblog "$S/jl" --resume \
+		sh -c 'echo "ran $1"' sh ::: small big
+	same status "$status" 0
+	same stdout "$output" "ran big"
+}
+
+# ---- no orphans (issue 10, item 6) ----------------------------------------
+
+# within_a_second PID...: every PID is gone within about a second.
+within_a_second() {
+	local i pid
+	for i in $(seq 20); do
+		for pid; do
+			alive "$pid" && break
+			pid=
+		done
+		[ -z "$pid" ] && return 0
+		sleep 0.05
+	done
+	for pid; do
+		alive "$pid" && echo "process $pid outlived cpmap: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
+	done
+	return 1
+}
+
+@test "tasks started by cpmap die within a second of cpmap's SIGKILL" {
+	bg_cpmap -j2 fifo-wait -s "$S/started" "$S/gate" ::: a b
+	wait_lines "$S/started" 2
+	kill -KILL "$PID"
+	within_a_second $(cut -d' ' -f1 "$S/started")
+}
+
+@test "persistent workers die within a second of cpmap's SIGKILL, even when they ignore EOF" {
+	# The worker never reads its stdin: EOF cannot be the backstop here.
+	bg_cpmap -j2 --persist sh -c 'trap "" TERM HUP; exec fifo-wait -s "$0" "$1"' "$S/started" "$S/gate" ::: a b c d
+	wait_lines "$S/started" 2
+	kill -KILL "$PID"
+	within_a_second $(cut -d' ' -f1 "$S/started")
+}

@@ -47,6 +47,11 @@
 /* A task lost this many times per worker ends host-lost: no task may keep
  * the pool busy forever by taking down every worker it reaches. */
 #define POOL_LOSSES_PER_WORKER 10
+/* Out of descriptors or processes: wait this long for them to come back
+ * when no task runs (a task that ends frees them sooner), this many times
+ * in a row before the task fails with the error. */
+#define POOL_SPAWN_WAIT_MS 200
+#define POOL_SPAWN_WAITS_ALONE 25
 
 TAILQ_HEAD(task_queue, task);
 
@@ -64,6 +69,8 @@ struct pool {
 	struct task_queue ready;   /* retries and requeues due now */
 	struct task_queue waiting; /* retries waiting for their delay */
 	bool spawn_blocked;	   /* out of processes or descriptors: wait */
+	unsigned spawn_waits;	   /* ... in a row, with no task running */
+	uv_timer_t spawn_timer;	   /* ... until a task ends, or this fires */
 	uint64_t next_seq;
 	uint64_t failed, succeeded, skipped;
 	bool input_done;
@@ -424,6 +431,36 @@ pool_retry(struct pool *p, struct task *t)
 }
 
 static void
+pool_spawn_timer_cb(uv_timer_t *timer)
+{
+	struct pool *p = timer->data;
+
+	p->spawn_blocked = false;
+	pool_fill(p);
+}
+
+/*
+ * An attempt could not start for want of processes or descriptors: start
+ * nothing until a task ends (or, with none running, a while has passed).
+ * False when that has failed too often with nothing running: then nothing
+ * will free what is missing, and the task fails with the error.
+ */
+static bool
+pool_spawn_wait(struct pool *p)
+{
+	if (p->running == 0 && ++p->spawn_waits > POOL_SPAWN_WAITS_ALONE) {
+		p->spawn_waits = 0;
+		return false;
+	}
+	if (!p->spawn_blocked)
+		log_debug("spawn blocked with %u running", p->running);
+	p->spawn_blocked = true;
+	uv_timer_start(&p->spawn_timer, pool_spawn_timer_cb, POOL_SPAWN_WAIT_MS,
+		       0);
+	return true;
+}
+
+static void
 pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
@@ -434,15 +471,17 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 
 	t->attempt = NULL;
 	pool_release_slot(p, t);
-	if (!p->stopping && p->running > 0 &&
+	if (!p->stopping &&
 	    (error == EAGAIN || error == EMFILE || error == ENFILE ||
-	     error == ENOMEM)) {
+	     error == ENOMEM) &&
+	    pool_spawn_wait(p)) {
 		/* Out of processes or descriptors: not the task's fault. */
 		t->attempts--;
 		TAILQ_INSERT_HEAD(&p->ready, t, queue);
-		p->spawn_blocked = true;
 		return;
 	}
+	if (error == 0)
+		p->spawn_waits = 0;
 	p->spawn_blocked = false;
 	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
 	    end->signal == SIGPIPE && output_stdout_gone(p->out)) {
@@ -611,6 +650,7 @@ pool_close(struct pool *p)
 	p->finished = true;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
+	uv_close((uv_handle_t *)&p->spawn_timer, NULL);
 	output_unwatch_stdout(p->out);
 	roster_close(p->roster);
 	pool_note_progress(p);
@@ -781,6 +821,9 @@ pool_run(struct pool *p)
 			fatal("cannot watch signals: %s", uv_strerror(rc));
 		p->signals[i].data = p;
 	}
+	if ((rc = uv_timer_init(p->loop, &p->spawn_timer)) != 0)
+		fatal("cannot make a timer: %s", uv_strerror(rc));
+	p->spawn_timer.data = p;
 	pool_running = p;
 	io_watch_signals(pool_stall_signal);
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);

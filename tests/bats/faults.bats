@@ -250,3 +250,54 @@ within_a_second() {
 	kill -KILL "$PID"
 	within_a_second $(cut -d' ' -f1 "$S/started")
 }
+
+# ---- few descriptors (issue 10, item 2) -----------------------------------
+
+@test "a small soft limit on open files never crashes cpmap: it is raised first" {
+	local n
+	for n in 5 6 7 8; do
+		# The input is a file: a pipe would need two more descriptors.
+		echo x >"$S/x"
+		run --separate-stderr timeout 20 bash -c \
+			'ulimit -Sn "$1" && exec "$2" echo <"$3"' sh "$n" "$CPMAP" "$S/x" 3>&- 4>&-
+		same "status at ulimit -Sn $n" "$status" 0
+		same "stdout at ulimit -Sn $n" "$output" x
+		same "stderr at ulimit -Sn $n" "$stderr" ""
+	done
+}
+
+@test "too few descriptors even for one task: one message, status 255, no crash" {
+	run --separate-stderr timeout 20 sh -c \
+		'ulimit -n 10 && echo x | "$1" echo' sh "$CPMAP"
+	same status "$status" 255
+	same stdout "$output" ""
+	same stderr "$stderr" "cpmap: too few file descriptors: the limit on open files is 10, cpmap needs at least 19 (ulimit -n)"
+}
+
+@test "with few descriptors, -j runs fewer tasks at once, with one warning naming the limit" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 40 && seq 500 | "$1" -j 20 sh -c "echo \$1" sh' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 500
+	same stderr "$stderr" "cpmap: running 8 tasks at once, not 20: the limit on open files is 40 (ulimit -n)"
+}
+
+@test "-j 0 respects a limit on open files of 64 or less, and no task fails for want of one" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 64 && seq 3000 | "$1" -j 0 sh -c "echo \$1" sh' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 3000
+	same stderr "$stderr" "cpmap: -j 0: running up to 16 tasks at once"
+}
+
+@test "--persist and --stdin with few descriptors: fewer slots, no task fails" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 30 && seq 300 | "$1" -j 20 --persist --stride 4 cat' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 300
+	same stderr "$stderr" "cpmap: running 4 tasks at once, not 20: the limit on open files is 30 (ulimit -n)"
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 30 && seq 300 | "$1" -j 20 --stdin cat' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 300
+}

@@ -517,6 +517,11 @@ struct worker_kind {
 		       const struct attempt_callbacks *cb, void *arg);
 	/* Send sig to the attempt's whole process group. */
 	void (*signal)(void *attempt, int sig);
+	/* No more input will come, and nothing waits to start: long-lived
+	 * processes may have EOF once their requests are written, so that a
+	 * buffering one answers.  Retries may still start attempts (or
+	 * NULL). */
+	void (*drain)(void *state);
 	/* Every task is done: let long-lived processes go (or NULL). */
 	void (*shutdown)(void *state);
 	/* The emergency stop: signal every process (async-signal-safe). */
@@ -574,6 +579,9 @@ struct session_config {
 	uint64_t max_requests;	/* requests per process, 0: no limit */
 	uint64_t kill_after_ms; /* SIGTERM to SIGKILL at the end */
 	const char *preamble;	/* written to each process before requests */
+	/* A process that owes answers and keeps silent while inputs wait
+	 * for it is taken to buffer them (--persist): warn, and EOF. */
+	bool stall_check;
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
 };
@@ -588,6 +596,9 @@ void *session_submit(struct session_set *set, char *const *argv,
 		     const struct attempt_spec *spec,
 		     const struct attempt_callbacks *cb, void *arg);
 void session_signal(void *attempt, int sig);
+/* No more input will come: each process gets EOF once its requests are
+ * written (a retry may still start a new one, which gets EOF in turn). */
+void session_set_drain(struct session_set *set);
 /* No more attempts will come: EOF tells each process to go. */
 void session_set_shutdown(struct session_set *set);
 /* Signal every process group of the set (async-signal-safe). */
@@ -773,6 +784,8 @@ bool roster_all_gone(const struct roster *r);
 size_t roster_worker_count(const struct roster *r);
 size_t roster_slot_count(const struct roster *r);
 struct slot *roster_slot(const struct roster *r, size_t i);
+/* No more input: tell every kind (its drain). */
+void roster_drain(struct roster *r);
 /* The run is over: tell every kind, close the timers. */
 void roster_close(struct roster *r);
 /* The emergency stop, through every kind (async-signal-safe). */

@@ -74,6 +74,7 @@ struct pool {
 	uint64_t next_seq;
 	uint64_t failed, succeeded, skipped;
 	bool input_done;
+	bool drained;	 /* the workers know no more input will come */
 	bool stopping;	 /* start nothing new */
 	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
@@ -704,6 +705,14 @@ pool_fill(struct pool *p)
 			continue;
 		}
 		pool_launch(p, pool_new_task(p));
+	}
+	if (!p->drained && p->input_done && p->held == NULL &&
+	    p->chunk_count == 0 && TAILQ_EMPTY(&p->ready) &&
+	    TAILQ_EMPTY(&p->waiting)) {
+		/* Whatever runs now is the last: a worker that buffers its
+		 * answers gets EOF and gives them. */
+		p->drained = true;
+		roster_drain(p->roster);
 	}
 	if (!p->finished && p->input_done && p->held == NULL &&
 	    p->running == 0 && TAILQ_EMPTY(&p->ready) &&

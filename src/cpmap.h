@@ -228,7 +228,8 @@ void buf_free(struct buf *b);
 
 /* ---- io.c: whole writes to a descriptor ------------------------------ */
 
-/* Told of a SIGINT or SIGTERM while a write waits for its reader. */
+/* Told of a SIGINT or SIGTERM while a write waits for its reader, or
+ * (sig 0) that the stall limit passed after one. */
 typedef void (*io_stall_signal_cb)(int sig);
 
 /*
@@ -237,6 +238,11 @@ typedef void (*io_stall_signal_cb)(int sig);
  * io_watch_signals).
  */
 int io_write_all(int fd, const void *data, size_t len);
+/* The same, for a record that must be whole or not started: to a pipe,
+ * wait until it has room for all of it (when it can ever have). */
+int io_write_record(int fd, const void *data, size_t len);
+/* After a stop signal, a stalled write waits at most ms (0: no limit). */
+void io_set_stall_limit(uint64_t ms);
 /* Chain a handler for INT and TERM in front of the loop's (call it after
  * the loop's handlers are installed); hook is called during a stall. */
 void io_watch_signals(io_stall_signal_cb hook);
@@ -897,6 +903,9 @@ int output_error(const struct output *o);
 void output_fail(struct output *o, int error);
 /* Tasks begun whose result is not yet written. */
 size_t output_pending(const struct output *o);
+/* The run ends now, mid-write (a stall, then a second signal): say on
+ * stderr which tasks' output was cut short or not written, and why. */
+void output_abandon(struct output *o, const char *why);
 /* Watch stdout, when it is a pipe or socket, for its reader leaving: then
  * the output fails with EPIPE and gone(arg) is called, once. */
 void output_watch_stdout(struct output *o, uv_loop_t *loop,

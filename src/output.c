@@ -58,11 +58,13 @@ struct output {
 	output_written_cb written;
 	struct task_output **ring; /* ordered: by seq % ring_size */
 	size_t ring_size;
-	uint64_t next_seq;	/* ordered: the next sequence number to write */
-	size_t pending;		/* begun, not yet written */
-	bool broken;		/* stdout failed: write nothing more to it */
-	int error;		/* the errno it failed with */
-	uv_poll_t stdout_watch; /* the reader of stdout leaving */
+	uint64_t next_seq; /* ordered: the next sequence number to write */
+	size_t pending;	   /* begun, not yet written */
+	bool broken;	   /* stdout failed: write nothing more to it */
+	struct task_output *writing; /* the task being written, or NULL */
+	bool waiting_for_room;	     /* ... its record not started yet */
+	int error;		     /* the errno it failed with */
+	uv_poll_t stdout_watch;	     /* the reader of stdout leaving */
 	bool watching;
 	void (*gone)(void *arg); /* told once when the reader left */
 	void *gone_arg;
@@ -258,14 +260,30 @@ static void
 output_emit_record(struct output *o, struct task_output *t, struct buf *record)
 {
 	json_record_encode(record, &t->result, t->held[1], t->held[2]);
-	if (o->opts->json_output &&
-	    output_write(o, 1, record->data, record->len) < 0)
+	if (!o->opts->json_output)
+		return;
+	/* Whole or not started, even if the run is ended while it waits. */
+	o->waiting_for_room = true;
+	if (o->broken ||
+	    output_check(o, 1, io_write_record(1, record->data, record->len)) <
+		0)
 		t->cut = true;
+	o->waiting_for_room = false;
 }
+
+static void output_emit_task(struct output *o, struct task_output *t);
 
 /* Write out one task whose turn it is. */
 static void
 output_emit(struct output *o, struct task_output *t)
+{
+	o->writing = t;
+	output_emit_task(o, t);
+	o->writing = NULL;
+}
+
+static void
+output_emit_task(struct output *o, struct task_output *t)
 {
 	struct buf record = {0};
 
@@ -415,6 +433,60 @@ output_free(struct output *o)
 	}
 	free(o->ring);
 	free(o);
+}
+
+/* Name a task for a message: "task 3 (input abc)". */
+static void
+output_name_task(const struct task_output *t, char *name, size_t size)
+{
+	const struct input *in = t->finished && t->result.input_count > 0
+				     ? t->result.inputs[0]
+				     : NULL;
+
+	if (in != NULL)
+		snprintf(name, size, "task %llu (input %.*s%s)",
+			 (unsigned long long)t->seq,
+			 (int)(in->len > 80 ? 80 : in->len), in->text,
+			 in->len > 80 ? "..." : "");
+	else
+		snprintf(name, size, "task %llu", (unsigned long long)t->seq);
+}
+
+void
+output_abandon(struct output *o, const char *why)
+{
+	char name[160];
+	struct buf list = {0};
+	size_t unwritten = 0;
+
+	if (o->writing != NULL) {
+		output_name_task(o->writing, name, sizeof name);
+		log_warn("%s: %s (%s); it has no joblog line", name,
+			 o->waiting_for_room ? "its record was not written"
+					     : "its output was cut short",
+			 why);
+	}
+	for (size_t i = 0; i < o->ring_size; i++) {
+		struct task_output *t = o->ring[i];
+
+		if (t == NULL || t == o->writing || !t->finished)
+			continue;
+		if (unwritten++ < 20) {
+			char seq[32];
+
+			snprintf(seq, sizeof seq, "%s%llu",
+				 list.len ? ", " : "",
+				 (unsigned long long)t->seq);
+			buf_append_str(&list, seq);
+		}
+	}
+	if (unwritten > 0)
+		log_warn(
+		    "%zu finished task%s not written (%s%s): %s; no joblog "
+		    "line",
+		    unwritten, unwritten == 1 ? "" : "s", list.data,
+		    unwritten > 20 ? ", ..." : "", why);
+	buf_free(&list);
 }
 
 /* ---- the reader of stdout ---------------------------------------------- */

@@ -734,12 +734,27 @@ pool_input_ready_cb(void *arg)
 static void
 pool_stall_signal(int sig)
 {
-	int to_send = io_signal_count() >= 2 ? SIGKILL : SIGTERM;
+	static int first; /* the signal that stopped the run */
+	bool end = sig == 0 || io_signal_count() >= 2;
 
+	if (first == 0 && sig == 0 && pool_running != NULL &&
+	    (pool_running->stop_signal == SIGINT ||
+	     pool_running->stop_signal == SIGTERM))
+		first = pool_running->stop_signal;
+	if (first == 0)
+		first = sig != 0 ? sig : SIGTERM;
 	if (pool_running != NULL)
-		roster_stop(pool_running->roster, to_send);
-	if (to_send == SIGKILL)
-		_exit(128 + sig);
+		roster_stop(pool_running->roster, end ? SIGKILL : SIGTERM);
+	if (!end)
+		return;
+	/* Never silently: what the reader will not get is named. */
+	if (pool_running != NULL)
+		output_abandon(pool_running->out,
+			       sig == 0 ? "standard output was not read "
+					  "within --kill-after of the stop"
+					: "stopped again while standard "
+					  "output was not read");
+	_exit(128 + first);
 }
 
 /* Stdout's reader is gone: stop at once, quietly, as a filter does. */
@@ -835,6 +850,7 @@ pool_run(struct pool *p)
 	p->spawn_timer.data = p;
 	pool_running = p;
 	io_watch_signals(pool_stall_signal);
+	io_set_stall_limit(p->opts->kill_after_ms);
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);

@@ -98,14 +98,14 @@ joblog_open(const char *path, bool append, char **cause)
 	if (log->size < st.st_size)
 		(void)ftruncate(log->fd, log->size);
 	if (log->size == 0) {
-		int rc = io_write_all(log->fd, JOBLOG_HEADER,
-				      strlen(JOBLOG_HEADER));
+		int rc =
+		    io_write_all(log->fd, JOBLOG_HEADER, strlen(JOBLOG_HEADER));
 
 		if (rc < 0) {
 			/* A log without its header is not one --resume
 			 * reads: stop before any task runs. */
-			*cause = xasprintf("--joblog: %s: %s", path,
-					   strerror(-rc));
+			*cause =
+			    xasprintf("--joblog: %s: %s", path, strerror(-rc));
 			(void)ftruncate(log->fd, 0);
 			joblog_close(log);
 			return NULL;

@@ -260,15 +260,17 @@ session_maybe_goodbye(struct session *s)
 static void
 session_end_input(struct session *s)
 {
+	struct session_set *set = s->slot->set;
+
 	if (s->state != SESSION_RUNNING && s->state != SESSION_RETIRING)
 		return;
-	session_retire(s);
+	/* At the flush, at the end of this turn of the loop: the attempts
+	 * given back in this turn (a retry, lost ones) go to it first. */
 	s->eof_when_written = true;
 	if (!s->dirty) {
-		s->told_to_go = true;
-		process_close_stdin(s->process);
+		s->dirty = true;
+		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
 	}
-	session_maybe_goodbye(s);
 }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -421,8 +423,10 @@ session_flush_cb(uv_prepare_t *handle)
 			process_write(s->process, data, len, true);
 		}
 		if (s->eof_when_written) {
+			session_retire(s);
 			s->told_to_go = true;
 			process_close_stdin(s->process);
+			session_maybe_goodbye(s);
 		}
 	}
 }

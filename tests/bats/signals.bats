@@ -359,16 +359,23 @@ stalled_run() {
 	READER=$!
 	OUT=$S/so bg_cpmap -i /dev/null "$@"
 	wait_lines "$S/done" 1
-	wait_asleep "$PID" || fail "cpmap ended"
+	# Asleep in poll(2): a stalled write (not the loop's epoll_wait).
+	wait-state asleep "$PID" poll_schedule do_sys_poll || fail "cpmap ended"
 }
 
-# taken PID: wait until PID has no signal pending (two signals of one kind
+# taken PID: wait until PID has no SIGTERM pending (two signals of one kind
 # sent at once would merge into one).
 taken() {
-	local i
+	local i pending
 	for i in $(seq 200); do
-		grep -q '^ShdPnd:[[:space:]]*0*$' "/proc/$1/status" &&
-			grep -q '^SigPnd:[[:space:]]*0*$' "/proc/$1/status" && return 0
+		pending=$(awk '/^(ShdPnd|SigPnd):/ { print $2 }' "/proc/$1/status") ||
+			return 1
+		[ -n "$pending" ] || return 1
+		local term=0 p
+		for p in $pending; do
+			(( (16#$p >> 14) & 1 )) && term=1
+		done
+		[ "$term" = 0 ] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -383,7 +390,7 @@ drained() {
 
 @test "a second SIGTERM during a stalled write ends the run, naming the task whose output was cut" {
 	[ -r /proc/self/wchan ] || skip "no /proc wchan"
-	stalled_run -k -j1 --joblog "$S/jl" sh -c \
+	stalled_run -k -j1 --kill-after 60s --joblog "$S/jl" sh -c \
 		'head -c 300000 /dev/zero | tr "\0" "$1"; echo >>"$S/done"' sh ::: a b
 	kill -TERM "$PID"
 	taken "$PID"
@@ -410,7 +417,7 @@ drained() {
 @test "--json: a run ended during a stalled write never leaves half a record" {
 	[ -r /proc/self/wchan ] || skip "no /proc wchan"
 	# Records of 50 kB: the first fits in the pipe, the second would not.
-	stalled_run -k -j1 --json --joblog "$S/jl" sh -c \
+	stalled_run -k -j1 --json --kill-after 60s --joblog "$S/jl" sh -c \
 		'head -c 50000 /dev/zero | tr "\0" "$1"; echo >>"$S/done"' sh ::: a b c
 	kill -TERM "$PID"
 	taken "$PID"

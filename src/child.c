@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,12 +202,20 @@ child_init(uv_loop_t *loop)
 /*
  * The child's side of vfork: it shares the parent's memory, so it changes
  * nothing but *error and calls only async-signal-safe functions.
+ *
+ * It dies with cpmap (PR_SET_PDEATHSIG), so that a SIGKILLed cpmap leaves
+ * no task or worker behind for a --resume to race.  If cpmap died before
+ * the request was made, the child has been reparented already: getppid()
+ * is no longer cpmap, and it goes at once.
  */
 static void __attribute__((noreturn))
 child_exec(const struct child_spec *spec, const sigset_t *mask,
-	   volatile int *error)
+	   volatile int *error, pid_t parent)
 {
 	struct sigaction dfl;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
 
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -232,7 +241,7 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 {
 	volatile int error = 0;
 	sigset_t all, old;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	int saved;
 
 	if (spec->argv[0] == NULL || spec->argv[0][0] == '\0')
@@ -263,8 +272,8 @@ child_spawn(const struct child_spec *spec, child_exit_cb exit_cb, void *arg,
 	/* The child calls only async-signal-safe functions before exec. */
 	pid = vfork(); /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
 	if (pid == 0)
-		child_exec(spec, &old,
-			   &error); /* NOLINT(clang-analyzer-unix.Vfork) */
+		child_exec(spec, &old, &error,
+			   parent); /* NOLINT(clang-analyzer-unix.Vfork) */
 	saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)

@@ -245,7 +245,8 @@ void buf_free(struct buf *b);
 
 /* ---- io.c: whole writes to a descriptor ------------------------------ */
 
-/* Told of a SIGINT or SIGTERM while a write waits for its reader. */
+/* Told of a SIGINT or SIGTERM while a write waits for its reader, or
+ * (sig 0) that the stall limit passed after one. */
 typedef void (*io_stall_signal_cb)(int sig);
 
 /*
@@ -262,6 +263,11 @@ int io_make_parents(const char *path);
 /* Remove the now empty directories above a relative path (as rmdir -p
  * its dirname, quietly). */
 void io_remove_parents(const char *path);
+/* The same, for a record that must be whole or not started: to a pipe,
+ * wait until it has room for all of it (when it can ever have). */
+int io_write_record(int fd, const void *data, size_t len);
+/* After a stop signal, a stalled write waits at most ms (0: no limit). */
+void io_set_stall_limit(uint64_t ms);
 /* Chain a handler for INT and TERM in front of the loop's (call it after
  * the loop's handlers are installed); hook is called during a stall. */
 void io_watch_signals(io_stall_signal_cb hook);
@@ -580,6 +586,11 @@ struct worker_kind {
 	/* Take no new attempt, finish the running ones, then let go: the
 	 * worker was removed from the run (or NULL). */
 	void (*retire)(void *state);
+	/* No more input will come, and nothing waits to start: long-lived
+	 * processes may have EOF once their requests are written, so that a
+	 * buffering one answers.  Retries may still start attempts (or
+	 * NULL). */
+	void (*drain)(void *state);
 	/* Every task is done: let long-lived processes go (or NULL). */
 	void (*shutdown)(void *state);
 	/* The emergency stop: signal every process (async-signal-safe). */
@@ -640,6 +651,9 @@ struct session_config {
 	/* Does the oldest attempt take the blame for this death?  (NULL:
 	 * the protocol's blame_first.) */
 	bool (*to_blame)(void *arg, int wait_status);
+	/* A process that owes answers and keeps silent while inputs wait
+	 * for it is taken to buffer them (--persist): warn, and EOF. */
+	bool stall_check;
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
 };
@@ -657,6 +671,9 @@ void session_signal(void *attempt, int sig);
 /* No more attempts will come: EOF tells each process to go once it has
  * answered what it holds. */
 void session_set_retire(struct session_set *set);
+/* No more input will come: each process gets EOF once its requests are
+ * written (a retry may still start a new one, which gets EOF in turn). */
+void session_set_drain(struct session_set *set);
 /* ... and every task is done: the set's loop handle closes too. */
 void session_set_shutdown(struct session_set *set);
 /* Signal every process group of the set (async-signal-safe). */
@@ -897,6 +914,8 @@ bool roster_all_gone(const struct roster *r);
 size_t roster_worker_count(const struct roster *r);
 size_t roster_slot_count(const struct roster *r);
 struct slot *roster_slot(const struct roster *r, size_t i);
+/* No more input: tell every kind (its drain). */
+void roster_drain(struct roster *r);
 /* The run is over: tell every kind, close the timers. */
 void roster_close(struct roster *r);
 /* The emergency stop, through every kind (async-signal-safe). */
@@ -977,9 +996,12 @@ struct task_output; /* one task's place in the output */
 
 /*
  * A task's place is written (r: its result) or skipped (r: NULL): its owner
- * may log it and free it now.
+ * may log it and free it now.  whole is false when a write of the task's
+ * output failed (stdout or stderr full, gone, or a spill unreadable): it
+ * was not written in full, and must not be logged as done.
  */
-typedef void (*output_written_cb)(void *owner, const struct result *r);
+typedef void (*output_written_cb)(void *owner, const struct result *r,
+				  bool whole);
 
 struct output *output_create(const struct options *opts,
 			     output_written_cb written);
@@ -1011,6 +1033,9 @@ int output_error(const struct output *o);
 void output_fail(struct output *o, int error);
 /* Tasks begun whose result is not yet written. */
 size_t output_pending(const struct output *o);
+/* The run ends now, mid-write (a stall, then a second signal): say on
+ * stderr which tasks' output was cut short or not written, and why. */
+void output_abandon(struct output *o, const char *why);
 /* Watch stdout, when it is a pipe or socket, for its reader leaving: then
  * the output fails with EPIPE and gone(arg) is called, once. */
 void output_watch_stdout(struct output *o, uv_loop_t *loop,

@@ -11,7 +11,13 @@
  * descriptor or a signal.  INT and TERM get a second handler, chained in
  * front of libuv's, that also writes to a self-pipe; the stall hook then
  * acts on them at once (the pool stops its tasks) and the loop hears of
- * them as usual once the write is done.
+ * them as usual once the write is done.  Once a stop signal has come, a
+ * stalled write waits no longer than the stall limit (--kill-after): the
+ * hook is then told with signal 0, and ends the run.
+ *
+ * A record (--json) that must be whole or not started is written to a
+ * pipe only once the pipe has room for all of it (io_write_record), so a
+ * run ended during a stall never leaves half a record in the pipe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +26,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpmap.h"
@@ -30,6 +38,8 @@ static int io_signal_pipe[2] = {-1, -1};
 static struct sigaction io_chained[2]; /* libuv's handlers, for INT, TERM */
 static io_stall_signal_cb io_stall_hook;
 static volatile sig_atomic_t io_signals; /* INT and TERM received so far */
+static uint64_t io_stall_limit_ms;	 /* after a stop signal, 0: none */
+static uint64_t io_stall_deadline_ms;	 /* monotonic, once a stall began */
 
 /* Is fd a pipe or socket (where RWF_NOWAIT works and poll means waiting)? */
 static bool
@@ -84,25 +94,135 @@ io_watch_signals(io_stall_signal_cb hook)
 	io_stall_hook = hook;
 }
 
-/* Wait until fd takes more, telling the hook of every INT or TERM. */
-static void
-io_wait_writable(int fd)
+void
+io_set_stall_limit(uint64_t ms)
 {
-	struct pollfd pfd[2] = {{.fd = fd, .events = POLLOUT},
+	io_stall_limit_ms = ms;
+}
+
+static uint64_t
+io_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* How long a wait may last: for ever, or until the stall limit once a
+ * stop signal has come. */
+static int
+io_wait_timeout(int most)
+{
+	uint64_t now;
+
+	if (io_signals == 0 || io_stall_limit_ms == 0 || io_stall_hook == NULL)
+		return most;
+	now = io_now_ms();
+	if (io_stall_deadline_ms == 0)
+		io_stall_deadline_ms = now + io_stall_limit_ms;
+	if (now >= io_stall_deadline_ms) {
+		io_stall_hook(0); /* it ends the run */
+		return most;
+	}
+	if (most >= 0 && (uint64_t)most < io_stall_deadline_ms - now)
+		return most;
+	return (int)(io_stall_deadline_ms - now);
+}
+
+/*
+ * Wait until fd takes more (events POLLOUT) or ms pass (-1: no limit),
+ * telling the hook of every INT or TERM.
+ */
+static void
+io_wait(int fd, short events, int ms)
+{
+	struct pollfd pfd[2] = {{.fd = fd, .events = events},
 				{.fd = io_signal_pipe[0], .events = POLLIN}};
 	unsigned char sig;
+	uint64_t until = ms >= 0 ? io_now_ms() + (uint64_t)ms : 0;
 
 	for (;;) {
-		if (poll(pfd, io_signal_pipe[0] >= 0 ? 2 : 1, -1) < 0 &&
-		    errno != EINTR)
+		int timeout = ms, rc;
+
+		if (ms >= 0) {
+			uint64_t now = io_now_ms();
+
+			if (now >= until)
+				return;
+			timeout = (int)(until - now);
+		}
+		rc = poll(pfd, io_signal_pipe[0] >= 0 ? 2 : 1,
+			  io_wait_timeout(timeout));
+		if (rc < 0 && errno != EINTR)
 			return;
 		while (io_signal_pipe[0] >= 0 &&
 		       read(io_signal_pipe[0], &sig, 1) == 1)
 			if (io_stall_hook != NULL)
 				io_stall_hook(sig);
-		if (pfd[0].revents != 0)
+		if (rc > 0 && pfd[0].revents != 0) {
+			/* The reader reads: the stall limit starts again. */
+			io_stall_deadline_ms = 0;
 			return;
+		}
 	}
+}
+
+static void
+io_wait_writable(int fd)
+{
+	io_wait(fd, POLLOUT, -1);
+}
+
+/*
+ * Could a write of len bytes to the pipe fd go in whole now?  The pipe
+ * holds pages: the bytes in it fill at most ceil(unread / page) + 1 of
+ * them (the first partly read), and len needs at most ceil(len / page)
+ * more.  -1 when it never could: the pipe is too small and cannot grow.
+ */
+static int
+io_pipe_has_room(int fd, size_t len)
+{
+	static long page;
+	int size = fcntl(fd, F_GETPIPE_SZ), unread = 0;
+	size_t need, used;
+
+	if (page <= 0 && (page = sysconf(_SC_PAGESIZE)) <= 0)
+		page = 4096;
+	need = (len + (size_t)page - 1) / (size_t)page;
+	if (size <= 0 || ioctl(fd, FIONREAD, &unread) < 0 || unread < 0)
+		return -1;
+	if (need + 1 > (size_t)size / (size_t)page) {
+		/* Grow it (as far as pipe-max-size allows), or give up. */
+		size_t want = (need + 2) * (size_t)page;
+
+		if (want > INT_MAX ||
+		    (size = fcntl(fd, F_SETPIPE_SZ, (int)want)) < 0 ||
+		    (size_t)size < want)
+			return -1;
+	}
+	used = ((size_t)unread + (size_t)page - 1) / (size_t)page + 1;
+	return used + need <= (size_t)size / (size_t)page;
+}
+
+int
+io_write_record(int fd, const void *data, size_t len)
+{
+	int room;
+
+	if (!io_is_stream(fd) || len == 0)
+		return io_write_all(fd, data, len);
+	while ((room = io_pipe_has_room(fd, len)) == 0) {
+		int unread = 0;
+
+		/* Full: wait for the reader; partly full: look again soon. */
+		if (ioctl(fd, FIONREAD, &unread) == 0 &&
+		    unread >= fcntl(fd, F_GETPIPE_SZ))
+			io_wait_writable(fd);
+		else
+			io_wait(-1, 0, 5);
+	}
+	return io_write_all(fd, data, len);
 }
 
 int

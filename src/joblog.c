@@ -97,9 +97,21 @@ joblog_open(const char *path, bool append, char **cause)
 	log->size = joblog_whole_lines(log->fd, st.st_size);
 	if (log->size < st.st_size)
 		(void)ftruncate(log->fd, log->size);
-	if (log->size == 0 &&
-	    io_write_all(log->fd, JOBLOG_HEADER, strlen(JOBLOG_HEADER)) == 0)
+	if (log->size == 0) {
+		int rc =
+		    io_write_all(log->fd, JOBLOG_HEADER, strlen(JOBLOG_HEADER));
+
+		if (rc < 0) {
+			/* A log without its header is not one --resume
+			 * reads: stop before any task runs. */
+			*cause =
+			    xasprintf("--joblog: %s: %s", path, strerror(-rc));
+			(void)ftruncate(log->fd, 0);
+			joblog_close(log);
+			return NULL;
+		}
 		log->size = (off_t)strlen(JOBLOG_HEADER);
+	}
 	if (lseek(log->fd, log->size, SEEK_SET) < 0) {
 		*cause = xasprintf("--joblog: %s: %s", path, strerror(errno));
 		joblog_close(log);

@@ -354,23 +354,67 @@ main_online_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* Descriptors cpmap holds itself: the loop, its signal pipes, the joblog,
+ * /dev/null, a spill file or two. */
+#define MAIN_FDS_RESERVED 16
+/* Descriptors a running task holds: pipes to its stdin, stdout, stderr. */
+#define MAIN_FDS_PER_TASK 3
+/* Below this, not even the loop and one task can be made. */
+#define MAIN_FDS_MINIMUM (MAIN_FDS_RESERVED + MAIN_FDS_PER_TASK)
+
+/* The soft limit on open files (raised to the hard one at start). */
+static unsigned long
+main_fd_limit(void)
+{
+	struct rlimit files;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) < 0 ||
+	    files.rlim_cur == RLIM_INFINITY || files.rlim_cur > ULONG_MAX)
+		return ULONG_MAX;
+	return (unsigned long)files.rlim_cur;
+}
+
+/* How many tasks can run at once within the limit on open files. */
+static unsigned long
+main_fd_jobs(void)
+{
+	unsigned long limit = main_fd_limit();
+
+	if (limit < MAIN_FDS_RESERVED + MAIN_FDS_PER_TASK)
+		return 1;
+	return (limit - MAIN_FDS_RESERVED) / MAIN_FDS_PER_TASK;
+}
+
 /* -j 0: as many slots as the descriptor and process limits allow. */
 static unsigned
 main_max_jobs(void)
 {
-	struct rlimit files, procs;
-	unsigned long jobs = 65536;
+	struct rlimit procs;
+	unsigned long jobs = 65536, files = main_fd_jobs();
 
-	/* A running task holds up to three pipe ends of ours. */
-	if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-	    files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 64)
-		jobs = (files.rlim_cur - 32) / 3;
+	if (files < jobs)
+		jobs = files;
 	if (getrlimit(RLIMIT_NPROC, &procs) == 0 &&
 	    procs.rlim_cur != RLIM_INFINITY && procs.rlim_cur / 2 < jobs)
 		jobs = procs.rlim_cur / 2;
 	if (jobs < 1)
 		jobs = 1;
 	return (unsigned)jobs;
+}
+
+/* Run no more tasks at once than there are descriptors for: one warning,
+ * naming the limit, rather than tasks that fail or a pool that stalls. */
+static void
+main_fit_fd_limit(struct options *opts)
+{
+	unsigned long fit = main_fd_jobs();
+
+	if (opts->jobs <= fit)
+		return;
+	log_warn("running %lu tasks at once, not %u: the limit on open files "
+		 "is %lu (ulimit -n)",
+		 fit, opts->jobs, main_fd_limit());
+	opts->jobs = (unsigned)fit;
 }
 
 /* Was -j 0 the last -j given?  (-v then says what it became.) */
@@ -863,6 +907,7 @@ main_parse(struct options *opts, int argc, char **argv)
 		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
 	if (opts->source_count == 0)
 		main_add_source(opts, SOURCE_STDIN, NULL);
+	main_fit_fd_limit(opts);
 	if (!buffer_given) {
 		unsigned long buffer = 64ul * opts->jobs;
 
@@ -958,7 +1003,11 @@ main_cloexec_inherited(void)
 	}
 }
 
-/* A run holds several descriptors per task: take all the kernel allows. */
+/*
+ * A run holds several descriptors per task: take all the kernel allows,
+ * before the loop or anything else is made.  With too few even for the
+ * loop and one task, say so rather than fail somewhere inside libuv.
+ */
 static void
 main_raise_fd_limit(void)
 {
@@ -969,6 +1018,10 @@ main_raise_fd_limit(void)
 		limit.rlim_cur = limit.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &limit);
 	}
+	if (main_fd_limit() < MAIN_FDS_MINIMUM)
+		fatal("too few file descriptors: the limit on open files is "
+		      "%lu, cpmap needs at least %d (ulimit -n)",
+		      main_fd_limit(), MAIN_FDS_MINIMUM);
 }
 
 /*
@@ -1053,12 +1106,13 @@ main(int argc, char **argv)
 	struct input_reader *reader;
 	struct pool *pool;
 	struct hosts_watch *watch = NULL;
-	uv_loop_t *loop = uv_default_loop();
+	uv_loop_t *loop;
 	char *cause = NULL;
 	int status, rc;
 
 	log_init(argv[0]);
 	main_open_standard_fds();
+	main_raise_fd_limit();
 	log_debug_open();
 	/* The remote agent, started on a host by another cpmap. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -1084,7 +1138,10 @@ main(int argc, char **argv)
 
 	/* A dead reader must be an error we see, not a signal that kills. */
 	signal(SIGPIPE, SIG_IGN);
-	main_raise_fd_limit();
+	if ((loop = uv_default_loop()) == NULL)
+		fatal("cannot make the event loop: too few file descriptors? "
+		      "(the limit on open files is %lu)",
+		      main_fd_limit());
 	if ((rc = child_init(loop)) != 0)
 		fatal("cannot watch child processes: %s", uv_strerror(rc));
 

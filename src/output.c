@@ -49,6 +49,7 @@ struct task_output {
 	bool live;		 /* line mode: bytes go straight out */
 	bool at_line_start[3];	 /* grouped --tag: next byte starts a line */
 	bool finished, discarded;
+	bool cut;	      /* a write of its output failed: not whole */
 	struct result result; /* once finished; its message is ours */
 	void *owner;	      /* told when this place is written */
 };
@@ -58,11 +59,13 @@ struct output {
 	output_written_cb written;
 	struct task_output **ring; /* ordered: by seq % ring_size */
 	size_t ring_size;
-	uint64_t next_seq;	/* ordered: the next sequence number to write */
-	size_t pending;		/* begun, not yet written */
-	bool broken;		/* stdout failed: write nothing more to it */
-	int error;		/* the errno it failed with */
-	uv_poll_t stdout_watch; /* the reader of stdout leaving */
+	uint64_t next_seq; /* ordered: the next sequence number to write */
+	size_t pending;	   /* begun, not yet written */
+	bool broken;	   /* stdout failed: write nothing more to it */
+	struct task_output *writing; /* the task being written, or NULL */
+	bool waiting_for_room;	     /* ... its record not started yet */
+	int error;		     /* the errno it failed with */
+	uv_poll_t stdout_watch;	     /* the reader of stdout leaving */
 	bool watching;
 	void (*gone)(void *arg); /* told once when the reader left */
 	void *gone_arg;
@@ -215,7 +218,8 @@ output_data(struct output *o, struct task_output *t, int stream,
 	if (t->live) {
 		struct tag_writer w = {o, t, stream};
 
-		(void)output_write_lines(&w, data, len);
+		if (output_write_lines(&w, data, len) < 0)
+			t->cut = true;
 		return;
 	}
 	if (t->held[stream] == NULL)
@@ -224,12 +228,12 @@ output_data(struct output *o, struct task_output *t, int stream,
 }
 
 /* Write a capture as it is: one write for an output held in memory. */
-static void
+static int
 output_write_capture(struct output *o, struct capture *c, int stream)
 {
 	if (o->broken && stream == 1)
-		return;
-	(void)output_check(o, stream, capture_write(c, stream));
+		return -EPIPE;
+	return output_check(o, stream, capture_write(c, stream));
 }
 
 char *
@@ -278,7 +282,9 @@ output_report(const struct result *r, const char *then)
 struct record_writer {
 	struct output *o;
 	bool started;
-	off_t start; /* where the record began in a regular file, or -1 */
+	bool written; /* some of it is out */
+	bool failed;  /* a piece could not be written */
+	off_t start;  /* where the record began in a regular file, or -1 */
 };
 
 static int
@@ -301,7 +307,18 @@ output_record_piece(void *arg, const char *data, size_t len)
 		else if (stdout_flags >= 0 && fstat(1, &st) == 0)
 			w->start = st.st_size;
 	}
-	rc = output_write(w->o, 1, data, len);
+	/* Each piece goes to a pipe whole or not at all (a record of one
+	 * piece, under 64 KiB, is never half written), even if the run is
+	 * ended while it waits for room. */
+	w->o->waiting_for_room = !w->written;
+	rc = w->o->broken
+		 ? -EPIPE
+		 : output_check(w->o, 1, io_write_record(1, data, len));
+	w->o->waiting_for_room = false;
+	if (rc == 0)
+		w->written = true;
+	else
+		w->failed = true;
 	if (rc < 0 && w->start >= 0 && ftruncate(1, w->start) == 0 &&
 	    (stdout_flags & O_APPEND) == 0)
 		(void)lseek(1, w->start, SEEK_SET);
@@ -323,14 +340,28 @@ output_emit_record(struct output *o, struct task_output *t)
 	else if (to_stdout != NULL)
 		rc = json_record_write(&t->result, t->held[1], t->held[2],
 				       to_stdout, &w);
+	/* Not written whole: it gets no joblog line. */
+	if (o->opts->json_output && (rc < 0 || w.failed || to_stdout == NULL))
+		t->cut = true;
 	if (rc < 0 && !o->broken)
 		log_warn("task %llu: cannot read its output back: %s",
 			 (unsigned long long)t->seq, strerror(-rc));
 }
 
+static void output_emit_task(struct output *o, struct task_output *t);
+
 /* Write out one task whose turn it is. */
 static void
 output_emit(struct output *o, struct task_output *t)
+{
+	/* Who is being written, should the run be ended during a write. */
+	o->writing = t;
+	output_emit_task(o, t);
+	o->writing = NULL;
+}
+
+static void
+output_emit_task(struct output *o, struct task_output *t)
 {
 	if (t->finished && (o->opts->json_output || o->opts->results_dir)) {
 		output_emit_record(o, t);
@@ -341,28 +372,31 @@ output_emit(struct output *o, struct task_output *t)
 	}
 	for (int stream = 1; stream <= 2; stream++) {
 		struct tag_writer w = {o, t, stream};
+		int rc = 0;
 
 		if (t->held[stream] != NULL) {
 			if (o->opts->output_mode == OUTPUT_LINE)
-				(void)capture_each(t->held[stream],
-						   output_write_lines, &w);
+				rc = capture_each(t->held[stream],
+						  output_write_lines, &w);
 			else if (o->opts->tag)
-				(void)capture_each(t->held[stream],
-						   output_write_tagged, &w);
+				rc = capture_each(t->held[stream],
+						  output_write_tagged, &w);
 			else
-				output_write_capture(o, t->held[stream],
-						     stream);
+				rc = output_write_capture(o, t->held[stream],
+							  stream);
 		}
 		/* The end of a task ends its last line too. */
-		if (t->finished && t->partial[stream].len > 0) {
+		if (rc == 0 && t->finished && t->partial[stream].len > 0) {
 			struct buf *p = &t->partial[stream];
 
 			if (o->opts->tag)
-				(void)output_write_tagged(&w, p->data, p->len);
+				rc = output_write_tagged(&w, p->data, p->len);
 			else
-				(void)output_write(o, stream, p->data, p->len);
+				rc = output_write(o, stream, p->data, p->len);
 			p->len = 0;
 		}
+		if (rc < 0)
+			t->cut = true;
 	}
 	/* What became of it, after its own output: in order with -k. */
 	if (t->finished)
@@ -375,7 +409,7 @@ output_release(struct output *o, struct task_output *t)
 	uint64_t seq = t->seq;
 	void *owner = t->owner;
 	struct result result = t->result;
-	bool finished = t->finished;
+	bool finished = t->finished, whole = !t->cut;
 
 	if (o->ring[seq % o->ring_size] == t)
 		o->ring[seq % o->ring_size] = NULL;
@@ -385,7 +419,7 @@ output_release(struct output *o, struct task_output *t)
 	}
 	free(t);
 	o->pending--;
-	o->written(owner, finished ? &result : NULL);
+	o->written(owner, finished ? &result : NULL, whole);
 	free(result.message);
 }
 
@@ -470,6 +504,60 @@ output_free(struct output *o)
 	}
 	free(o->ring);
 	free(o);
+}
+
+/* Name a task for a message: "task 3 (input abc)". */
+static void
+output_name_task(const struct task_output *t, char *name, size_t size)
+{
+	const struct input *in = t->finished && t->result.input_count > 0
+				     ? t->result.inputs[0]
+				     : NULL;
+
+	if (in != NULL)
+		snprintf(name, size, "task %llu (input %.*s%s)",
+			 (unsigned long long)t->seq,
+			 (int)(in->len > 80 ? 80 : in->len), in->text,
+			 in->len > 80 ? "..." : "");
+	else
+		snprintf(name, size, "task %llu", (unsigned long long)t->seq);
+}
+
+void
+output_abandon(struct output *o, const char *why)
+{
+	char name[160];
+	struct buf list = {0};
+	size_t unwritten = 0;
+
+	if (o->writing != NULL) {
+		output_name_task(o->writing, name, sizeof name);
+		log_warn("%s: %s (%s); it has no joblog line", name,
+			 o->waiting_for_room ? "its record was not written"
+					     : "its output was cut short",
+			 why);
+	}
+	for (size_t i = 0; i < o->ring_size; i++) {
+		struct task_output *t = o->ring[i];
+
+		if (t == NULL || t == o->writing || !t->finished)
+			continue;
+		if (unwritten++ < 20) {
+			char seq[32];
+
+			snprintf(seq, sizeof seq, "%s%llu",
+				 list.len ? ", " : "",
+				 (unsigned long long)t->seq);
+			buf_append_str(&list, seq);
+		}
+	}
+	if (unwritten > 0)
+		log_warn(
+		    "%zu finished task%s not written (%s%s): %s; no joblog "
+		    "line",
+		    unwritten, unwritten == 1 ? "" : "s", list.data,
+		    unwritten > 20 ? ", ..." : "", why);
+	buf_free(&list);
 }
 
 /* ---- the reader of stdout ---------------------------------------------- */

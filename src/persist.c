@@ -103,6 +103,7 @@ persist_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	    .protocol = &persist_protocol,
 	    .max_requests = opts->persist_max,
 	    .kill_after_ms = opts->kill_after_ms,
+	    .stall_check = true,
 	};
 
 	ps->sessions = session_set_create(loop, &config, plan->slots);
@@ -117,6 +118,14 @@ persist_start(void *state, const struct attempt_spec *spec,
 	struct persist *ps = state;
 
 	return session_submit(ps->sessions, spec->argv, spec, cb, arg);
+}
+
+static void
+persist_drain(void *state)
+{
+	struct persist *ps = state;
+
+	session_set_drain(ps->sessions);
 }
 
 static void
@@ -159,6 +168,7 @@ const struct worker_kind persist_worker = {
     .start = persist_start,
     .signal = session_signal,
     .retire = persist_retire,
+    .drain = persist_drain,
     .shutdown = persist_shutdown,
     .stop = persist_stop,
     .free = persist_free,

@@ -47,6 +47,11 @@
 /* A task lost this many times per worker ends host-lost: no task may keep
  * the pool busy forever by taking down every worker it reaches. */
 #define POOL_LOSSES_PER_WORKER 10
+/* Out of descriptors or processes: wait this long for them to come back
+ * when no task runs (a task that ends frees them sooner), this many times
+ * in a row before the task fails with the error. */
+#define POOL_SPAWN_WAIT_MS 200
+#define POOL_SPAWN_WAITS_ALONE 25
 
 TAILQ_HEAD(task_queue, task);
 
@@ -65,17 +70,21 @@ struct pool {
 	struct task_queue ready;   /* retries and requeues due now */
 	struct task_queue waiting; /* retries waiting for their delay */
 	bool spawn_blocked;	   /* out of processes or descriptors: wait */
+	unsigned spawn_waits;	   /* ... in a row, with no task running */
+	uv_timer_t spawn_timer;	   /* ... until a task ends, or this fires */
 	uint64_t next_seq;
 	uint64_t failed, succeeded, skipped;
 	bool input_done;
+	bool drained;	 /* the workers know no more input will come */
 	bool stopping;	 /* start nothing new */
 	bool finished;	 /* every handle of ours is closed */
 	int stop_signal; /* the signal that stopped us, or 0 */
 	unsigned signal_count;
-	bool left_undone; /* inputs were left unread or unrun */
-	bool aborted;	  /* --on-bad-input=abort, or a write failed */
-	bool halted;	  /* --halt's condition was met */
-	int halt_status;  /* the exit status --halt decided */
+	bool left_undone;   /* inputs were left unread or unrun */
+	bool aborted;	    /* --on-bad-input=abort, or a write failed */
+	bool joblog_failed; /* a joblog line could not be written: no more */
+	bool halted;	    /* --halt's condition was met */
+	int halt_status;    /* the exit status --halt decided */
 	struct joblog *joblog;
 	struct done_set *done; /* --resume: tasks done in an earlier run */
 	struct progress *progress;
@@ -194,14 +203,21 @@ pool_finish_error(struct pool *p, struct task *t, enum error_kind error,
 	pool_finish(p, t, &r);
 }
 
-/* The output has written (or skipped) the task: log it, then free it. */
+/*
+ * The output has written (or skipped) the task: log it, then free it.  A
+ * task whose output was not written whole gets no line: --resume runs it
+ * again.  Every other written task gets its line, even in a run that is
+ * stopping, so that --resume never writes it twice.
+ */
 static void
-pool_written_cb(void *owner, const struct result *r)
+pool_written_cb(void *owner, const struct result *r, bool whole)
 {
 	struct task *t = owner;
 	struct pool *p = t->pool;
 
-	if (r != NULL && p->joblog != NULL && !p->aborted &&
+	if (r != NULL && !whole)
+		p->left_undone = true;
+	if (r != NULL && whole && p->joblog != NULL && !p->joblog_failed &&
 	    !p->opts->dry_run) {
 		struct buf command = {0};
 
@@ -211,6 +227,7 @@ pool_written_cb(void *owner, const struct result *r)
 		if (joblog_write(p->joblog, r, command.data ? command.data : "",
 				 t->seen[1]) < 0) {
 			log_warn("stopping: the joblog cannot be written");
+			p->joblog_failed = true;
 			p->aborted = true;
 			pool_stop(p, true, SIGTERM);
 		}
@@ -485,6 +502,36 @@ pool_retry(struct pool *p, struct task *t)
 }
 
 static void
+pool_spawn_timer_cb(uv_timer_t *timer)
+{
+	struct pool *p = timer->data;
+
+	p->spawn_blocked = false;
+	pool_fill(p);
+}
+
+/*
+ * An attempt could not start for want of processes or descriptors: start
+ * nothing until a task ends (or, with none running, a while has passed).
+ * False when that has failed too often with nothing running: then nothing
+ * will free what is missing, and the task fails with the error.
+ */
+static bool
+pool_spawn_wait(struct pool *p)
+{
+	if (p->running == 0 && ++p->spawn_waits > POOL_SPAWN_WAITS_ALONE) {
+		p->spawn_waits = 0;
+		return false;
+	}
+	if (!p->spawn_blocked)
+		log_debug("spawn blocked with %u running", p->running);
+	p->spawn_blocked = true;
+	uv_timer_start(&p->spawn_timer, pool_spawn_timer_cb, POOL_SPAWN_WAIT_MS,
+		       0);
+	return true;
+}
+
+static void
 pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
@@ -495,15 +542,17 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 
 	t->attempt = NULL;
 	pool_release_slot(p, t);
-	if (!p->stopping && p->running > 0 &&
+	if (!p->stopping &&
 	    (error == EAGAIN || error == EMFILE || error == ENFILE ||
-	     error == ENOMEM)) {
+	     error == ENOMEM) &&
+	    pool_spawn_wait(p)) {
 		/* Out of processes or descriptors: not the task's fault. */
 		t->attempts--;
 		TAILQ_INSERT_HEAD(&p->ready, t, queue);
-		p->spawn_blocked = true;
 		return;
 	}
+	if (error == 0)
+		p->spawn_waits = 0;
 	p->spawn_blocked = false;
 	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
 	    end->signal == SIGPIPE && output_stdout_gone(p->out)) {
@@ -680,6 +729,7 @@ pool_close(struct pool *p)
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
 	uv_close((uv_handle_t *)&p->delay_timer, NULL);
+	uv_close((uv_handle_t *)&p->spawn_timer, NULL);
 	output_unwatch_stdout(p->out);
 	roster_close(p->roster);
 	pool_note_progress(p);
@@ -759,6 +809,14 @@ pool_fill(struct pool *p)
 		}
 		pool_launch(p, pool_new_task(p));
 	}
+	if (!p->drained && p->input_done && p->held == NULL &&
+	    p->chunk_count == 0 && TAILQ_EMPTY(&p->ready) &&
+	    TAILQ_EMPTY(&p->waiting)) {
+		/* Whatever runs now is the last: a worker that buffers its
+		 * answers gets EOF and gives them. */
+		p->drained = true;
+		roster_drain(p->roster);
+	}
 	if (!p->finished && p->input_done && p->held == NULL &&
 	    p->running == 0 && TAILQ_EMPTY(&p->ready) &&
 	    TAILQ_EMPTY(&p->waiting) && output_pending(p->out) == 0)
@@ -779,12 +837,27 @@ pool_input_ready_cb(void *arg)
 static void
 pool_stall_signal(int sig)
 {
-	int to_send = io_signal_count() >= 2 ? SIGKILL : SIGTERM;
+	static int first; /* the signal that stopped the run */
+	bool end = sig == 0 || io_signal_count() >= 2;
 
+	if (first == 0 && sig == 0 && pool_running != NULL &&
+	    (pool_running->stop_signal == SIGINT ||
+	     pool_running->stop_signal == SIGTERM))
+		first = pool_running->stop_signal;
+	if (first == 0)
+		first = sig != 0 ? sig : SIGTERM;
 	if (pool_running != NULL)
-		roster_stop(pool_running->roster, to_send);
-	if (to_send == SIGKILL)
-		_exit(128 + sig);
+		roster_stop(pool_running->roster, end ? SIGKILL : SIGTERM);
+	if (!end)
+		return;
+	/* Never silently: what the reader will not get is named. */
+	if (pool_running != NULL)
+		output_abandon(pool_running->out,
+			       sig == 0 ? "standard output was not read "
+					  "within --kill-after of the stop"
+					: "stopped again while standard "
+					  "output was not read");
+	_exit(128 + first);
 }
 
 /* Stdout's reader is gone: stop at once, quietly, as a filter does. */
@@ -881,8 +954,12 @@ pool_run(struct pool *p)
 	}
 	uv_timer_init(p->loop, &p->delay_timer);
 	p->delay_timer.data = p;
+	if ((rc = uv_timer_init(p->loop, &p->spawn_timer)) != 0)
+		fatal("cannot make a timer: %s", uv_strerror(rc));
+	p->spawn_timer.data = p;
 	pool_running = p;
 	io_watch_signals(pool_stall_signal);
+	io_set_stall_limit(p->opts->kill_after_ms);
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);

@@ -263,6 +263,17 @@ roster_worker_count(const struct roster *r)
 }
 
 void
+roster_drain(struct roster *r)
+{
+	for (size_t i = 0; i < r->worker_count; i++) {
+		struct worker *w = r->workers[i];
+
+		if (w->kind->drain != NULL)
+			w->kind->drain(w->data);
+	}
+}
+
+void
 roster_close(struct roster *r)
 {
 	r->closed = true;

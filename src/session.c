@@ -23,6 +23,7 @@
  * Its stderr is passed through line by line, tagged "[slot N] ".
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@
 #include "cpmap.h"
 
 #define SESSION_QUIT_GRACE_MS 5000 /* after EOF on stdin, before SIGTERM */
+/* A process that owes answers and says nothing this long while inputs
+ * wait for it is taken to buffer them: it is told EOF, which flushes. */
+#define SESSION_STALL_MS 5000
+#define SESSION_STALL_CHECK_MS 1000
 
 enum session_state {
 	SESSION_RUNNING,  /* takes requests */
@@ -64,13 +69,16 @@ struct session {
 	struct buf batch;		    /* requests not yet written */
 	bool dirty;			    /* on the set's flush list */
 	TAILQ_ENTRY(session) dirty_entry;
-	struct buf pending;   /* the protocol's, between decode calls */
-	void *protocol_data;  /* the protocol's, freed with the session */
-	struct buf complaint; /* a stderr line not yet complete */
-	uint64_t sent;	      /* requests given, for max_requests */
-	bool told_to_go;      /* EOF sent, or signalled by the pool */
-	const char *reason;   /* why it failed */
-	char reason_text[96]; /* a reason made up at the time */
+	struct buf pending;    /* the protocol's, between decode calls */
+	void *protocol_data;   /* the protocol's, freed with the session */
+	struct buf complaint;  /* a stderr line not yet complete */
+	uint64_t sent;	       /* requests given, for max_requests */
+	uint64_t quiet_since;  /* loop time of its last answer, or of the
+				  request that ended its idleness */
+	bool eof_when_written; /* EOF once its batch is written (drain) */
+	bool told_to_go;       /* EOF sent, or signalled by the pool */
+	const char *reason;    /* why it failed */
+	char reason_text[96];  /* a reason made up at the time */
 };
 
 struct session_slot {
@@ -90,6 +98,10 @@ struct session_set {
 	TAILQ_HEAD(, session) dirty; /* sessions with a batch to write */
 	uv_prepare_t flush;
 	bool flush_open;
+	bool draining;	  /* no more input: EOF once requests are written */
+	bool one_batch;	  /* a process stalled: each gets one batch, then EOF */
+	uv_timer_t stall; /* looks for processes that owe answers, silent */
+	bool stall_open;
 };
 
 /* The handle of an attempt that ended before it was sent: signals pass
@@ -132,6 +144,29 @@ session_end_attempts(struct session *s)
 	}
 }
 
+/* It exited, and every answer it wrote is read: say why it left attempts
+ * unanswered, for the one that takes the blame. */
+static void
+session_blame(struct session *s)
+{
+	struct attempt_end end;
+	char name[32];
+
+	if (TAILQ_EMPTY(&s->unanswered) || s->reason != NULL)
+		return;
+	attempt_end_status(&end, s->wait_status);
+	if (end.signal != 0) {
+		signal_name(end.signal, name, sizeof name);
+		snprintf(s->reason_text, sizeof s->reason_text,
+			 "the worker was killed by %s before answering", name);
+	} else {
+		snprintf(s->reason_text, sizeof s->reason_text,
+			 "the worker exited (status %d) before answering",
+			 end.exit_code);
+	}
+	s->reason = s->reason_text;
+}
+
 static void
 session_closed_cb(void *arg, int wait_status)
 {
@@ -141,6 +176,7 @@ session_closed_cb(void *arg, int wait_status)
 
 	assert(s->state == SESSION_EXITED);
 	(void)wait_status;
+	session_blame(s);
 	/*
 	 * Leave the slot first: ending the attempts runs the pool, which may
 	 * send this slot new ones (they wait for the next process) or end the
@@ -172,24 +208,6 @@ session_exit_cb(void *arg, int wait_status)
 	log_debug("exit session pid %ld at slot %u: wait status %#x",
 		  (long)process_pid(s->process), s->slot->index + 1,
 		  (unsigned)wait_status);
-	if (!TAILQ_EMPTY(&s->unanswered) && s->reason == NULL) {
-		struct attempt_end end;
-		char name[32];
-
-		attempt_end_status(&end, wait_status);
-		if (end.signal != 0) {
-			signal_name(end.signal, name, sizeof name);
-			snprintf(s->reason_text, sizeof s->reason_text,
-				 "the worker was killed by %s before answering",
-				 name);
-		} else {
-			snprintf(s->reason_text, sizeof s->reason_text,
-				 "the worker exited (status %d) before "
-				 "answering",
-				 end.exit_code);
-		}
-		s->reason = s->reason_text;
-	}
 	if (unasked && set->config.died != NULL)
 		set->config.died(set->config.arg, s->slot->index, wait_status);
 }
@@ -236,6 +254,28 @@ session_maybe_goodbye(struct session *s)
 		session_goodbye(s);
 }
 
+/*
+ * No more requests will go to the process: EOF as soon as those it has
+ * are written, while it still owes their answers, so that one that
+ * buffers its output (or its input) flushes them and goes.  No grace
+ * timer here: it may take its time over the answers it owes.
+ */
+static void
+session_end_input(struct session *s)
+{
+	struct session_set *set = s->slot->set;
+
+	if (s->state != SESSION_RUNNING && s->state != SESSION_RETIRING)
+		return;
+	/* At the flush, at the end of this turn of the loop: the attempts
+	 * given back in this turn (a retry, lost ones) go to it first. */
+	s->eof_when_written = true;
+	if (!s->dirty) {
+		s->dirty = true;
+		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
+	}
+}
+
 /* ---- answers ----------------------------------------------------------- */
 
 void
@@ -243,7 +283,7 @@ session_head_data(struct session *s, int stream, const char *data, size_t len)
 {
 	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
 
-	if (s->state == SESSION_FAILED || s->state == SESSION_EXITED)
+	if (s->state == SESSION_FAILED)
 		return; /* it is being ended: its answers no longer count */
 	if (a == NULL) {
 		log_warn("[slot %u] the worker wrote a line it was not asked "
@@ -360,6 +400,8 @@ session_read_cb(void *arg, int stream, const char *data, size_t len)
 {
 	struct session *s = arg;
 
+	if (stream == 1)
+		s->quiet_since = uv_now(s->slot->set->loop);
 	if (stream == 2)
 		session_complain(s, data, len);
 	else
@@ -391,12 +433,18 @@ session_flush_cb(uv_prepare_t *handle)
 
 		TAILQ_REMOVE(&set->dirty, s, dirty_entry);
 		s->dirty = false;
-		if (s->batch.len == 0)
-			continue;
-		data = buf_steal(&s->batch, &len);
-		log_debug("batch to slot %u: %zu bytes", s->slot->index + 1,
-			  len);
-		process_write(s->process, data, len, true);
+		if (s->batch.len > 0) {
+			data = buf_steal(&s->batch, &len);
+			log_debug("batch to slot %u: %zu bytes",
+				  s->slot->index + 1, len);
+			process_write(s->process, data, len, true);
+		}
+		if (s->eof_when_written) {
+			session_retire(s);
+			s->told_to_go = true;
+			process_close_stdin(s->process);
+			session_maybe_goodbye(s);
+		}
 	}
 }
 
@@ -464,6 +512,8 @@ session_send(struct session *s, struct session_attempt *a)
 	}
 	a->session = s;
 	a->expect = (size_t)expect;
+	if (TAILQ_EMPTY(&s->unanswered))
+		s->quiet_since = uv_now(set->loop);
 	TAILQ_INSERT_TAIL(&s->unanswered, a, entry);
 	if (!s->dirty) {
 		s->dirty = true;
@@ -514,6 +564,10 @@ session_slot_resume(struct session_slot *slot)
 			(void)session_send(slot->session, a);
 		}
 	}
+	/* A retry or a lost attempt after the input ended: this process
+	 * gets what waited, then EOF. */
+	if (slot->session != NULL && (set->draining || set->one_batch))
+		session_end_input(slot->session);
 }
 
 void *
@@ -583,6 +637,77 @@ session_signal(void *attempt, int sig)
 
 /* ---- the set ----------------------------------------------------------- */
 
+/*
+ * A process owes answers, has said nothing for SESSION_STALL_MS, and more
+ * inputs wait for it (the set is not draining): it most likely holds its
+ * answers in a buffer until its input fills one or ends (awk, grep,
+ * python without -u), and would wait for ever.  Say so once, and give
+ * every process of the set one batch and then EOF from now on.
+ */
+/* Is the process asleep reading a pipe (its stdin, most likely), rather
+ * than busy with the answers it owes?  Yes when the system does not say. */
+static bool
+session_waits_for_input(const struct session *s)
+{
+	char path[64], wchan[64] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/wchan",
+		 (long)process_pid(s->process));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return true;
+	n = read(fd, wchan, sizeof wchan - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	wchan[n] = '\0';
+	return strstr(wchan, "pipe") != NULL;
+}
+
+static void
+session_stall_cb(uv_timer_t *timer)
+{
+	struct session_set *set = timer->data;
+	uint64_t now = uv_now(set->loop);
+
+	if (set->draining || !set->config.stall_check)
+		return;
+	for (unsigned i = 0; i < set->slot_count; i++) {
+		struct session *s = set->slots[i].session;
+		size_t owed = 0;
+		struct session_attempt *a;
+
+		if (s == NULL || s->state != SESSION_RUNNING ||
+		    TAILQ_EMPTY(&s->unanswered) ||
+		    now - s->quiet_since < SESSION_STALL_MS ||
+		    !session_waits_for_input(s))
+			continue;
+		TAILQ_FOREACH(a, &s->unanswered, entry)
+		owed++;
+		if (!set->one_batch)
+			log_warn(
+			    "[slot %u] the worker has answered none of %zu "
+			    "inputs for %ds: it may buffer its output "
+			    "(try stdbuf -oL, python -u, mawk -W "
+			    "interactive, grep --line-buffered); each "
+			    "worker now gets %zu inputs, then EOF",
+			    s->slot->number, owed, SESSION_STALL_MS / 1000,
+			    owed);
+		set->one_batch = true;
+		session_end_input(s);
+	}
+}
+
+void
+session_set_drain(struct session_set *set)
+{
+	set->draining = true;
+	for (unsigned i = 0; i < set->slot_count; i++)
+		if (set->slots[i].session != NULL)
+			session_end_input(set->slots[i].session);
+}
+
 struct session_set *
 session_set_create(uv_loop_t *loop, const struct session_config *config,
 		   unsigned slots)
@@ -607,6 +732,14 @@ session_set_create(uv_loop_t *loop, const struct session_config *config,
 	set->flush.data = set;
 	uv_unref((uv_handle_t *)&set->flush);
 	set->flush_open = true;
+	if ((rc = uv_timer_init(loop, &set->stall)) != 0 ||
+	    (rc = uv_timer_start(&set->stall, session_stall_cb,
+				 SESSION_STALL_CHECK_MS,
+				 SESSION_STALL_CHECK_MS)) != 0)
+		fatal("cannot make a timer: %s", uv_strerror(rc));
+	set->stall.data = set;
+	uv_unref((uv_handle_t *)&set->stall);
+	set->stall_open = true;
 	return set;
 }
 
@@ -631,6 +764,10 @@ session_set_shutdown(struct session_set *set)
 	if (set->flush_open) {
 		uv_close((uv_handle_t *)&set->flush, NULL);
 		set->flush_open = false;
+	}
+	if (set->stall_open) {
+		uv_close((uv_handle_t *)&set->stall, NULL);
+		set->stall_open = false;
 	}
 }
 

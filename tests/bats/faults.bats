@@ -182,3 +182,122 @@ echo "task $1"'
 seq 2
 seq 3"
 }
+
+# ---- the joblog never runs ahead of the output (issue 10, item 1) ---------
+
+@test "a task whose output could not be written gets no joblog line, and --resume runs it" {
+	run --separate-stderr timeout 20 sh -c \
+		'seq 3 | "$1" -j1 --joblog "$2" echo >/dev/full' sh "$CPMAP" "$S/jl"
+	same status "$status" 255
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" ""
+	run --separate-stderr timeout 20 sh -c \
+		'seq 3 | "$1" -j1 --joblog "$2" --resume echo' sh "$CPMAP" "$S/jl"
+	same status "$status" 0
+	same stdout "$output" "1
+2
+3"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1 | sort -n)" "$(seq 3)"
+}
+
+@test "after a failed spill, a result written whole still gets its joblog line" {
+	# Task 1 ignores the SIGTERM of the stop and succeeds once the run is
+	# stopping; it is written, so it is logged, and --resume skips it.
+	task 'case $1 in
+big) wait-lines "$S/started" 1; head -c 2000000 /dev/zero ;;
+small) trap "" TERM; echo $$ >>"$S/started"; wait-lines "$S/err" 2; echo small ;;
+esac'
+	TMPDIR=$S/missing bg_cpmap -k -j2 --joblog "$S/jl" "$S/task" ::: small big
+	finish
+	same status "$status" 255
+	same stdout "$output" "small"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" "1"
+	run --separate-stderr timeout 20 "$CPMAP" -k --joblog "$S/jl" --resume \
+		sh -c 'echo "ran $1"' sh ::: small big
+	same status "$status" 0
+	same stdout "$output" "ran big"
+}
+
+# ---- no orphans (issue 10, item 6) ----------------------------------------
+
+# within_a_second PID...: every PID is gone within about a second.
+within_a_second() {
+	local i pid
+	for i in $(seq 20); do
+		for pid; do
+			alive "$pid" && break
+			pid=
+		done
+		[ -z "$pid" ] && return 0
+		sleep 0.05
+	done
+	for pid; do
+		alive "$pid" && echo "process $pid outlived cpmap: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
+	done
+	return 1
+}
+
+@test "tasks started by cpmap die within a second of cpmap's SIGKILL" {
+	bg_cpmap -j2 fifo-wait -s "$S/started" "$S/gate" ::: a b
+	wait_lines "$S/started" 2
+	kill -KILL "$PID"
+	within_a_second $(cut -d' ' -f1 "$S/started")
+}
+
+@test "persistent workers die within a second of cpmap's SIGKILL, even when they ignore EOF" {
+	# The worker never reads its stdin: EOF cannot be the backstop here.
+	bg_cpmap -j2 --persist sh -c 'trap "" TERM HUP; exec fifo-wait -s "$0" "$1"' "$S/started" "$S/gate" ::: a b c d
+	wait_lines "$S/started" 2
+	kill -KILL "$PID"
+	within_a_second $(cut -d' ' -f1 "$S/started")
+}
+
+# ---- few descriptors (issue 10, item 2) -----------------------------------
+
+@test "a small soft limit on open files never crashes cpmap: it is raised first" {
+	local n
+	for n in 5 6 7 8; do
+		# The input is a file: a pipe would need two more descriptors.
+		echo x >"$S/x"
+		run --separate-stderr timeout 20 bash -c \
+			'ulimit -Sn "$1" && exec "$2" echo <"$3"' sh "$n" "$CPMAP" "$S/x" 3>&- 4>&-
+		same "status at ulimit -Sn $n" "$status" 0
+		same "stdout at ulimit -Sn $n" "$output" x
+		same "stderr at ulimit -Sn $n" "$stderr" ""
+	done
+}
+
+@test "too few descriptors even for one task: one message, status 255, no crash" {
+	run --separate-stderr timeout 20 sh -c \
+		'ulimit -n 10 && echo x | "$1" echo' sh "$CPMAP"
+	same status "$status" 255
+	same stdout "$output" ""
+	same stderr "$stderr" "cpmap: too few file descriptors: the limit on open files is 10, cpmap needs at least 19 (ulimit -n)"
+}
+
+@test "with few descriptors, -j runs fewer tasks at once, with one warning naming the limit" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 40 && seq 500 | "$1" -j 20 sh -c "echo \$1" sh' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 500
+	same stderr "$stderr" "cpmap: running 8 tasks at once, not 20: the limit on open files is 40 (ulimit -n)"
+}
+
+@test "-j 0 respects a limit on open files of 64 or less, and no task fails for want of one" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 64 && seq 3000 | "$1" -j 0 sh -c "echo \$1" sh' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 3000
+	same stderr "$stderr" "cpmap: -j 0: running up to 16 tasks at once"
+}
+
+@test "--persist and --stdin with few descriptors: fewer slots, no task fails" {
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 30 && seq 300 | "$1" -j 20 --persist --stride 4 cat' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 300
+	same stderr "$stderr" "cpmap: running 4 tasks at once, not 20: the limit on open files is 30 (ulimit -n)"
+	run --separate-stderr timeout 60 sh -c \
+		'ulimit -n 30 && seq 300 | "$1" -j 20 --stdin cat' sh "$CPMAP"
+	same status "$status" 0
+	same "tasks written" "${#lines[@]}" 300
+}

@@ -577,3 +577,57 @@ table() {
 	prun --persist -j1 "$CONTRIB/persist-worker.sh" --verbose "$S/table.tsv" <<<kiwi
 	same "--verbose on stderr" "$(cat "$ERR")" "[slot 1] loaded 5 keys from $S/table.tsv"
 }
+
+# ---- buffering workers (issue 10, item 7) ----------------------------------
+
+@test "a worker that buffers its answers gets EOF once the input has ended, and answers" {
+	# mawk reads its input 4 KiB at a time and buffers its output: without
+	# EOF it would answer nothing.  Every input fits in the first batches.
+	run --separate-stderr timeout 20 sh -c \
+		'seq 100 | "$1" -k -j2 --persist mawk "{print \$1*2}"' sh "$CPMAP"
+	same status "$status" 0
+	same stdout "$output" "$(seq 100 | mawk '{print $1*2}')"
+	same stderr "$stderr" ""
+}
+
+@test "a retry after the input has ended starts a worker that gets EOF too" {
+	# The worker dies on "boom" once (a marker file): the retry goes to a
+	# new worker, after the input has ended, and must not hang it.
+	run --separate-stderr timeout 20 sh -c \
+		'printf "a\nboom\nc\n" | "$1" -k -j1 --retries 1 --persist sh -c "
+			if [ -e \"\$0\" ]; then exec mawk \"{print \\\"ok \\\" \\\$1}\"; fi
+			while read l; do [ \"\$l\" = boom ] && { : >\"\$0\"; exit 3; }; echo \"ok \$l\"; done" "$2"' \
+		sh "$CPMAP" "$S/died"
+	same status "$status" 0
+	same stdout "$output" "ok a
+ok boom
+ok c"
+}
+
+@test "a worker that buffers while more input waits: one line naming the slot and the cure, and the run finishes" {
+	run --separate-stderr timeout 30 sh -c \
+		'seq 1000 | "$1" -k -j2 --persist mawk "{print \$1*2}"' sh "$CPMAP"
+	same status "$status" 0
+	same stdout "$output" "$(seq 1000 | mawk '{print $1*2}')"
+	same "warning lines" "$(grep -c . <<<"$stderr")" 1
+	[[ $stderr == "cpmap: [slot "[12]"] the worker has answered none of 64 inputs for 5s: it may buffer its output (try stdbuf -oL, python -u, mawk -W interactive, grep --line-buffered); each worker now gets 64 inputs, then EOF" ]] ||
+		{ echo "stderr: $stderr" >&2; false; }
+}
+
+@test "awk with fflush() finishes: seq 1000 | cpmap --persist awk '{print \$1*2; fflush()}'" {
+	run --separate-stderr timeout 30 sh -c \
+		'seq 1000 | "$1" -k --persist awk "{print \$1*2; fflush()}"' sh "$CPMAP"
+	same status "$status" 0
+	same stdout "$output" "$(seq 1000 | awk '{print $1*2}')"
+}
+
+@test "a slow worker busy with its answers is not taken for a buffering one" {
+	# One place (--stride 1), so input 2 waits while the worker spends 6 s
+	# on input 1, asleep in a child, not in a read of its stdin.
+	run --separate-stderr timeout 30 sh -c \
+		'seq 2 | "$1" -k -j1 --stride 1 --persist sh -c "while read l; do [ \$l = 1 ] && sleep 6; echo \$l; done"' sh "$CPMAP"
+	same status "$status" 0
+	same stdout "$output" "1
+2"
+	same stderr "$stderr" ""
+}

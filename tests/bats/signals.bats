@@ -348,3 +348,85 @@ hi both
 hi none"
 	no_leftovers "$S/gate1"
 }
+
+# ---- a stopped run is never cut silently (issue 10, item 3) ---------------
+
+# stalled_run ARGS...: cpmap ARGS with its stdout a FIFO whose reader reads
+# only once released ($S/drain), into $S/out; returns once cpmap sleeps.
+stalled_run() {
+	mkfifo "$S/so" "$S/drain"
+	{ fifo-wait "$S/drain"; cat >"$S/out"; } <"$S/so" 3>&- &
+	READER=$!
+	OUT=$S/so bg_cpmap -i /dev/null "$@"
+	wait_lines "$S/done" 1
+	# Asleep in poll(2): a stalled write (not the loop's epoll_wait).
+	wait-state asleep "$PID" poll_schedule do_sys_poll || fail "cpmap ended"
+}
+
+# taken PID: wait until PID has no SIGTERM pending (two signals of one kind
+# sent at once would merge into one).
+taken() {
+	local i pending
+	for i in $(seq 200); do
+		pending=$(awk '/^(ShdPnd|SigPnd):/ { print $2 }' "/proc/$1/status") ||
+			return 1
+		[ -n "$pending" ] || return 1
+		local term=0 p
+		for p in $pending; do
+			(( (16#$p >> 14) & 1 )) && term=1
+		done
+		[ "$term" = 0 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# drained: let the reader read what is in the pipe, and wait for it.
+drained() {
+	release "$S/drain"
+	wait "$READER" || true
+	READER=
+}
+
+@test "a second SIGTERM during a stalled write ends the run, naming the task whose output was cut" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	stalled_run -k -j1 --kill-after 60s --joblog "$S/jl" sh -c \
+		'head -c 300000 /dev/zero | tr "\0" "$1"; echo >>"$S/done"' sh ::: a b
+	kill -TERM "$PID"
+	taken "$PID"
+	kill -TERM "$PID"
+	finish
+	drained
+	same status "$status" 143
+	same stderr "$stderr" "cpmap: task 1 (input a): its output was cut short (stopped again while standard output was not read); it has no joblog line"
+	same "logged" "$(tail -n +2 "$S/jl")" ""
+}
+
+@test "--kill-after after the first SIGTERM ends a stalled write too, and says so" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	stalled_run -k -j1 --kill-after 200ms --joblog "$S/jl" sh -c \
+		'head -c 300000 /dev/zero | tr "\0" "$1"; echo >>"$S/done"' sh ::: a b
+	kill -TERM "$PID"
+	finish
+	drained
+	same status "$status" 143
+	same stderr "$stderr" "cpmap: task 1 (input a): its output was cut short (standard output was not read within --kill-after of the stop); it has no joblog line"
+	same "logged" "$(tail -n +2 "$S/jl")" ""
+}
+
+@test "--json: a run ended during a stalled write never leaves half a record" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	# Records of 50 kB: the first fits in the pipe, the second would not.
+	stalled_run -k -j1 --json --kill-after 60s --joblog "$S/jl" sh -c \
+		'head -c 50000 /dev/zero | tr "\0" "$1"; echo >>"$S/done"' sh ::: a b c
+	kill -TERM "$PID"
+	taken "$PID"
+	kill -TERM "$PID"
+	finish
+	drained
+	same status "$status" 143
+	same "last byte" "$(tail -c 1 "$S/out" | od -An -c | tr -d ' ')" '\n'
+	same "records written" "$(jq -c .seq "$S/out")" 1
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" 1
+	same stderr "$stderr" "cpmap: task 2 (input b): its record was not written (stopped again while standard output was not read); it has no joblog line"
+}

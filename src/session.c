@@ -760,6 +760,10 @@ session_set_retire(struct session_set *set)
 void
 session_set_shutdown(struct session_set *set)
 {
+	/* The flush will not run again: what waits for it (a last batch, a
+	 * drain's EOF) goes now. */
+	if (set->flush_open)
+		session_flush_cb(&set->flush);
 	session_set_retire(set);
 	if (set->flush_open) {
 		uv_close((uv_handle_t *)&set->flush, NULL);

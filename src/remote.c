@@ -71,7 +71,7 @@
 static const char remote_control_script[] =
     "echo cpmap-host $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc "
     "2>/dev/null || echo 1) $(cpmap --worker-version 2>/dev/null || echo 0)"
-    "; (while sleep " REMOTE_HEARTBEAT_S
+    "; (while sleep " REMOTE_HEARTBEAT_S " </dev/null >/dev/null 2>&1"
     "; do echo . || exit; done) & cat >/dev/null; kill $! 2>/dev/null";
 
 enum host_state {

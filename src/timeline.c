@@ -57,6 +57,7 @@ struct mark {
 	uint8_t truncated; /* the text was longer */
 	uint8_t attempt;   /* of its task, from 1 (255: or more); 0: unknown */
 };
+_Static_assert(sizeof(struct mark) == 40, "an attempt is kept in 40 bytes");
 
 struct timeline {
 	struct mark *marks;
@@ -580,7 +581,9 @@ timeline_axis(FILE *f, double span, double scale, double top, double bottom)
 	fprintf(f, "<line x1=\"%d\" y1=\"%.0f\" x2=\"%d\" y2=\"%.0f\" "
 		   "class=\"a\"/>\n",
 		TIMELINE_LEFT, bottom, TIMELINE_LEFT + TIMELINE_PLOT, bottom);
-	for (long i = 0; i * step <= span * (1 + 1e-9); i++) {
+	/* (Durations are floats: a span a little short still gets its
+	 * last tick.) */
+	for (long i = 0; i * step <= span * (1 + 1e-6); i++) {
 		double x = TIMELINE_LEFT + i * step * scale;
 		double value = (double)i * step;
 

@@ -138,15 +138,15 @@ struct options {
 	unsigned retries; /* --retries: more attempts for failures */
 	uint64_t retry_delay_ms; /* before the first retry, then doubled */
 	struct halt_policy halt;
-	const char *joblog; /* --joblog FILE, or NULL */
-	bool joblog_append; /* --joblog +FILE: append to FILE */
-	bool resume;	    /* skip tasks the joblog has */
-	bool resume_failed; /* ... but run failed ones again */
+	const char *joblog;	   /* --joblog FILE, or NULL */
+	bool joblog_append;	   /* --joblog +FILE: append to FILE */
+	bool resume;		   /* skip tasks the joblog has */
+	bool resume_failed;	   /* ... but run failed ones again */
 	const char *timeline_path; /* --timeline FILE.svg, or NULL */
 	const char *timeline_from; /* --from-joblog LOG: draw it, run nothing */
 	struct timeline *timeline; /* --timeline: the attempts (main's) */
-	bool progress;	    /* --progress */
-	bool bar;	    /* --bar */
+	bool progress;		   /* --progress */
+	bool bar;		   /* --bar */
 
 	/* output */
 	bool ordered;
@@ -779,8 +779,8 @@ struct joblog_entry {
 typedef void (*joblog_entry_cb)(void *arg, const struct joblog_entry *entry);
 /* Hand every line of a joblog (cpmap's or GNU parallel's) to each; -1
  * with *cause if it cannot be read.  *bad: the lines not understood. */
-int joblog_each(const char *path, joblog_entry_cb each, void *arg,
-		size_t *bad, char **cause);
+int joblog_each(const char *path, joblog_entry_cb each, void *arg, size_t *bad,
+		char **cause);
 
 /* ---- progress.c: --progress and --bar on stderr ----------------------- */
 
@@ -816,7 +816,7 @@ struct timeline_attempt {
 	unsigned attempt;  /* of its task, from 1; 0: unknown */
 	double start, end; /* wall clock, seconds since the epoch */
 	enum timeline_outcome outcome;
-	int code; /* the exit code, or the signal (signaled, timeout) */
+	int code;	  /* the exit code, or the signal (signaled, timeout) */
 	const char *text; /* the input (a joblog: the command), or NULL */
 	size_t text_len;
 };

@@ -13,9 +13,9 @@
  *
  * Reading for --resume keeps only the sequence numbers: a sorted array that
  * is searched with bsearch.  Reading for --timeline --from-joblog hands
- * each line's fields to the caller, one line at a time.  Lines it cannot read (another tool's garbage, a
- * last line cut short by a crash) are skipped with a warning: their tasks
- * simply run again.
+ * each line's fields to the caller, one line at a time.  Lines it cannot read
+ * (another tool's garbage, a last line cut short by a crash) are skipped with a
+ * warning: their tasks simply run again.
  */
 #include <errno.h>
 #include <fcntl.h>

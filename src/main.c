@@ -819,12 +819,14 @@ main_parse(struct options *opts, int argc, char **argv)
 			break;
 		case OPT_TIMELINE:
 			if (optarg[0] == '\0')
-				main_usage_error("--timeline needs a file name");
+				main_usage_error(
+				    "--timeline needs a file name");
 			opts->timeline_path = optarg;
 			break;
 		case OPT_FROM_JOBLOG:
 			if (optarg[0] == '\0')
-				main_usage_error("--from-joblog needs a file name");
+				main_usage_error(
+				    "--from-joblog needs a file name");
 			opts->timeline_from = optarg;
 			break;
 		case OPT_RESUME:

@@ -34,13 +34,13 @@
 #define TIMELINE_HOST_MAX 24 /* bytes of a host name in a lane's label */
 
 /* The geometry, in pixels. */
-#define TIMELINE_LEFT 170     /* the lane labels' column */
-#define TIMELINE_PLOT 1000    /* the time axis's length */
-#define TIMELINE_RIGHT 30     /* room for the last tick's label */
-#define TIMELINE_TOP 58	      /* the heading and the legend */
-#define TIMELINE_LANE 16      /* a lane's height ... */
-#define TIMELINE_BAR 12	      /* ... and its bar's */
-#define TIMELINE_BOTTOM 34    /* the axis and its labels */
+#define TIMELINE_LEFT 170  /* the lane labels' column */
+#define TIMELINE_PLOT 1000 /* the time axis's length */
+#define TIMELINE_RIGHT 30  /* room for the last tick's label */
+#define TIMELINE_TOP 58	   /* the heading and the legend */
+#define TIMELINE_LANE 16   /* a lane's height ... */
+#define TIMELINE_BAR 12	   /* ... and its bar's */
+#define TIMELINE_BOTTOM 34 /* the axis and its labels */
 #define TIMELINE_WIDTH (TIMELINE_LEFT + TIMELINE_PLOT + TIMELINE_RIGHT)
 
 /* One attempt, compactly (40 bytes). */
@@ -87,7 +87,7 @@ static const struct {
 /* Which outcome a merged bar shows: the rarest kind of trouble wins over
  * plain success, so that one failure among a thousand still shows. */
 static const int timeline_severity[TIMELINE_OUTCOMES] = {
-    [TIMELINE_OK] = 0,	     [TIMELINE_FAILED] = 3, [TIMELINE_SIGNALED] = 2,
+    [TIMELINE_OK] = 0,	    [TIMELINE_FAILED] = 3, [TIMELINE_SIGNALED] = 2,
     [TIMELINE_TIMEOUT] = 4, [TIMELINE_SPAWN] = 5,  [TIMELINE_LOST] = 1,
 };
 
@@ -128,7 +128,8 @@ timeline_memory(const struct timeline *tl)
 static uint32_t
 timeline_host(struct timeline *tl, const char *host)
 {
-	if (host != NULL && (strcmp(host, "local") == 0 || strcmp(host, ":") == 0))
+	if (host != NULL &&
+	    (strcmp(host, "local") == 0 || strcmp(host, ":") == 0))
 		host = NULL;
 	if (tl->last_host < tl->host_count) {
 		const char *last = tl->hosts[tl->last_host];
@@ -140,11 +141,12 @@ timeline_host(struct timeline *tl, const char *host)
 	for (uint32_t i = 0; i < tl->host_count; i++) {
 		const char *h = tl->hosts[i];
 
-		if (h == host || (h != NULL && host != NULL && strcmp(h, host) == 0))
+		if (h == host ||
+		    (h != NULL && host != NULL && strcmp(h, host) == 0))
 			return tl->last_host = i;
 	}
-	tl->hosts = xreallocarray(tl->hosts, tl->host_count + 1,
-				  sizeof *tl->hosts);
+	tl->hosts =
+	    xreallocarray(tl->hosts, tl->host_count + 1, sizeof *tl->hosts);
 	tl->hosts[tl->host_count] = host != NULL ? xstrdup(host) : NULL;
 	return tl->last_host = tl->host_count++;
 }
@@ -159,8 +161,8 @@ timeline_cut(const char *text, size_t len, size_t max)
 		return len;
 	cut = max;
 	/* Back off to the lead byte of a character the cut splits. */
-	for (size_t back = 0; back < 3 && cut > 0 &&
-			      ((unsigned char)text[cut] & 0xc0) == 0x80;
+	for (size_t back = 0;
+	     back < 3 && cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80;
 	     back++)
 		cut--;
 	if (((unsigned char)text[cut] & 0xc0) == 0x80)
@@ -177,7 +179,8 @@ timeline_add(struct timeline *tl, const struct timeline_attempt *a)
 
 	if (tl->count == tl->cap) {
 		tl->cap = tl->cap ? tl->cap * 2 : 1024;
-		tl->marks = xreallocarray(tl->marks, tl->cap, sizeof *tl->marks);
+		tl->marks =
+		    xreallocarray(tl->marks, tl->cap, sizeof *tl->marks);
 	}
 	m = &tl->marks[tl->count++];
 	memset(m, 0, sizeof *m);
@@ -188,7 +191,7 @@ timeline_add(struct timeline *tl, const struct timeline_attempt *a)
 	m->lane = a->slot;
 	if (a->slot == 0)
 		tl->packed = false;
-	m->code = (int16_t)(a->code < INT16_MIN   ? INT16_MIN
+	m->code = (int16_t)(a->code < INT16_MIN	  ? INT16_MIN
 			    : a->code > INT16_MAX ? INT16_MAX
 						  : a->code);
 	m->outcome = (uint8_t)a->outcome;
@@ -386,8 +389,7 @@ timeline_escape(FILE *f, const char *text, size_t len)
 			fputs("&quot;", f);
 		else if (c < 0x80 && (c >= 0x20 && c != 0x7f))
 			fputc(c, f);
-		else if (c >= 0x80 && i + n <= len &&
-			 utf8_valid(text + i, n) &&
+		else if (c >= 0x80 && i + n <= len && utf8_valid(text + i, n) &&
 			 /* U+FFFE and U+FFFF are not XML characters */
 			 !(n == 3 && c == 0xef && p[i + 1] == 0xbf &&
 			   p[i + 2] >= 0xbe)) {
@@ -504,8 +506,9 @@ timeline_bar(FILE *f, double x, double width, double y, int outcome)
 		width -= 1; /* a gap: two attempts in a row are two bars */
 	else if (width < 1)
 		width = 1; /* a thinner bar would barely show */
-	fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%d\" "
-		   "class=\"%s\">",
+	fprintf(f,
+		"<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%d\" "
+		"class=\"%s\">",
 		x, y, width, TIMELINE_BAR, timeline_styles[outcome].css);
 }
 
@@ -540,7 +543,8 @@ timeline_group_write(FILE *f, const struct timeline *tl,
 		for (int o = 0, sep = 0; o < TIMELINE_OUTCOMES; o++)
 			if (g->outcomes[o] > 0)
 				fprintf(f, "%s %u %s", sep++ ? "," : "",
-					g->outcomes[o], timeline_styles[o].name);
+					g->outcomes[o],
+					timeline_styles[o].name);
 		fputs(" · ", f);
 		timeline_escape(f, host != NULL ? host : "local",
 				strlen(host != NULL ? host : "local"));
@@ -564,8 +568,10 @@ timeline_axis(FILE *f, double span, double scale, double top, double bottom)
 		power *= 10;
 	for (; power > raw; exponent--)
 		power /= 10;
-	mantissa = raw <= power ? 1 : raw <= 2 * power ? 2 : raw <= 5 * power ? 5
-										 : 10;
+	mantissa = raw <= power	      ? 1
+		   : raw <= 2 * power ? 2
+		   : raw <= 5 * power ? 5
+				      : 10;
 	if (mantissa == 10)
 		mantissa = 1, exponent++, power *= 10;
 	step = mantissa * power;
@@ -576,10 +582,11 @@ timeline_axis(FILE *f, double span, double scale, double top, double bottom)
 	else
 		unit = " µs", unit_exponent = 6;
 	/* The label's digits: exact, as the step is m * 10^e in the unit. */
-	decimals = exponent + unit_exponent < 0 ? -(exponent + unit_exponent)
-						: 0;
-	fprintf(f, "<line x1=\"%d\" y1=\"%.0f\" x2=\"%d\" y2=\"%.0f\" "
-		   "class=\"a\"/>\n",
+	decimals =
+	    exponent + unit_exponent < 0 ? -(exponent + unit_exponent) : 0;
+	fprintf(f,
+		"<line x1=\"%d\" y1=\"%.0f\" x2=\"%d\" y2=\"%.0f\" "
+		"class=\"a\"/>\n",
 		TIMELINE_LEFT, bottom, TIMELINE_LEFT + TIMELINE_PLOT, bottom);
 	/* (Durations are floats: a span a little short still gets its
 	 * last tick.) */
@@ -659,17 +666,19 @@ timeline_render(struct timeline *tl, FILE *f, double merge_px)
 		fprintf(f, ".%s{fill:%s}\n", timeline_styles[o].css,
 			timeline_styles[o].fill);
 	fputs(".a{stroke:#444}.g{stroke:#ddd}.h{fill:#f3f3f3}\n</style>\n", f);
-	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n"
-		   "<text x=\"6\" y=\"18\" font-size=\"13\">cpmap: %zu "
-		   "attempt%s on %zu lane%s in %s%s</text>\n",
+	fprintf(f,
+		"<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n"
+		"<text x=\"6\" y=\"18\" font-size=\"13\">cpmap: %zu "
+		"attempt%s on %zu lane%s in %s%s</text>\n",
 		tl->count, tl->count == 1 ? "" : "s", lanes,
 		lanes == 1 ? "" : "s", took, when);
 	for (int o = 0; o < TIMELINE_OUTCOMES; o++)
-		fprintf(f,
-			"<rect x=\"%d\" y=\"30\" width=\"10\" height=\"10\" "
-			"class=\"%s\"/><text x=\"%d\" y=\"39\">%s (%u)</text>\n",
-			6 + o * 130, timeline_styles[o].css, 20 + o * 130,
-			timeline_styles[o].name, outcomes[o]);
+		fprintf(
+		    f,
+		    "<rect x=\"%d\" y=\"30\" width=\"10\" height=\"10\" "
+		    "class=\"%s\"/><text x=\"%d\" y=\"39\">%s (%u)</text>\n",
+		    6 + o * 130, timeline_styles[o].css, 20 + o * 130,
+		    timeline_styles[o].name, outcomes[o]);
 	if (tl->count == 0) {
 		fprintf(f, "<text x=\"%d\" y=\"%d\">no attempts</text>\n",
 			TIMELINE_LEFT, TIMELINE_TOP + 11);

@@ -163,7 +163,7 @@ test_packing(void)
 	add(tl, 2, ":", 0, 1, 2, TIMELINE_OK, 0, "2");
 	add(tl, 3, ":", 0, 2.5, 4, TIMELINE_OK, 0, "3");
 	add(tl, 4, ":", 0, 3, 5, TIMELINE_OK, 0, "4");
-	add(tl, 5, ":", 0, 2, 3, TIMELINE_OK, 0, "5"); /* lane 2 again */
+	add(tl, 5, ":", 0, 2, 3, TIMELINE_OK, 0, "5");	/* lane 2 again */
 	add(tl, 6, "b", 0, 0, 10, TIMELINE_OK, 0, "6"); /* its own host */
 	svg = render(tl, 1);
 	tap_ok(strstr(svg, "on 4 lanes") != NULL, "packed into 3 + 1 lanes");
@@ -182,7 +182,7 @@ test_ticks(void)
 {
 	static const struct {
 		double span;
-		const char *want, *not;
+		const char *want, *not ;
 	} cases[] = {
 	    {0.05, ">50 ms</text>", ">60 ms</text>"},
 	    {0.05, ">0 ms</text>", ">5 ms</text>"},
@@ -201,9 +201,9 @@ test_ticks(void)
 		add(tl, 1, NULL, 1, 5, 5 + cases[i].span, TIMELINE_OK, 0, "");
 		svg = render(tl, 1);
 		tap_ok(strstr(svg, cases[i].want) != NULL &&
-			   strstr(svg, cases[i].not) == NULL,
+			   strstr(svg, cases[i].not ) == NULL,
 		       "a span of %g s: %s, not %s", cases[i].span,
-		       cases[i].want, cases[i].not);
+		       cases[i].want, cases[i].not );
 		free(svg);
 		timeline_free(tl);
 	}
@@ -228,9 +228,9 @@ test_merging(void)
 	tap_ok(strstr(svg, "<title>2 attempts (seq 1 to 2), from 0.000 s "
 			   "to 15.6 ms: 2 ok · local slot 1</title>") != NULL,
 	       "a merged bar's title counts its attempts");
-	tap_ok(strstr(svg, "class=\"f\"><title>2 attempts (seq 641 to "
-			   "642), from 5.000 s to 5.016 s: 1 ok, 1 failed") !=
-		   NULL,
+	tap_ok(strstr(svg,
+		      "class=\"f\"><title>2 attempts (seq 641 to "
+		      "642), from 5.000 s to 5.016 s: 1 ok, 1 failed") != NULL,
 	       "one failure among them colours the bar");
 	free(svg);
 	svg = render(tl, 8);
@@ -258,7 +258,8 @@ static void
 test_bounds(void)
 {
 	struct timeline *tl = timeline_create();
-	char text[64], dir[] = "/tmp/test_timeline.XXXXXX", *path, *cause = NULL;
+	char text[64], dir[] = "/tmp/test_timeline.XXXXXX", *path,
+		       *cause = NULL;
 	FILE *f;
 	long size;
 

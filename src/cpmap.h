@@ -138,15 +138,17 @@ struct options {
 	unsigned retries; /* --retries: more attempts for failures */
 	uint64_t retry_delay_ms; /* before the first retry, then doubled */
 	struct halt_policy halt;
-	const char *joblog;	   /* --joblog FILE, or NULL */
-	bool joblog_append;	   /* --joblog +FILE: append to FILE */
-	bool resume;		   /* skip tasks the joblog has */
-	bool resume_failed;	   /* ... but run failed ones again */
+	const char *joblog; /* --joblog FILE, or NULL */
+	bool joblog_append; /* --joblog +FILE: append to FILE */
+	bool resume;	    /* skip tasks the joblog has */
+	bool resume_failed; /* ... but run failed ones again */
+	bool progress;	    /* --progress */
+	bool bar;	    /* --bar */
+
+	/* --timeline */
 	const char *timeline_path; /* --timeline FILE.svg, or NULL */
 	const char *timeline_from; /* --from-joblog LOG: draw it, run nothing */
-	struct timeline *timeline; /* --timeline: the attempts (main's) */
-	bool progress;		   /* --progress */
-	bool bar;		   /* --bar */
+	struct timeline *timeline; /* the attempts drawn (main's), or NULL */
 
 	/* output */
 	bool ordered;

@@ -339,6 +339,9 @@ timeline_pack(struct timeline *tl)
 	double *free_at = NULL; /* when each lane of the host frees */
 	size_t lanes = 0, cap = 0;
 
+	tl->packed = true;
+	if (tl->count == 0)
+		return; /* qsort must not see a NULL array */
 	qsort(tl->marks, tl->count, sizeof *tl->marks, timeline_by_host_start);
 	for (size_t i = 0; i < tl->count; i++) {
 		struct mark *m = &tl->marks[i];
@@ -363,7 +366,6 @@ timeline_pack(struct timeline *tl)
 		m->lane = (uint32_t)lane + 1;
 	}
 	free(free_at);
-	tl->packed = true;
 }
 
 /* ---- SVG ----------------------------------------------------------------- */
@@ -475,7 +477,8 @@ timeline_title(FILE *f, const struct timeline *tl, const struct mark *m,
 	if (m->attempt > 1)
 		fprintf(f, " (attempt %u)", m->attempt);
 	fprintf(f, " · %s: ", tl->commands ? "command" : "input");
-	timeline_escape(f, tl->texts.data + m->text, m->text_len);
+	if (m->text_len > 0)
+		timeline_escape(f, tl->texts.data + m->text, m->text_len);
 	if (m->truncated)
 		fputs("…", f);
 	fprintf(f, " · %s · %s (at %s) · ", how, took, at);
@@ -629,7 +632,9 @@ timeline_render(struct timeline *tl, FILE *f, double merge_px)
 
 	if (!tl->packed)
 		timeline_pack(tl);
-	qsort(tl->marks, tl->count, sizeof *tl->marks, timeline_by_lane);
+	if (tl->count > 0)
+		qsort(tl->marks, tl->count, sizeof *tl->marks,
+		      timeline_by_lane);
 	for (size_t i = 0; i < tl->count; i++) {
 		const struct mark *m = &tl->marks[i];
 

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 
@@ -143,6 +144,11 @@ struct options {
 	bool resume_failed; /* ... but run failed ones again */
 	bool progress;	    /* --progress */
 	bool bar;	    /* --bar */
+
+	/* --timeline */
+	const char *timeline_path; /* --timeline FILE.svg, or NULL */
+	const char *timeline_from; /* --from-joblog LOG: draw it, run nothing */
+	struct timeline *timeline; /* the attempts drawn (main's), or NULL */
 
 	/* output */
 	bool ordered;
@@ -779,6 +785,22 @@ struct done_set *joblog_read_done(const char *path, bool failed_too,
 bool done_set_has(const struct done_set *set, uint64_t seq);
 void done_set_free(struct done_set *set);
 
+/* One line of a joblog, its strings pointing into the line read. */
+struct joblog_entry {
+	uint64_t seq;
+	const char *host; /* ":" is this machine */
+	double start;	  /* seconds since the epoch */
+	double runtime;	  /* seconds */
+	bool timed;	  /* start and runtime could be read */
+	long exitval, signal;
+	const char *command;
+};
+typedef void (*joblog_entry_cb)(void *arg, const struct joblog_entry *entry);
+/* Hand every line of a joblog (cpmap's or GNU parallel's) to each; -1
+ * with *cause if it cannot be read.  *bad: the lines not understood. */
+int joblog_each(const char *path, joblog_entry_cb each, void *arg, size_t *bad,
+		char **cause);
+
 /* ---- progress.c: --progress and --bar on stderr ----------------------- */
 
 struct progress_counts {
@@ -792,6 +814,57 @@ struct progress *progress_start(uv_loop_t *loop, bool bar);
 void progress_note(struct progress *p, const struct progress_counts *counts);
 /* Draw the final state and go. */
 void progress_stop(struct progress *p);
+
+/* ---- timeline.c: --timeline FILE.svg, a picture of the attempts ------- */
+
+enum timeline_outcome {
+	TIMELINE_OK,
+	TIMELINE_FAILED,
+	TIMELINE_SIGNALED,
+	TIMELINE_TIMEOUT,
+	TIMELINE_SPAWN, /* the command could not be started */
+	TIMELINE_LOST,	/* lost with its worker (host-lost) */
+	TIMELINE_OUTCOMES
+};
+
+/* One attempt, as the pool or a joblog tells it (a plain value). */
+struct timeline_attempt {
+	uint64_t seq;
+	const char *host;  /* where it ran; NULL or "local": this machine */
+	unsigned slot;	   /* its lane; 0: unknown, packed when drawn */
+	unsigned attempt;  /* of its task, from 1; 0: unknown */
+	double start, end; /* wall clock, seconds since the epoch */
+	enum timeline_outcome outcome;
+	int code;	  /* the exit code, or the signal (signaled, timeout) */
+	const char *text; /* the input (a joblog: the command), or NULL */
+	size_t text_len;
+};
+
+struct timeline;
+struct task;
+
+struct timeline *timeline_create(void);
+/* Keep a compact copy of the attempt (its text truncated). */
+void timeline_add(struct timeline *tl, const struct timeline_attempt *a);
+/* The pool's hook: an attempt of t has ended so (tl NULL: no picture). */
+void timeline_note(struct timeline *tl, const struct task *t,
+		   const struct attempt_end *end);
+/* Add every attempt a joblog shows; -1 with *cause if it cannot be
+ * read. */
+int timeline_read_joblog(struct timeline *tl, const char *path, char **cause);
+/*
+ * Write the SVG to f, merging the bars of a lane that are narrower than
+ * merge_px pixels into one; -1 if f could not be written.
+ */
+int timeline_render(struct timeline *tl, FILE *f, double merge_px);
+/* Write the SVG to path atomically, at most TIMELINE_MAX_BYTES (merging
+ * more when needed); 0, or -1 with *cause. */
+#define TIMELINE_MAX_BYTES (5u * 1000 * 1000)
+int timeline_write(struct timeline *tl, const char *path, char **cause);
+/* Attempts kept, and the bytes their records hold (tests). */
+size_t timeline_count(const struct timeline *tl);
+size_t timeline_memory(const struct timeline *tl);
+void timeline_free(struct timeline *tl);
 
 /* ---- task.c: building a task and mapping its attempts to a result ----- */
 

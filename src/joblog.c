@@ -12,9 +12,10 @@
  * cpmap wrote; the caller then stops the run.
  *
  * Reading for --resume keeps only the sequence numbers: a sorted array that
- * is searched with bsearch.  Lines it cannot read (another tool's garbage, a
- * last line cut short by a crash) are skipped with a warning: their tasks
- * simply run again.
+ * is searched with bsearch.  Reading for --timeline --from-joblog hands
+ * each line's fields to the caller, one line at a time.  Lines it cannot read
+ * (another tool's garbage, a last line cut short by a crash) are skipped with a
+ * warning: their tasks simply run again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,29 +187,98 @@ joblog_compare(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Parse one joblog line; false if it is not one. */
+/* Split a joblog line into its nine fields (the command keeps its tabs);
+ * false if it has fewer. */
 static bool
-joblog_parse_line(char *line, uint64_t *seq, long *exitval, long *signal)
+joblog_split(char *line, char *field[9])
 {
-	char *field[9], *end;
-	size_t n = 0;
+	char *p = line;
 
-	for (char *p = line; n < 9; n++) {
+	for (size_t n = 0; n < 8; n++) {
 		field[n] = p;
-		if (n == 8)
-			break;
 		if ((p = strchr(p, '\t')) == NULL)
 			return false;
 		*p++ = '\0';
 	}
-	*seq = strtoull(field[0], &end, 10);
-	if (field[0][0] < '0' || field[0][0] > '9' || *end != '\0' || *seq == 0)
+	field[8] = p;
+	return true;
+}
+
+/* A whole number field; false if it is not one. */
+static bool
+joblog_long(const char *text, long *value)
+{
+	char *end;
+
+	*value = strtol(text, &end, 10);
+	return text[0] != '\0' && *end == '\0';
+}
+
+/* Parse one joblog line into entry (pointing into line); false if it is
+ * not one. */
+static bool
+joblog_parse_line(char *line, struct joblog_entry *entry)
+{
+	char *field[9], *end;
+
+	if (!joblog_split(line, field))
 		return false;
-	*exitval = strtol(field[6], &end, 10);
-	if (field[6][0] == '\0' || *end != '\0')
+	entry->seq = strtoull(field[0], &end, 10);
+	if (field[0][0] < '0' || field[0][0] > '9' || *end != '\0' ||
+	    entry->seq == 0)
 		return false;
-	*signal = strtol(field[7], &end, 10);
-	return field[7][0] != '\0' && *end == '\0';
+	entry->host = field[1];
+	/* GNU parallel pads JobRuntime with spaces; strtod skips them.
+	 * --resume needs neither time: a line without them still counts. */
+	entry->start = strtod(field[2], &end);
+	entry->timed = end != field[2] && *end == '\0';
+	entry->runtime = strtod(field[3], &end);
+	entry->timed = entry->timed && end != field[3] && *end == '\0' &&
+		       entry->runtime >= 0;
+	entry->command = field[8];
+	return joblog_long(field[6], &entry->exitval) &&
+	       joblog_long(field[7], &entry->signal);
+}
+
+int
+joblog_each(const char *path, joblog_entry_cb each, void *arg, size_t *bad,
+	    char **cause)
+{
+	char *line = NULL;
+	size_t size = 0, number = 0;
+	ssize_t len;
+	FILE *f = fopen(path, "re");
+
+	*bad = 0;
+	if (f == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &size, f)) > 0) {
+		struct joblog_entry entry;
+
+		number++;
+		if (line[len - 1] != '\n') {
+			(*bad)++; /* cut short by a crash */
+			continue;
+		}
+		line[len - 1] = '\0';
+		if (number == 1 && strncmp(line, "Seq\t", 4) == 0)
+			continue;
+		if (!joblog_parse_line(line, &entry)) {
+			(*bad)++;
+			continue;
+		}
+		each(arg, &entry);
+	}
+	free(line);
+	if (ferror(f)) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return 0;
 }
 
 struct done_set *
@@ -229,8 +299,7 @@ joblog_read_done(const char *path, bool failed_too, char **cause)
 		return NULL;
 	}
 	while ((len = getline(&line, &size, f)) > 0) {
-		uint64_t seq;
-		long exitval, signal;
+		struct joblog_entry entry;
 
 		number++;
 		if (line[len - 1] != '\n') {
@@ -242,19 +311,19 @@ joblog_read_done(const char *path, bool failed_too, char **cause)
 		line[len - 1] = '\0';
 		if (number == 1 && strncmp(line, "Seq\t", 4) == 0)
 			continue;
-		if (!joblog_parse_line(line, &seq, &exitval, &signal)) {
+		if (!joblog_parse_line(line, &entry)) {
 			bad++;
 			continue;
 		}
 		/* --resume-failed: only a success counts as done. */
-		if (failed_too && (exitval != 0 || signal != 0))
+		if (failed_too && (entry.exitval != 0 || entry.signal != 0))
 			continue;
 		if (set->count == cap) {
 			cap = cap ? cap * 2 : 256;
 			set->seqs =
 			    xreallocarray(set->seqs, cap, sizeof *set->seqs);
 		}
-		set->seqs[set->count++] = seq;
+		set->seqs[set->count++] = entry.seq;
 	}
 	free(line);
 	fclose(f);

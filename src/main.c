@@ -65,6 +65,8 @@ enum long_only_option {
 	OPT_NO_OP,
 	OPT_TAGSTRING,
 	OPT_DELAY,
+	OPT_TIMELINE,
+	OPT_FROM_JOBLOG,
 };
 
 static const struct option main_long_options[] = {
@@ -113,6 +115,8 @@ static const struct option main_long_options[] = {
     {"joblog", required_argument, NULL, OPT_JOBLOG},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
+    {"timeline", required_argument, NULL, OPT_TIMELINE},
+    {"from-joblog", required_argument, NULL, OPT_FROM_JOBLOG},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"bar", no_argument, NULL, OPT_BAR},
     {"persist", no_argument, NULL, OPT_PERSIST},
@@ -228,6 +232,10 @@ main_usage(FILE *f)
 	    "                         appends)\n"
 	    "      --resume           skip the tasks FILE shows done\n"
 	    "      --resume-failed    ... and run the failed ones again\n"
+	    "      --timeline FILE    draw the run's attempts in FILE (SVG) "
+	    "at the end\n"
+	    "      --from-joblog LOG  with --timeline: draw LOG's tasks, run "
+	    "nothing\n"
 	    "      --progress         show progress on stderr\n"
 	    "      --bar              show a progress bar on stderr\n"
 	    "remote workers:\n"
@@ -853,6 +861,18 @@ main_parse(struct options *opts, int argc, char **argv)
 			if (opts->joblog[0] == '\0')
 				main_usage_error("--joblog needs a file name");
 			break;
+		case OPT_TIMELINE:
+			if (optarg[0] == '\0')
+				main_usage_error(
+				    "--timeline needs a file name");
+			opts->timeline_path = optarg;
+			break;
+		case OPT_FROM_JOBLOG:
+			if (optarg[0] == '\0')
+				main_usage_error(
+				    "--from-joblog needs a file name");
+			opts->timeline_from = optarg;
+			break;
 		case OPT_RESUME:
 			opts->resume = true;
 			break;
@@ -902,6 +922,11 @@ main_parse(struct options *opts, int argc, char **argv)
 			main_usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
+	if (opts->timeline_from != NULL && opts->timeline_path == NULL)
+		main_usage_error("--from-joblog needs --timeline FILE");
+	if (opts->timeline_from != NULL && optind < argc)
+		main_usage_error("--from-joblog draws a joblog and runs "
+				 "nothing: it takes no command or input");
 	main_parse_groups(opts, argc - optind, argv + optind);
 	if (main_jobs_unbounded && opts->verbose)
 		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
@@ -1098,6 +1123,42 @@ main_plan_workers(struct options *opts, bool jobs_given)
 	opts->worker_count = 1;
 }
 
+/* --timeline: write the picture; false (said on stderr) if it could
+ * not be. */
+static bool
+main_write_timeline(const struct options *opts)
+{
+	char *cause = NULL;
+
+	if (opts->timeline == NULL)
+		return true;
+	if (timeline_write(opts->timeline, opts->timeline_path, &cause) == 0)
+		return true;
+	log_warn("%s", cause);
+	free(cause);
+	return false;
+}
+
+/* --timeline FILE --from-joblog LOG: a picture of an earlier run. */
+static int
+main_draw_joblog(struct options *opts)
+{
+	char *cause = NULL;
+	bool written;
+
+	opts->timeline = timeline_create();
+	if (timeline_read_joblog(opts->timeline, opts->timeline_from, &cause) <
+	    0) {
+		log_warn("%s", cause);
+		free(cause);
+		timeline_free(opts->timeline);
+		return CPMAP_EXIT_USAGE;
+	}
+	written = main_write_timeline(opts);
+	timeline_free(opts->timeline);
+	return written ? 0 : CPMAP_EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1124,6 +1185,19 @@ main(int argc, char **argv)
 		return printf("%d\n", CPMAP_PROTOCOL_VERSION) < 0;
 	main_cloexec_inherited();
 	main_parse(&opts, argc, argv);
+	if (opts.timeline_from != NULL) {
+		status = main_draw_joblog(&opts);
+		for (size_t i = 0; i < opts.worker_count; i++)
+			free(opts.workers[i].where);
+		free(opts.workers);
+		free(opts.env);
+		free(opts.basefiles);
+		free(opts.returns);
+		free(opts.sources);
+		return status;
+	}
+	if (opts.timeline_path != NULL)
+		opts.timeline = timeline_create();
 
 	tmpl =
 	    template_parse(opts.command, opts.command_count, opts.replace,
@@ -1161,6 +1235,10 @@ main(int argc, char **argv)
 	/* Input that could not be read is work not done: say it loudly. */
 	if (input_error(reader) != 0 && status < 128)
 		status = CPMAP_EXIT_USAGE;
+	/* After ^C or --halt too: the picture shows how far it got. */
+	if (!main_write_timeline(&opts))
+		status = CPMAP_EXIT_USAGE;
+	timeline_free(opts.timeline);
 	rc = pool_output_error(pool);
 	pool_free(pool);
 	input_reader_free(reader);

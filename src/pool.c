@@ -554,6 +554,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	if (error == 0)
 		p->spawn_waits = 0;
 	p->spawn_blocked = false;
+	timeline_note(p->opts->timeline, t, end); /* --timeline */
 	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
 	    end->signal == SIGPIPE && output_stdout_gone(p->out)) {
 		/* -u: it wrote to our stdout after its reader left. */

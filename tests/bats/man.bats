@@ -155,6 +155,8 @@ extract_examples() {
 		--joblog .*--resume|--resume .*--joblog
 		--timeout .*--retries|--retries .*--timeout
 		--halt now,fail=1
+		--timeline .*--joblog|--joblog .*--timeline
+		--timeline .*--from-joblog
 		--persist .*(python3 -u|mawk -W interactive)
 	EOF
 }
@@ -230,7 +232,7 @@ help_options() {
 }
 
 @test "cpmap accepts every option the manual page lists" {
-	local opt arg bad='' takes with
+	local opt arg bad='' takes with inputs
 	# Each option, with a valid argument when it takes one (".It Fl x Ar
 	# y") and the options it needs, runs one task on a JSON string input
 	# (valid for -J too): --dry-run where it may, else a harmless command.
@@ -253,6 +255,9 @@ help_options() {
 		--halt) arg=now,fail=1 ;;
 		--results) arg=$SCRATCH/results ;;
 		--joblog) arg=$SCRATCH/joblog ;;
+		--timeline) arg=$SCRATCH/timeline.svg ;;
+		--from-joblog) arg=$SCRATCH/from.log &&
+			printf '1\t:\t1700000000.000\t1.000\t0\t0\t0\t0\ttrue\n' >"$arg" ;;
 		-S | --workers) arg=1/: ;;
 		--transport) arg=ssh ;;
 		--host-timeout) arg=1s ;;
@@ -266,9 +271,13 @@ help_options() {
 		case $opt in
 		--resume | --resume-failed) with=(--joblog "$SCRATCH/joblog") ;;
 		--stride | --persist-max) with=(--persist) ;;
+		--from-joblog) with=(--timeline "$SCRATCH/from.svg") ;;
 		*) with=() ;;
 		esac
+		# --from-joblog runs nothing: no command, no input.
+		inputs=(::: '"x"')
 		case $opt in
+		--from-joblog) inputs=() ;;
 		--json) with+=(true) ;;
 		--persist | --stride | --persist-max) with+=(cat) ;;
 		*) with+=(--dry-run true) ;;
@@ -281,10 +290,10 @@ help_options() {
 		fi
 		if [ "$takes" = yes ]; then
 			run --separate-stderr timeout 20 "$CPMAP" "$opt" "$arg" \
-				"${with[@]}" ::: '"x"'
+				"${with[@]}" "${inputs[@]}"
 		else
 			run --separate-stderr timeout 20 "$CPMAP" "$opt" \
-				"${with[@]}" ::: '"x"'
+				"${with[@]}" "${inputs[@]}"
 		fi
 		[ "$status" -eq 0 ] || bad+=" $opt(status $status: $stderr)"
 	done < <(awk '/^\.It Fl / {

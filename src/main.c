@@ -1243,6 +1243,7 @@ main(int argc, char **argv)
 	pool_free(pool);
 	input_reader_free(reader);
 	template_free(tmpl);
+	template_free(opts.tagstring);
 	child_stop();
 	for (size_t i = 0; i < opts.worker_count; i++)
 		free(opts.workers[i].where);

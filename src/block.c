@@ -92,7 +92,7 @@ block_next_boundary(const char *data, size_t len, size_t from,
 
 	if (sep->end_len == 0 && sep->start_len == 0)
 		return p <= len ? p : (eof ? len : 0);
-	while (p < len) {
+	while (p <= len) {
 		const char *hit;
 
 		if (sep->end_len > 0) {
@@ -100,12 +100,16 @@ block_next_boundary(const char *data, size_t len, size_t from,
 
 			if (p < sep->end_len)
 				at = sep->end_len - 1;
+			if (at >= len)
+				break;
 			hit = memchr(data + at, sep->end[sep->end_len - 1],
 				     len - at);
 			if (hit == NULL)
 				break;
 			p = (size_t)(hit - data) + 1;
 		} else {
+			if (p >= len)
+				break;
 			hit = memchr(data + p, sep->start[0], len - p);
 			if (hit == NULL)
 				break;
@@ -113,16 +117,13 @@ block_next_boundary(const char *data, size_t len, size_t from,
 		}
 		if (block_is_boundary(data, len, p, sep, eof))
 			return p;
-		if (p == len || (p + sep->start_len > len && !eof))
+		if (p >= len)
+			break;
+		if (p + sep->start_len > len && !eof)
 			return 0; /* more data will tell */
 		p++;
 	}
-	if (eof && len > 0)
-		return len;
-	if (len > 0 && sep->start_len == 0 &&
-	    block_is_boundary(data, len, len, sep, eof) && len >= from)
-		return len;
-	return 0;
+	return eof && len >= from ? len : 0;
 }
 
 size_t
@@ -135,6 +136,10 @@ block_boundary(const char *data, size_t len, size_t want,
 		want = 1;
 	if (len <= want)
 		return eof ? len : 0;
+	/* Decide only when a boundary at want could be seen: the cuts do
+	 * not depend on how the stream was read. */
+	if (!eof && len - want < sep->start_len)
+		return 0;
 	p = block_last_boundary(data, len, want, sep, eof);
 	if (p > 0)
 		return p;

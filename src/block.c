@@ -241,22 +241,33 @@ struct block_reader {
 
 static void block_poll_cb(uv_poll_t *handle, int status, int events);
 
+/* Bytes to gather before a cut can be decided: the block, and a record
+ * start past it. */
+static size_t
+block_fill(const struct block_reader *r)
+{
+	return r->want + r->sep.start_len + 1;
+}
+
 /* Read once; false at EOF or an error (then eof is set), or EAGAIN. */
 static bool
 block_read(struct block_reader *r)
 {
 	ssize_t n;
 
-	if (r->cap - r->len < BLOCK_READ_SLACK / 4 || r->cap < r->fill) {
+	if (r->fill <= r->len)
+		r->fill = r->len + 4096; /* the --header lines go on */
+	if (r->cap < r->fill) {
 		size_t cap = r->cap;
 
-		while (cap < r->fill || cap - r->len < BLOCK_READ_SLACK / 4)
+		while (cap < r->fill)
 			cap = cap < 4096 ? 4096 : cap * 2;
 		r->buf = xrealloc(r->buf, cap);
 		r->cap = cap;
 	}
+	/* Never past what the block needs: the rest stays unread. */
 	do
-		n = read(r->fd, r->buf + r->len, r->cap - r->len);
+		n = read(r->fd, r->buf + r->len, r->fill - r->len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return false;
@@ -336,7 +347,7 @@ block_cut(struct block_reader *r, size_t cut)
 	memcpy(r->buf, b->data + cut, rest);
 	r->len = rest;
 	r->offset += cut;
-	r->fill = r->want;
+	r->fill = block_fill(r);
 	return block_input(r, b);
 }
 
@@ -445,7 +456,7 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 					  .start = opts->recstart,
 					  .start_len = opts->recstart_len};
 	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
-	r->fill = r->want;
+	r->fill = block_fill(r);
 	r->header_left = opts->header_lines;
 	if (path == NULL || strcmp(path, "-") == 0) {
 		r->fd = STDIN_FILENO;
@@ -552,8 +563,11 @@ block_poll_cb(uv_poll_t *handle, int status, int events)
 	} else {
 		(void)block_read(r);
 	}
-	if (!r->eof && (r->len < r->fill || r->header_left > 0))
-		return; /* one read per readiness, until a block is there */
+	/* One read per readiness, until a block is there. */
+	if (r->header_left > 0 && !block_take_header(r))
+		return;
+	if (!r->eof && r->len < r->fill)
+		return;
 	uv_poll_stop(&r->poll);
 	r->polling = false;
 	r->ready(r->arg);

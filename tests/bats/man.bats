@@ -230,7 +230,7 @@ help_options() {
 }
 
 @test "cpmap accepts every option the manual page lists" {
-	local opt arg bad='' takes with
+	local opt arg bad='' takes with src
 	# Each option, with a valid argument when it takes one (".It Fl x Ar
 	# y") and the options it needs, runs one task on a JSON string input
 	# (valid for -J too): --dry-run where it may, else a harmless command.
@@ -244,6 +244,9 @@ help_options() {
 		-j | --jobs | -n | --chunk | --buffer) arg=2 ;;
 		-P | --max-procs | -N | --max-args) arg=2 ;;
 		--header) arg=: ;;
+		--block | --block-size) arg=1k ;;
+		--recend) arg='\n' ;;
+		--recstart) arg='"' ;;
 		--tagstring) arg='{#}' ;;
 		--delay) arg=10ms ;;
 		--retries | --stride | --persist-max) arg=2 ;;
@@ -266,7 +269,15 @@ help_options() {
 		case $opt in
 		--resume | --resume-failed) with=(--joblog "$SCRATCH/joblog") ;;
 		--stride | --persist-max) with=(--persist) ;;
+		--block | --block-size | --recend | --recstart) with=(--pipe) ;;
 		*) with=() ;;
+		esac
+		# --pipe cuts a file into blocks: no ::: inputs.
+		case $opt in
+		--pipe | --pipe-part | --pipepart | --block | --block-size | \
+			--recend | --recstart)
+			src=(-a "$SCRATCH/inputs") ;;
+		*) src=(::: '"x"') ;;
 		esac
 		case $opt in
 		--json) with+=(true) ;;
@@ -281,10 +292,10 @@ help_options() {
 		fi
 		if [ "$takes" = yes ]; then
 			run --separate-stderr timeout 20 "$CPMAP" "$opt" "$arg" \
-				"${with[@]}" ::: '"x"'
+				"${with[@]}" "${src[@]}"
 		else
 			run --separate-stderr timeout 20 "$CPMAP" "$opt" \
-				"${with[@]}" ::: '"x"'
+				"${with[@]}" "${src[@]}"
 		fi
 		[ "$status" -eq 0 ] || bad+=" $opt(status $status: $stderr)"
 	done < <(awk '/^\.It Fl / {

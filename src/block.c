@@ -25,14 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "cpmap.h"
 
-#define BLOCK_READ_SLACK 65536	 /* room past --block for the last read */
-#define BLOCK_PART_WINDOW 65536	 /* --pipe-part: bytes scanned at a time */
+#define BLOCK_READ_SLACK 65536	/* room past --block for the last read */
+#define BLOCK_PART_WINDOW 65536 /* --pipe-part: bytes scanned at a time */
 #define BLOCK_PIPE_SIZE 1048576 /* a task's stdin pipe, when allowed */
 
 /* ---- the boundary finder (pure) --------------------------------------- */
@@ -231,10 +232,10 @@ struct block_reader {
 	bool eof;
 	bool stopped;
 	int error;
-	uint64_t offset; /* of buf[0] in the stream */
-	uint64_t number; /* blocks cut so far */
-	uint64_t bytes;	 /* read so far (--pipe-part: handed out) */
-	uint64_t size;	 /* --pipe-part: the file's */
+	uint64_t offset;      /* of buf[0] in the stream */
+	uint64_t number;      /* blocks cut so far */
+	uint64_t bytes;	      /* read so far (--pipe-part: handed out) */
+	uint64_t size;	      /* --pipe-part: the file's */
 	unsigned header_left; /* --header lines still to gather */
 	struct buf header;
 };
@@ -304,6 +305,8 @@ block_take_header(struct block_reader *r)
 		r->header_left--;
 	}
 	r->header_left = 0;
+	if (at == 0)
+		return true; /* empty input */
 	buf_append(&r->header, r->buf, at);
 	memmove(r->buf, r->buf + at, r->len - at);
 	r->len -= at;
@@ -394,8 +397,8 @@ block_next_part(struct block_reader *r, struct input **out)
 				cut = r->size;
 			} else {
 				/* Every p up to n - start_len was seen. */
-				uint64_t next = at + (uint64_t)n -
-						r->sep.start_len + 1;
+				uint64_t next =
+				    at + (uint64_t)n - r->sep.start_len + 1;
 
 				at = next - r->sep.end_len;
 				from = r->sep.end_len;
@@ -426,7 +429,8 @@ block_part_header(struct block_reader *r)
 		if (n <= 0)
 			break;
 		while (r->header_left > 0 && i < (size_t)n) {
-			const char *nl = memchr(window + i, '\n', (size_t)n - i);
+			const char *nl =
+			    memchr(window + i, '\n', (size_t)n - i);
 
 			if (nl == NULL) {
 				i = (size_t)n;
@@ -642,15 +646,16 @@ block_reader_free(struct block_reader *r)
 
 struct block_feed {
 	uv_poll_t poll;
-	int fd;		      /* the write end of the task's stdin */
+	int fd; /* the write end of the task's stdin */
 	const struct block *block;
-	uint64_t done;	      /* bytes written: header, then records */
+	uint64_t done; /* bytes written: header, then records */
 	bool polling;
-	bool finished; /* closing, or closed */
-	bool closed;   /* the handle is closed and fd with it */
-	bool stopped;  /* the job let go: free once closed */
-	bool no_splice;	      /* the file cannot be spliced: copy it */
-	char *bounce;	      /* ... through this */
+	bool finished;	  /* closing, or closed */
+	bool closed;	  /* the handle is closed and fd with it */
+	bool stopped;	  /* the job let go: free once closed */
+	bool no_splice;	  /* the file cannot be spliced: copy it */
+	bool no_vmsplice; /* the block cannot be: write it */
+	char *bounce;	  /* ... through this */
 	size_t bounce_len, bounce_at;
 };
 
@@ -731,7 +736,19 @@ block_feed_step(struct block_feed *f)
 			size_t chunk =
 			    left > (1u << 30) ? (1u << 30) : (size_t)left;
 
-			if (b->data != NULL) {
+			if (b->data != NULL && !f->no_vmsplice) {
+				/* The pages go to the pipe, uncopied: the
+				 * block is not touched until its task has
+				 * ended (block_release). */
+				struct iovec iov = {b->data + at, chunk};
+
+				n = vmsplice(f->fd, &iov, 1, SPLICE_F_NONBLOCK);
+				if (n < 0 &&
+				    (errno == EINVAL || errno == ENOSYS)) {
+					f->no_vmsplice = true;
+					continue;
+				}
+			} else if (b->data != NULL) {
 				n = write(f->fd, b->data + at, chunk);
 			} else if (!f->no_splice) {
 				loff_t off = (loff_t)(b->offset + at);

@@ -106,9 +106,9 @@ struct options {
 	size_t recend_len;
 	char *recstart; /* ... and the next starts with these (owned) */
 	size_t recstart_len;
-	unsigned header_lines;	 /* --header N: lines that start every block */
-	char *block_signature;	 /* what cuts the blocks, for the joblog's
-				    Command column (owned), or NULL */
+	unsigned header_lines; /* --header N: lines that start every block */
+	char *block_signature; /* what cuts the blocks, for the joblog's
+				  Command column (owned), or NULL */
 
 	/* the pool */
 	bool persist;	      /* --persist: one long-lived worker per slot */
@@ -869,8 +869,7 @@ struct done_set *joblog_read_done(const char *path, bool failed_too,
 bool done_set_has(const struct done_set *set, uint64_t seq);
 /* --pipe --resume: -1 with *cause unless every task line of the joblog
  * ends with the signature of these blocks (opts->block_signature). */
-int joblog_check_blocks(const char *path, const char *signature,
-			char **cause);
+int joblog_check_blocks(const char *path, const char *signature, char **cause);
 void done_set_free(struct done_set *set);
 
 /* ---- progress.c: --progress and --bar on stderr ----------------------- */

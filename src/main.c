@@ -185,12 +185,14 @@ main_usage(FILE *f)
 	    "      --pipe             cut stdin (or -a FILE) into blocks of "
 	    "whole records,\n"
 	    "                         one block on each task's stdin\n"
-	    "      --block SIZE       about SIZE bytes a block (k, M, G; "
+	    "      --block SIZE, --block-size SIZE\n"
+	    "                         about SIZE bytes a block (k, M, G; "
 	    "default 1M)\n"
 	    "      --recend STR       records end with STR (default: the "
 	    "delimiter)\n"
 	    "      --recstart STR     records start with STR\n"
-	    "      --pipe-part        with -a FILE: blocks are byte ranges of "
+	    "      --pipe-part, --pipepart\n"
+	    "                         with -a FILE: blocks are byte ranges of "
 	    "the file,\n"
 	    "                         spliced to the tasks\n"
 	    "      --header N|:       with --pipe: the first N lines (:, 1) "
@@ -691,12 +693,12 @@ main_check_pipe(struct options *opts, const char *header)
 				 opts->persist ? "--persist" : "-S");
 	if (opts->json_input || opts->colsep != NULL || opts->feed_stdin ||
 	    opts->chunk > 1 || opts->chunk_bytes > 0)
-		main_usage_error(
-		    "--pipe does not combine with %s",
-		    opts->json_input	? "-J"
-		    : opts->colsep	? "--colsep"
-		    : opts->feed_stdin ? "--stdin (the block is the stdin)"
-				       : "-n, -X or -m (a block per task)");
+		main_usage_error("--pipe does not combine with %s",
+				 opts->json_input ? "-J"
+				 : opts->colsep	  ? "--colsep"
+				 : opts->feed_stdin
+				     ? "--stdin (the block is the stdin)"
+				     : "-n, -X or -m (a block per task)");
 	if (opts->header) {
 		unsigned long lines = 1;
 
@@ -746,7 +748,6 @@ main_check_pipe(struct options *opts, const char *header)
 		buf_append_str(&sig, " --pipe-part");
 	opts->block_signature = buf_steal(&sig, NULL);
 }
-
 
 static void
 main_parse(struct options *opts, int argc, char **argv)
@@ -1081,7 +1082,8 @@ main_parse(struct options *opts, int argc, char **argv)
 		main_check_pipe(opts, header);
 	else if (opts->block_size != 0 || opts->recend != NULL ||
 		 opts->recstart != NULL)
-		main_usage_error("--block, --recend and --recstart need --pipe");
+		main_usage_error(
+		    "--block, --recend and --recstart need --pipe");
 	if (main_jobs_unbounded && opts->verbose)
 		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
 	if (opts->source_count == 0)

@@ -110,9 +110,8 @@ task_command(struct task *t, const struct options *opts, struct template *tmpl,
 	if (t->argv == NULL || template_uses_slot(tmpl)) {
 		free(t->argv);
 		/* --pipe: the block goes to stdin (the attempt's block). */
-		t->argv = template_expand(tmpl, &e,
-					  !opts->feed_stdin && !opts->pipe,
-					  cause);
+		t->argv = template_expand(
+		    tmpl, &e, !opts->feed_stdin && !opts->pipe, cause);
 	}
 	if (t->argv != NULL && opts->feed_stdin && t->stdin_data == NULL)
 		task_build_stdin(t, opts->delimiter);

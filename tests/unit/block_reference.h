@@ -19,8 +19,8 @@ reference_is_boundary(const char *d, size_t len, size_t p,
 		return 0;
 	if (p == len && eof)
 		return 1;
-	if (p < sep->end_len || memcmp(d + p - sep->end_len, sep->end,
-				       sep->end_len) != 0)
+	if (p < sep->end_len ||
+	    memcmp(d + p - sep->end_len, sep->end, sep->end_len) != 0)
 		return 0;
 	if (sep->start_len == 0)
 		return 1;

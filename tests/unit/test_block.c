@@ -133,8 +133,8 @@ main(void)
 				for (int eof = 0; eof < 2; eof++)
 					if (block_boundary(buf, have, want,
 							   &sep, eof) !=
-					    reference_cut(buf, have, want,
-							  &sep, eof)) {
+					    reference_cut(buf, have, want, &sep,
+							  eof)) {
 						if (bad++ == 0)
 							tap_diag(
 							    "k %d have %zu "
@@ -143,24 +143,23 @@ main(void)
 							    "%.*s",
 							    k, have, want, eof,
 							    block_boundary(
-								buf, have,
-								want, &sep,
-								eof),
+								buf, have, want,
+								&sep, eof),
 							    reference_cut(
-								buf, have,
-								want, &sep,
-								eof),
+								buf, have, want,
+								&sep, eof),
 							    (int)have, buf);
 					}
 			nw = cut_stream(buf, len, want, &sep, 0, whole, 512);
-			np = cut_stream(buf, len, want, &sep, seed, pieces,
-					512);
+			np =
+			    cut_stream(buf, len, want, &sep, seed, pieces, 512);
 			if (nw != np ||
 			    memcmp(whole, pieces, nw * sizeof *whole) != 0)
 				unstable++;
 		}
-		tap_ok(bad == 0, "random: the finder is the reference (%d "
-				 "differ)",
+		tap_ok(bad == 0,
+		       "random: the finder is the reference (%d "
+		       "differ)",
 		       bad);
 		tap_ok(unstable == 0,
 		       "random: cuts do not depend on the reads (%d differ)",

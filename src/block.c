@@ -293,7 +293,8 @@ block_take_header(struct block_reader *r)
 	size_t at = 0;
 
 	while (r->header_left > 0) {
-		const char *nl = memchr(r->buf + at, '\n', r->len - at);
+		const char *nl =
+		    r->len > at ? memchr(r->buf + at, '\n', r->len - at) : NULL;
 
 		if (nl == NULL) {
 			if (!r->eof)

@@ -520,7 +520,9 @@ process_start(uv_loop_t *loop, const struct process_spec *spec,
 	if (rc == 0) {
 		child = (struct child_spec){
 		    .argv = spec->argv,
-		    .stdin_fd = spec->stdin_pipe ? fds[0][0] : process_devnull,
+		    .stdin_fd = spec->stdin_fd > 0 ? spec->stdin_fd
+				: spec->stdin_pipe ? fds[0][0]
+						   : process_devnull,
 		    .stdout_fd = spec->capture ? fds[1][1] : STDOUT_FILENO,
 		    .stderr_fd = spec->capture ? fds[2][1] : STDERR_FILENO,
 		    .seq = spec->seq,
@@ -530,6 +532,8 @@ process_start(uv_loop_t *loop, const struct process_spec *spec,
 		rc = child_spawn(&child, process_exit_cb, p, &p->pid);
 	}
 	/* The child's ends are the child's now (or nobody's). */
+	if (spec->stdin_fd > 0)
+		close(spec->stdin_fd);
 	for (int *fd = (int[]){fds[0][0], fds[1][1], fds[2][1]}, i = 0; i < 3;
 	     i++)
 		if (fd[i] >= 0)

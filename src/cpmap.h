@@ -99,6 +99,18 @@ struct options {
 	enum shell_choice shell;
 	bool feed_stdin; /* --stdin: the input goes to the task's stdin */
 
+	/* blocks of a stream (--pipe; block.c) */
+	bool pipe;	     /* --pipe: each task reads one block on stdin */
+	bool pipe_part;	     /* --pipe-part: blocks are ranges of -a FILE */
+	uint64_t block_size; /* --block: bytes per block, about */
+	char *recend;	     /* a record ends with these bytes (owned) */
+	size_t recend_len;
+	char *recstart; /* ... and the next starts with these (owned) */
+	size_t recstart_len;
+	unsigned header_lines; /* --header N: lines that start every block */
+	char *block_signature; /* what cuts the blocks, for the joblog's
+				  Command column (owned), or NULL */
+
 	/* the pool */
 	bool persist;	      /* --persist: one long-lived worker per slot */
 	uint64_t persist_max; /* --persist-max: tasks per worker, 0: no limit */
@@ -301,6 +313,78 @@ ssize_t record_next(const char *data, size_t len, int delimiter,
 /* Remove a trailing '\r' (line mode tolerates CRLF); return the new len. */
 size_t record_strip_cr(const char *data, size_t len);
 
+/* ---- block.c: blocks of a stream (--pipe, --pipe-part) -------------- */
+
+/* What separates records: the end of one, the start of the next. */
+struct block_separator {
+	const char *end; /* may be empty (only --recstart) */
+	size_t end_len;
+	const char *start; /* usually empty */
+	size_t start_len;
+};
+
+/* One block: a task's whole stdin (a plain value). */
+struct block {
+	uint64_t number; /* from 1: the task's seq */
+	uint64_t offset; /* of its first record in the stream */
+	uint64_t length; /* bytes of whole records, header excluded */
+	char *header;	 /* --header lines that go first (owned), or NULL */
+	size_t header_len;
+	char *data; /* --pipe: the records (owned); NULL once released or
+		       for --pipe-part */
+	int fd;	    /* --pipe-part: the file to read at offset; else -1 */
+};
+
+/*
+ * Where to cut data[0..len) into a block of about want bytes: after the
+ * last record boundary at or before want, else after the first one past it
+ * (a record is never split).  eof: nothing follows data, so its end is a
+ * boundary.  0 when more data is needed to decide (or len is 0 at eof).
+ */
+size_t block_boundary(const char *data, size_t len, size_t want,
+		      const struct block_separator *sep, bool eof);
+/* The first record boundary p >= from (p > 0) in data[0..len); 0 if none
+ * can be seen yet (eof: len itself is one). */
+size_t block_next_boundary(const char *data, size_t len, size_t from,
+			   const struct block_separator *sep, bool eof);
+/* Decode --recend/--recstart text: \n \t \r \0 \\ \xHH; the length of
+ * the bytes written to out (which has room for strlen(spec)), or -1. */
+ssize_t block_parse_separator(const char *spec, char *out);
+void block_free(struct block *b);
+/* Drop the block's bytes: its task needs them no more. */
+void block_release(struct block *b);
+
+struct block_reader;
+
+/* Read the blocks of path (NULL or "-": stdin); NULL with *cause. */
+struct block_reader *block_reader_start(uv_loop_t *loop,
+					const struct options *opts,
+					const char *path, char **cause);
+void block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
+			    void *arg);
+/* As input_next: 1 and *out (an input that is a block), 0: wait, -1: end. */
+int block_reader_next(struct block_reader *r, struct input **out);
+/* Is nothing left (without reading)? */
+bool block_reader_exhausted(const struct block_reader *r);
+/* Bytes read so far, and in all when known (--pipe-part), else 0. */
+void block_reader_bytes(const struct block_reader *r, uint64_t *read,
+			uint64_t *total);
+int block_reader_error(const struct block_reader *r);
+/* Stop reading (blocks already taken stay readable). */
+void block_reader_stop(struct block_reader *r);
+void block_reader_free(struct block_reader *r);
+
+/*
+ * Feed a block to a task's stdin: fd is the write end of its pipe, which
+ * the feed owns and closes once the block is written (or the reader has
+ * gone).  The block must live until block_feed_stop.
+ */
+struct block_feed;
+struct block_feed *block_feed_start(uv_loop_t *loop, int fd,
+				    const struct block *b);
+/* Stop feeding (if it still does) and let go. */
+void block_feed_stop(struct block_feed *f);
+
 /* ---- input.c: inputs, read lazily from their sources ------------------ */
 
 /* One input, owned by the task that uses it. */
@@ -320,6 +404,7 @@ struct input {
 	uint64_t number;	     /* 1-based input number, for messages */
 	char *error;		     /* bad input: why, or NULL */
 	uint64_t error_line, error_column;
+	struct block *block; /* --pipe: the block this input is (owned) */
 };
 
 struct input_reader;
@@ -351,6 +436,9 @@ void input_free(struct input *in);
 bool input_total(const struct input_reader *reader, uint64_t *total);
 /* The errno of the first source that could not be read, or 0. */
 int input_error(const struct input_reader *reader);
+/* --pipe: bytes read so far, and in all when known; else both 0. */
+void input_bytes(const struct input_reader *reader, uint64_t *read,
+		 uint64_t *total);
 /* Is there no input left?  Takes (and drops) one if there is; looks
  * without blocking for an end of input not yet read. */
 bool input_exhausted(struct input_reader *reader);
@@ -500,6 +588,7 @@ struct process_callbacks {
 struct process_spec {
 	char *const *argv;
 	bool stdin_pipe; /* a pipe to its stdin; else /dev/null */
+	int stdin_fd;	 /* > 0: its stdin instead (process_start closes it) */
 	bool capture;	 /* pipes from its stdout and stderr; else ours */
 	uint64_t seq;	 /* its environment's CPMAP_SEQ, CPMAP_SLOT, ... */
 	unsigned slot;
@@ -560,6 +649,7 @@ struct attempt_spec {
 	size_t input_count;
 	const char *stdin_data; /* --stdin, or NULL for /dev/null */
 	size_t stdin_len;
+	const struct block *block; /* --pipe: the stdin instead, or NULL */
 	bool capture; /* pipes for stdout/stderr; else inherit ours */
 	uint64_t seq;
 	unsigned slot;	     /* {%}: the pool's number, from 1 */
@@ -783,6 +873,9 @@ void joblog_close(struct joblog *log);
 struct done_set *joblog_read_done(const char *path, bool failed_too,
 				  char **cause);
 bool done_set_has(const struct done_set *set, uint64_t seq);
+/* --pipe --resume: -1 with *cause unless every task line of the joblog
+ * ends with the signature of these blocks (opts->block_signature). */
+int joblog_check_blocks(const char *path, const char *signature, char **cause);
 void done_set_free(struct done_set *set);
 
 /* One line of a joblog, its strings pointing into the line read. */
@@ -806,6 +899,7 @@ int joblog_each(const char *path, joblog_entry_cb each, void *arg, size_t *bad,
 struct progress_counts {
 	uint64_t done, failed, total; /* total: 0 while unknown */
 	unsigned running;
+	uint64_t bytes, bytes_total; /* --pipe: read, and in all (0: unknown) */
 };
 
 struct progress;
@@ -920,6 +1014,8 @@ void task_result_init(const struct task *t, struct result *r);
 /* Turn how an attempt ended into the task's result. */
 void task_make_result(const struct task *t, const struct options *opts,
 		      const struct attempt_end *end, struct result *r);
+/* The task's result is final: drop what only its attempts needed. */
+void task_done(struct task *t);
 /* -v: the command of the attempt that starts, on stderr. */
 void task_announce(const struct task *t, const struct template *tmpl);
 /* --dry-run: the quoted command is the task's output; r is its result. */

@@ -75,6 +75,7 @@ struct input_reader {
 	bool total_known;
 	bool finished;
 	int error; /* errno of the first source that could not be read */
+	struct block_reader *blocks; /* --pipe: the stream's blocks instead */
 };
 
 static void input_poll_cb(uv_poll_t *handle, int status, int events);
@@ -195,6 +196,10 @@ input_free(struct input *in)
 		json_release(in->json);
 	free(in->field_text);
 	free(in->error);
+	if (in->block != NULL) {
+		block_free(in->block);
+		free(in->text); /* the block's name, made for it */
+	}
 	free(in);
 }
 
@@ -497,6 +502,19 @@ input_start(uv_loop_t *loop, const struct options *opts, char **cause)
 	struct input_reader *r = xcalloc(1, sizeof *r);
 
 	r->opts = opts;
+	if (opts->pipe) {
+		/* One stream cut into blocks (main.c allows one source). */
+		const struct source *src = &opts->sources[0];
+
+		r->blocks = block_reader_start(
+		    loop, opts, src->kind == SOURCE_FILE ? src->path : NULL,
+		    cause);
+		if (r->blocks == NULL) {
+			free(r);
+			return NULL;
+		}
+		return r;
+	}
 	r->group_count = opts->source_count;
 	r->groups = xcalloc(r->group_count, sizeof *r->groups);
 	r->index = xcalloc(r->group_count, sizeof *r->index);
@@ -547,6 +565,8 @@ input_exhausted(struct input_reader *r)
 {
 	struct input *in;
 
+	if (r->blocks != NULL)
+		return block_reader_exhausted(r->blocks);
 	for (int look = 0; look < 4; look++) {
 		struct stream *s = r->groups[0].stream;
 		struct pollfd pfd;
@@ -572,7 +592,17 @@ input_exhausted(struct input_reader *r)
 int
 input_error(const struct input_reader *r)
 {
+	if (r->blocks != NULL)
+		return block_reader_error(r->blocks);
 	return r->error;
+}
+
+void
+input_bytes(const struct input_reader *r, uint64_t *read, uint64_t *total)
+{
+	*read = *total = 0;
+	if (r->blocks != NULL)
+		block_reader_bytes(r->blocks, read, total);
 }
 
 void
@@ -580,6 +610,8 @@ input_set_ready(struct input_reader *r, input_ready_cb ready, void *arg)
 {
 	r->ready = ready;
 	r->arg = arg;
+	if (r->blocks != NULL)
+		block_reader_set_ready(r->blocks, ready, arg);
 }
 
 /* Set the header from a record's columns (or its whole text). */
@@ -686,6 +718,8 @@ input_next(struct input_reader *r, struct input **out)
 
 	if (r->finished)
 		return -1;
+	if (r->blocks != NULL)
+		return block_reader_next(r->blocks, out);
 	if (r->opts->link && r->group_count > 1) {
 		rc = input_next_linked(r, out);
 		if (rc < 0)
@@ -798,6 +832,7 @@ input_stop(struct input_reader *r)
 		stream_close(r->groups[i].stream);
 		r->groups[i].stream = NULL;
 	}
+	block_reader_stop(r->blocks);
 	r->finished = true;
 }
 
@@ -807,6 +842,7 @@ input_reader_free(struct input_reader *r)
 	if (r == NULL)
 		return;
 	input_stop(r);
+	block_reader_free(r->blocks);
 	for (size_t i = 0; i < r->group_count; i++) {
 		for (size_t k = 0; k < r->groups[i].count; k++)
 			free(r->groups[i].values[k]);

@@ -9,7 +9,10 @@
  * wants.  The job knows nothing about ordering, output formats or retries.
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -23,6 +26,7 @@ enum job_state {
 struct job {
 	enum job_state state;
 	struct process *process;
+	struct block_feed *feed; /* --pipe: what writes its stdin */
 	const struct attempt_callbacks *cb;
 	void *arg;
 };
@@ -53,6 +57,7 @@ job_closed_cb(void *arg, int wait_status)
 
 	assert(job->state == JOB_RUNNING);
 	job->state = JOB_DONE;
+	block_feed_stop(job->feed);
 	attempt_end_status(&end, wait_status);
 	log_debug("exit pid %ld: status %d signal %d",
 		  (long)process_pid(job->process), end.exit_code, end.signal);
@@ -91,19 +96,36 @@ job_start(void *state, const struct attempt_spec *spec,
 	    .slot = spec->slot,
 	    .host = "local",
 	};
-	int rc;
+	int rc, block_pipe[2] = {-1, -1};
 
 	job->cb = cb;
 	job->arg = arg;
+	if (spec->block != NULL) {
+		/* The feed writes the block (splices it) into this pipe. */
+		if (pipe2(block_pipe, O_CLOEXEC) < 0) {
+			rc = -errno;
+			free(job);
+			attempt_end_later(
+			    local->loop, cb, arg,
+			    &(struct attempt_end){.spawn_error = -rc});
+			return &job_never_started;
+		}
+		ps.stdin_fd = block_pipe[0];
+	}
 	rc = process_start(local->loop, &ps, &job_process_callbacks, job,
 			   &job->process);
 	if (rc < 0) {
 		/* Not a failure of cpmap's: the task's result says it. */
+		if (block_pipe[1] >= 0)
+			close(block_pipe[1]);
 		free(job);
 		attempt_end_later(local->loop, cb, arg,
 				  &(struct attempt_end){.spawn_error = -rc});
 		return &job_never_started;
 	}
+	if (spec->block != NULL)
+		job->feed =
+		    block_feed_start(local->loop, block_pipe[1], spec->block);
 	if (spec->stdin_data != NULL) {
 		/* All written (or the child went away): then EOF. */
 		process_write(job->process, spec->stdin_data, spec->stdin_len,

@@ -359,3 +359,38 @@ done_set_free(struct done_set *set)
 	free(set->seqs);
 	free(set);
 }
+
+int
+joblog_check_blocks(const char *path, const char *signature, char **cause)
+{
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (f == NULL)
+		return 0; /* nothing done yet, or read_done says why */
+	while (rc == 0 && (len = getline(&line, &size, f)) > 0) {
+		const char *found;
+		size_t slen = strlen(signature);
+
+		if (line[0] < '0' || line[0] > '9' || line[len - 1] != '\n')
+			continue; /* the header, or a line read_done skips */
+		line[--len] = '\0';
+		found = strstr(line, " # cpmap --block ");
+		if (found != NULL && (size_t)(line + len - found) == slen &&
+		    memcmp(found, signature, slen) == 0)
+			continue;
+		*cause = xasprintf(
+		    "--resume: the joblog %s was not made with these blocks "
+		    "(it has '%s', this run '%s'): resume with the same "
+		    "--block, separators and --header",
+		    path, found != NULL ? found + 3 : "no --pipe",
+		    signature + 3);
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}

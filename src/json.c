@@ -24,6 +24,7 @@
  * are validated and escaped (or base64-encoded when they are not UTF-8)
  * piece by piece by utf8.c and base64.c, straight into the record's buffer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -561,6 +562,18 @@ json_put_base64(struct buf *out, const char *data, size_t len)
 static bool
 json_put_input(struct buf *out, const struct input *in)
 {
+	if (in->block != NULL) {
+		/* --pipe: where the block was, not its bytes. */
+		char text[96];
+
+		snprintf(text, sizeof text,
+			 "{\"block\":%llu,\"offset\":%llu,\"length\":%llu}",
+			 (unsigned long long)in->block->number,
+			 (unsigned long long)in->block->offset,
+			 (unsigned long long)in->block->length);
+		buf_append_str(out, text);
+		return true;
+	}
 	if (in->json != NULL && !json_input_is_string(in)) {
 		buf_append(out, in->text, in->len);
 		return true;

@@ -67,6 +67,12 @@ enum long_only_option {
 	OPT_DELAY,
 	OPT_TIMELINE,
 	OPT_FROM_JOBLOG,
+	OPT_PIPE,
+	OPT_PIPE_PART,
+	OPT_BLOCK,
+	OPT_RECEND,
+	OPT_RECSTART,
+	OPT_ROUND_ROBIN,
 };
 
 static const struct option main_long_options[] = {
@@ -102,6 +108,15 @@ static const struct option main_long_options[] = {
     {"will-cite", no_argument, NULL, OPT_NO_OP},
     {"citation", no_argument, NULL, OPT_NO_OP},
     {"delay", required_argument, NULL, OPT_DELAY},
+    {"pipe", no_argument, NULL, OPT_PIPE},
+    {"pipe-part", no_argument, NULL, OPT_PIPE_PART},
+    {"pipepart", no_argument, NULL, OPT_PIPE_PART},
+    {"block", required_argument, NULL, OPT_BLOCK},
+    {"block-size", required_argument, NULL, OPT_BLOCK},
+    {"recend", required_argument, NULL, OPT_RECEND},
+    {"recstart", required_argument, NULL, OPT_RECSTART},
+    {"round-robin", no_argument, NULL, OPT_ROUND_ROBIN},
+    {"round", no_argument, NULL, OPT_ROUND_ROBIN},
     {"json-input", no_argument, NULL, 'J'},
     {"json", no_argument, NULL, OPT_JSON},
     {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
@@ -170,6 +185,22 @@ main_usage(FILE *f)
 	    "{1} fields\n"
 	    "      --on-bad-input P   record (default), skip or abort on bad "
 	    "input\n"
+	    "blocks of a stream:\n"
+	    "      --pipe             cut stdin (or -a FILE) into blocks of "
+	    "whole records,\n"
+	    "                         one block on each task's stdin\n"
+	    "      --block SIZE, --block-size SIZE\n"
+	    "                         about SIZE bytes a block (k, M, G; "
+	    "default 1M)\n"
+	    "      --recend STR       records end with STR (default: the "
+	    "delimiter)\n"
+	    "      --recstart STR     records start with STR\n"
+	    "      --pipe-part, --pipepart\n"
+	    "                         with -a FILE: blocks are byte ranges of "
+	    "the file,\n"
+	    "                         spliced to the tasks\n"
+	    "      --header N|:       with --pipe: the first N lines (:, 1) "
+	    "start every block\n"
 	    "command:\n"
 	    "  -I, --replace STR      STR stands for the input instead of {}\n"
 	    "      --shell            run the command with /bin/sh -c\n"
@@ -616,6 +647,116 @@ static bool main_jobs_given;
 
 static void main_plan_workers(struct options *opts, bool jobs_given);
 
+/* Bytes as --recend would take them back, on one line with no space. */
+static void
+main_escape(struct buf *out, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+		char hex[8];
+
+		if (c == '\n')
+			buf_append_str(out, "\\n");
+		else if (c == '\t')
+			buf_append_str(out, "\\t");
+		else if (c == '\0')
+			buf_append_str(out, "\\0");
+		else if (c == '\\')
+			buf_append_str(out, "\\\\");
+		else if (c > ' ' && c < 127 && c != '\'' && c != '"')
+			buf_append_char(out, (char)c);
+		else {
+			snprintf(hex, sizeof hex, "\\x%02x", c);
+			buf_append_str(out, hex);
+		}
+	}
+}
+
+/*
+ * --pipe: one stream (stdin or one -a FILE) cut into blocks; the record
+ * boundaries (-0, -d, --recend, --recstart), the block size and --header
+ * N lines; and the signature the joblog keeps so that --resume cuts the
+ * same blocks.
+ */
+static void
+main_check_pipe(struct options *opts, const char *header)
+{
+	struct buf sig = {0};
+	char size[32];
+
+	if (opts->source_count > 1 ||
+	    (opts->source_count == 1 &&
+	     opts->sources[0].kind == SOURCE_ARGUMENTS))
+		main_usage_error("--pipe cuts one stream (stdin or one -a "
+				 "FILE) into blocks: no ::: or :::: inputs, "
+				 "which would be appended to the command");
+	if (opts->pipe_part &&
+	    (opts->source_count != 1 || opts->sources[0].kind != SOURCE_FILE ||
+	     strcmp(opts->sources[0].path, "-") == 0))
+		main_usage_error("--pipe-part needs -a FILE (a regular file)");
+	if (opts->persist || main_worker_list_count > 0 ||
+	    main_workers_file != NULL)
+		main_usage_error("--pipe runs a local task per block: it does "
+				 "not combine with %s",
+				 opts->persist ? "--persist" : "-S");
+	if (opts->json_input || opts->colsep != NULL || opts->feed_stdin ||
+	    opts->chunk > 1 || opts->chunk_bytes > 0)
+		main_usage_error("--pipe does not combine with %s",
+				 opts->json_input ? "-J"
+				 : opts->colsep	  ? "--colsep"
+				 : opts->feed_stdin
+				     ? "--stdin (the block is the stdin)"
+				     : "-n, -X or -m (a block per task)");
+	if (opts->header) {
+		unsigned long lines = 1;
+
+		if (header != NULL && strcmp(header, ":") != 0) {
+			char *end;
+
+			errno = 0;
+			lines = strtoul(header, &end, 10);
+			if (*end != '\0' || errno != 0 || lines > 1000000)
+				main_usage_error("--header with --pipe: '%s' "
+						 "is not a number of lines",
+						 header);
+		}
+		opts->header_lines = (unsigned)lines;
+		opts->header = false;
+	}
+	if (opts->block_size == 0)
+		opts->block_size = 1024 * 1024;
+	if (opts->block_size > SIZE_MAX / 4)
+		main_usage_error("--block: too large");
+	if (opts->recend == NULL && opts->recstart == NULL) {
+		opts->recend = xmalloc(1);
+		opts->recend[0] = (char)opts->delimiter;
+		opts->recend_len = 1;
+	}
+	if (opts->recend == NULL)
+		opts->recend = xstrdup(""); /* only --recstart: as GNU */
+	if (opts->recstart == NULL)
+		opts->recstart = xstrdup("");
+	/* " # cpmap --block N --recend X": a shell comment in the
+	 * Command column, which --resume compares. */
+	snprintf(size, sizeof size, "%llu",
+		 (unsigned long long)opts->block_size);
+	buf_append_str(&sig, " # cpmap --block ");
+	buf_append_str(&sig, size);
+	buf_append_str(&sig, " --recend ");
+	main_escape(&sig, opts->recend, opts->recend_len);
+	if (opts->recstart_len > 0) {
+		buf_append_str(&sig, " --recstart ");
+		main_escape(&sig, opts->recstart, opts->recstart_len);
+	}
+	if (opts->header_lines > 0) {
+		snprintf(size, sizeof size, " --header %u", opts->header_lines);
+		buf_append_str(&sig, size);
+	}
+	if (opts->pipe_part)
+		buf_append_str(&sig, " --pipe-part");
+	opts->block_signature = buf_steal(&sig, NULL);
+}
+
 static void
 main_parse(struct options *opts, int argc, char **argv)
 {
@@ -787,6 +928,40 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_DELAY:
 			opts->delay_ms = main_duration("--delay", optarg, true);
 			break;
+		case OPT_PIPE_PART:
+			opts->pipe_part = true;
+			/* fall through */
+		case OPT_PIPE:
+			opts->pipe = true;
+			break;
+		case OPT_BLOCK:
+			opts->block_size = main_size("--block", optarg);
+			break;
+		case OPT_RECEND:
+		case OPT_RECSTART: {
+			char *bytes = xmalloc(strlen(optarg) + 1);
+			ssize_t len = block_parse_separator(optarg, bytes);
+
+			if (len < 0)
+				main_usage_error(
+				    "%s: '%s': the escapes are \\n \\t \\r "
+				    "\\0 \\\\ \\xHH",
+				    c == OPT_RECEND ? "--recend" : "--recstart",
+				    optarg);
+			if (c == OPT_RECEND) {
+				free(opts->recend);
+				opts->recend = bytes;
+				opts->recend_len = (size_t)len;
+			} else {
+				free(opts->recstart);
+				opts->recstart = bytes;
+				opts->recstart_len = (size_t)len;
+			}
+			break;
+		}
+		case OPT_ROUND_ROBIN:
+			main_usage_error("--round-robin is not supported yet "
+					 "(a task per block: --pipe)");
 		case OPT_BUFFER:
 			opts->buffer = (unsigned)main_number("--buffer", optarg,
 							     1, 100000000);
@@ -928,6 +1103,12 @@ main_parse(struct options *opts, int argc, char **argv)
 		main_usage_error("--from-joblog draws a joblog and runs "
 				 "nothing: it takes no command or input");
 	main_parse_groups(opts, argc - optind, argv + optind);
+	if (opts->pipe)
+		main_check_pipe(opts, header);
+	else if (opts->block_size != 0 || opts->recend != NULL ||
+		 opts->recstart != NULL)
+		main_usage_error(
+		    "--block, --recend and --recstart need --pipe");
 	if (main_jobs_unbounded && opts->verbose)
 		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
 	if (opts->source_count == 0)
@@ -1074,6 +1255,10 @@ main_choose_shell(const struct options *opts, struct template *tmpl)
 static void
 main_check_command(const struct options *opts, const struct template *tmpl)
 {
+	if (opts->pipe && template_has_input(tmpl))
+		main_usage_error("--pipe writes a block to each task's stdin: "
+				 "the command cannot use {} or fields (nor "
+				 "be missing)");
 	if (opts->persist && template_has_input(tmpl))
 		main_usage_error("--persist sends each input to the worker's "
 				 "stdin: the command cannot use {} or fields");
@@ -1219,6 +1404,9 @@ main(int argc, char **argv)
 	if ((rc = child_init(loop)) != 0)
 		fatal("cannot watch child processes: %s", uv_strerror(rc));
 
+	if (opts.pipe && (opts.resume || opts.resume_failed) &&
+	    joblog_check_blocks(opts.joblog, opts.block_signature, &cause) < 0)
+		main_usage_error("%s", cause);
 	reader = input_start(loop, &opts, &cause);
 	if (reader == NULL)
 		fatal("%s", cause);
@@ -1254,6 +1442,9 @@ main(int argc, char **argv)
 	(void)uv_run(loop, UV_RUN_NOWAIT); /* let closed handles finish */
 	(void)uv_loop_close(loop);
 	free(opts.sources);
+	free(opts.recend);
+	free(opts.recstart);
+	free(opts.block_signature);
 
 	if (rc == EPIPE) {
 		/* Die as a filter does when its reader goes away. */

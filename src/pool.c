@@ -139,6 +139,7 @@ pool_note_progress(struct pool *p)
 	    .total = pool_total(p),
 	};
 
+	input_bytes(p->reader, &c.bytes, &c.bytes_total);
 	progress_note(p->progress, &c);
 }
 
@@ -168,6 +169,7 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 						  pool_total(p), r);
 		halting = output_describe(r);
 	}
+	task_done(t);
 	/* t may be gone after this, and r's message with it. */
 	output_finish(p->out, t->out, r);
 
@@ -224,6 +226,8 @@ pool_written_cb(void *owner, const struct result *r, bool whole)
 		if (t->argv != NULL)
 			shquote_command_line(&command, t->argv,
 					     template_uses_shell(p->tmpl));
+		if (p->opts->block_signature != NULL) /* --resume checks it */
+			buf_append_str(&command, p->opts->block_signature);
 		if (joblog_write(p->joblog, r, command.data ? command.data : "",
 				 t->seen[1]) < 0) {
 			log_warn("stopping: the joblog cannot be written");
@@ -640,6 +644,7 @@ pool_launch(struct pool *p, struct task *t)
 	    .input_count = t->input_count,
 	    .stdin_data = t->stdin_data,
 	    .stdin_len = t->stdin_len,
+	    .block = t->inputs[0]->block,
 	    .capture = p->opts->output_mode != OUTPUT_UNGROUP,
 	    .seq = t->seq,
 	    .slot = s->number,

@@ -75,6 +75,20 @@ progress_draw(struct progress *p, bool last)
 			     (unsigned long long)c->failed, c->running, rate);
 	if (n < 0)
 		return;
+	if (c->bytes > 0 && (size_t)n < sizeof line - 64) {
+		/* --pipe: the bytes read; --pipe-part: of the file's. */
+		double mb = (double)c->bytes / 1048576;
+		int more = c->bytes_total > 0
+			       ? snprintf(line + n, sizeof line - (size_t)n,
+					  ", %.1f MB read (%llu%%)", mb,
+					  (unsigned long long)(c->bytes * 100 /
+							       c->bytes_total))
+			       : snprintf(line + n, sizeof line - (size_t)n,
+					  ", %.1f MB read", mb);
+
+		if (more > 0)
+			n += more;
+	}
 	if ((size_t)n >= sizeof line - 1)
 		n = sizeof line - 2;
 	if (!p->tty || last)

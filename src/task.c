@@ -109,11 +109,22 @@ task_command(struct task *t, const struct options *opts, struct template *tmpl,
 	}
 	if (t->argv == NULL || template_uses_slot(tmpl)) {
 		free(t->argv);
-		t->argv = template_expand(tmpl, &e, !opts->feed_stdin, cause);
+		/* --pipe: the block goes to stdin (the attempt's block). */
+		t->argv = template_expand(
+		    tmpl, &e, !opts->feed_stdin && !opts->pipe, cause);
 	}
 	if (t->argv != NULL && opts->feed_stdin && t->stdin_data == NULL)
 		task_build_stdin(t, opts->delimiter);
 	return t->argv;
+}
+
+void
+task_done(struct task *t)
+{
+	/* --pipe: a block is kept for retries, and no longer. */
+	for (size_t i = 0; i < t->input_count; i++)
+		if (t->inputs[i]->block != NULL)
+			block_release(t->inputs[i]->block);
 }
 
 void

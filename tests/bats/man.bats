@@ -246,6 +246,9 @@ help_options() {
 		-j | --jobs | -n | --chunk | --buffer) arg=2 ;;
 		-P | --max-procs | -N | --max-args) arg=2 ;;
 		--header) arg=: ;;
+		--block | --block-size) arg=1k ;;
+		--recend) arg='\n' ;;
+		--recstart) arg='"' ;;
 		--tagstring) arg='{#}' ;;
 		--delay) arg=10ms ;;
 		--retries | --stride | --persist-max) arg=2 ;;
@@ -272,10 +275,17 @@ help_options() {
 		--resume | --resume-failed) with=(--joblog "$SCRATCH/joblog") ;;
 		--stride | --persist-max) with=(--persist) ;;
 		--from-joblog) with=(--timeline "$SCRATCH/from.svg") ;;
+		--block | --block-size | --recend | --recstart) with=(--pipe) ;;
 		*) with=() ;;
 		esac
-		# --from-joblog runs nothing: no command, no input.
-		inputs=(::: '"x"')
+		# --from-joblog runs nothing: no command, no input; --pipe cuts
+		# a file into blocks: no ::: inputs.
+		case $opt in
+		--pipe | --pipe-part | --pipepart | --block | --block-size | \
+			--recend | --recstart)
+			inputs=(-a "$SCRATCH/inputs") ;;
+		*) inputs=(::: '"x"') ;;
+		esac
 		case $opt in
 		--from-joblog) inputs=() ;;
 		--json) with+=(true) ;;

@@ -1,0 +1,842 @@
+/*
+ * block.c - blocks of a stream (--pipe, --pipe-part), and feeding one to a
+ * task's stdin.
+ *
+ * The boundary finder is pure: a block is cut after the last record
+ * boundary at or before --block bytes, or, when a record is larger than
+ * that, after the first boundary past it, so a record is never split.  A
+ * boundary is a place where --recend ends and --recstart begins.
+ *
+ * The reader cuts the stream only when the pool asks for a block, which it
+ * does only when a slot is free: nothing is read ahead, and what is held is
+ * the blocks of the running tasks plus the one being gathered.  A block
+ * takes the reader's buffer as it is (the bytes are never copied); only the
+ * start of the next record moves to a fresh buffer.  A pipe is read through
+ * a libuv poll watcher, a regular file directly.  With --pipe-part the file
+ * is not read at all but at the cuts: a block is a byte range, which the
+ * feed splices from the file into the task's pipe.
+ *
+ * The feed writes one block to one task's stdin without blocking the loop:
+ * the --header lines, then the records, from memory or spliced from the
+ * file, waiting for room in the pipe with a poll watcher.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cpmap.h"
+
+#define BLOCK_READ_SLACK 65536	/* room past --block for the last read */
+#define BLOCK_PART_WINDOW 65536 /* --pipe-part: bytes scanned at a time */
+#define BLOCK_PIPE_SIZE 1048576 /* a task's stdin pipe, when allowed */
+
+/* ---- the boundary finder (pure) --------------------------------------- */
+
+/* Is p (0 < p <= len) a boundary of data[0..len)? */
+static bool
+block_is_boundary(const char *data, size_t len, size_t p,
+		  const struct block_separator *sep, bool eof)
+{
+	if (p == 0 || p < sep->end_len ||
+	    memcmp(data + p - sep->end_len, sep->end, sep->end_len) != 0)
+		return false;
+	if (p == len)
+		return eof || sep->start_len == 0;
+	if (p + sep->start_len > len)
+		return false; /* cannot tell yet */
+	return memcmp(data + p, sep->start, sep->start_len) == 0;
+}
+
+/* The last boundary p in (0, upto]; 0 if none. */
+static size_t
+block_last_boundary(const char *data, size_t len, size_t upto,
+		    const struct block_separator *sep, bool eof)
+{
+	if (sep->end_len == 0 && sep->start_len == 0)
+		return upto;
+	while (upto > 0) {
+		const char *hit;
+		size_t p;
+
+		if (sep->end_len > 0) {
+			/* The last byte of recend is at p - 1. */
+			hit = memrchr(data, sep->end[sep->end_len - 1], upto);
+			if (hit == NULL)
+				return 0;
+			p = (size_t)(hit - data) + 1;
+		} else {
+			/* The first byte of recstart is at p (p > 0). */
+			hit = memrchr(data + 1, sep->start[0],
+				      upto < len ? upto : len - 1);
+			if (hit == NULL)
+				return 0;
+			p = (size_t)(hit - data);
+		}
+		if (block_is_boundary(data, len, p, sep, eof))
+			return p;
+		upto = p - 1;
+	}
+	return 0;
+}
+
+size_t
+block_next_boundary(const char *data, size_t len, size_t from,
+		    const struct block_separator *sep, bool eof)
+{
+	size_t p = from > 0 ? from : 1;
+
+	if (sep->end_len == 0 && sep->start_len == 0)
+		return p <= len ? p : (eof ? len : 0);
+	while (p <= len) {
+		const char *hit;
+
+		if (sep->end_len > 0) {
+			size_t at = p - 1; /* where recend's last byte may be */
+
+			if (p < sep->end_len)
+				at = sep->end_len - 1;
+			if (at >= len)
+				break;
+			hit = memchr(data + at, sep->end[sep->end_len - 1],
+				     len - at);
+			if (hit == NULL)
+				break;
+			p = (size_t)(hit - data) + 1;
+		} else {
+			if (p >= len)
+				break;
+			hit = memchr(data + p, sep->start[0], len - p);
+			if (hit == NULL)
+				break;
+			p = (size_t)(hit - data);
+		}
+		if (block_is_boundary(data, len, p, sep, eof))
+			return p;
+		if (p >= len)
+			break;
+		if (p + sep->start_len > len && !eof)
+			return 0; /* more data will tell */
+		p++;
+	}
+	return eof && len >= from ? len : 0;
+}
+
+size_t
+block_boundary(const char *data, size_t len, size_t want,
+	       const struct block_separator *sep, bool eof)
+{
+	size_t p;
+
+	if (want == 0)
+		want = 1;
+	if (len <= want)
+		return eof ? len : 0;
+	/* Decide only when a boundary at want could be seen: the cuts do
+	 * not depend on how the stream was read. */
+	if (!eof && len - want < sep->start_len)
+		return 0;
+	p = block_last_boundary(data, len, want, sep, eof);
+	if (p > 0)
+		return p;
+	return block_next_boundary(data, len, want + 1, sep, eof);
+}
+
+ssize_t
+block_parse_separator(const char *spec, char *out)
+{
+	size_t n = 0;
+
+	for (const char *s = spec; *s != '\0'; s++) {
+		int c = (unsigned char)*s;
+
+		if (c == '\\') {
+			switch (*++s) {
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case '0':
+				c = '\0';
+				break;
+			case '\\':
+				c = '\\';
+				break;
+			case 'x': {
+				char hex[3] = {0};
+				char *end;
+
+				if (s[1] == '\0' || s[2] == '\0')
+					return -1;
+				hex[0] = s[1];
+				hex[1] = s[2];
+				c = (int)strtol(hex, &end, 16);
+				if (*end != '\0')
+					return -1;
+				s += 2;
+				break;
+			}
+			default:
+				return -1;
+			}
+		}
+		out[n++] = (char)c;
+	}
+	return (ssize_t)n;
+}
+
+void
+block_release(struct block *b)
+{
+	free(b->data);
+	b->data = NULL;
+}
+
+void
+block_free(struct block *b)
+{
+	if (b == NULL)
+		return;
+	free(b->data);
+	free(b->header);
+	free(b);
+}
+
+/* ---- the reader ------------------------------------------------------- */
+
+struct block_reader {
+	const struct options *opts;
+	struct block_separator sep;
+	size_t want; /* --block */
+	char *name;  /* for messages */
+	int fd;
+	bool close_fd;
+	bool part; /* --pipe-part: blocks are ranges of the file */
+	uv_poll_t poll;
+	bool pollable, poll_open, polling;
+	void (*ready)(void *arg);
+	void *arg;
+	char *buf; /* the block being gathered: buf[0..len) */
+	size_t len, cap;
+	size_t fill; /* read until len reaches this, then try to cut */
+	bool eof;
+	bool stopped;
+	int error;
+	uint64_t offset;      /* of buf[0] in the stream */
+	uint64_t number;      /* blocks cut so far */
+	uint64_t bytes;	      /* read so far (--pipe-part: handed out) */
+	uint64_t size;	      /* --pipe-part: the file's */
+	unsigned header_left; /* --header lines still to gather */
+	struct buf header;
+};
+
+static void block_poll_cb(uv_poll_t *handle, int status, int events);
+
+/* Bytes to gather before a cut can be decided: the block, and a record
+ * start past it. */
+static size_t
+block_fill(const struct block_reader *r)
+{
+	return r->want + r->sep.start_len + 1;
+}
+
+/* Read once; false at EOF or an error (then eof is set), or EAGAIN. */
+static bool
+block_read(struct block_reader *r)
+{
+	ssize_t n;
+
+	if (r->fill <= r->len)
+		r->fill = r->len + 4096; /* the --header lines go on */
+	if (r->cap < r->fill) {
+		size_t cap = r->cap;
+
+		while (cap < r->fill)
+			cap = cap < 4096 ? 4096 : cap * 2;
+		r->buf = xrealloc(r->buf, cap);
+		r->cap = cap;
+	}
+	/* Never past what the block needs: the rest stays unread. */
+	do
+		n = read(r->fd, r->buf + r->len, r->fill - r->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return false;
+	if (n <= 0) {
+		if (n < 0) {
+			r->error = errno;
+			log_warn("reading %s: %s", r->name, strerror(errno));
+		}
+		r->eof = true;
+		return false;
+	}
+	r->len += (size_t)n;
+	r->bytes += (uint64_t)n;
+	return true;
+}
+
+/* The --header lines from the front of the buffer: true once they are
+ * all there (or the stream ended first). */
+static bool
+block_take_header(struct block_reader *r)
+{
+	size_t at = 0;
+
+	while (r->header_left > 0) {
+		const char *nl =
+		    r->len > at ? memchr(r->buf + at, '\n', r->len - at) : NULL;
+
+		if (nl == NULL) {
+			if (!r->eof)
+				return false;
+			at = r->len;
+			break;
+		}
+		at = (size_t)(nl - r->buf) + 1;
+		r->header_left--;
+	}
+	r->header_left = 0;
+	if (at == 0)
+		return true; /* empty input */
+	buf_append(&r->header, r->buf, at);
+	memmove(r->buf, r->buf + at, r->len - at);
+	r->len -= at;
+	r->offset += at;
+	return true;
+}
+
+static struct input *
+block_input(struct block_reader *r, struct block *b)
+{
+	struct input *in = xcalloc(1, sizeof *in);
+
+	b->number = ++r->number;
+	if (r->header.len > 0) {
+		b->header = xmemdup(r->header.data, r->header.len);
+		b->header_len = r->header.len;
+	}
+	in->block = b;
+	in->number = b->number;
+	in->text = xasprintf("block %llu", (unsigned long long)b->number);
+	in->len = strlen(in->text);
+	return in;
+}
+
+/* Cut a block off the front of the buffer, which the block takes. */
+static struct input *
+block_cut(struct block_reader *r, size_t cut)
+{
+	struct block *b = xcalloc(1, sizeof *b);
+	size_t rest = r->len - cut;
+	size_t cap = r->want + BLOCK_READ_SLACK;
+
+	b->offset = r->offset;
+	b->length = cut;
+	b->data = r->buf;
+	b->fd = -1;
+	if (cap < rest + BLOCK_READ_SLACK)
+		cap = rest + BLOCK_READ_SLACK;
+	r->buf = xmalloc(cap);
+	r->cap = cap;
+	memcpy(r->buf, b->data + cut, rest);
+	r->len = rest;
+	r->offset += cut;
+	r->fill = block_fill(r);
+	return block_input(r, b);
+}
+
+/* --pipe-part: the next range, found by scanning the file at the cut. */
+static int
+block_next_part(struct block_reader *r, struct input **out)
+{
+	uint64_t start = r->offset, target = start + r->want, cut = 0;
+	char window[BLOCK_PART_WINDOW];
+	size_t from;
+	uint64_t at;
+	struct block *b;
+
+	if (start >= r->size)
+		return -1;
+	if (target >= r->size) {
+		cut = r->size;
+	} else {
+		/* Look from recend's length before the target on. */
+		at = target - r->sep.end_len > start ? target - r->sep.end_len
+						     : start;
+		from = (size_t)(target - at);
+		while (cut == 0) {
+			ssize_t n;
+			bool eof;
+			size_t p;
+
+			do
+				n = pread(r->fd, window, sizeof window,
+					  (off_t)at);
+			while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				r->error = errno;
+				log_warn("reading %s: %s", r->name,
+					 strerror(errno));
+				return -1;
+			}
+			eof = at + (uint64_t)n >= r->size || n == 0;
+			p = block_next_boundary(window, (size_t)n, from,
+						&r->sep, eof);
+			if (p > 0) {
+				cut = at + p;
+			} else if (eof) {
+				cut = r->size;
+			} else {
+				/* Every p up to n - start_len was seen. */
+				uint64_t next =
+				    at + (uint64_t)n - r->sep.start_len + 1;
+
+				at = next - r->sep.end_len;
+				from = r->sep.end_len;
+			}
+		}
+	}
+	b = xcalloc(1, sizeof *b);
+	b->offset = start;
+	b->length = cut - start;
+	b->fd = r->fd;
+	r->offset = cut;
+	r->bytes = cut;
+	*out = block_input(r, b);
+	return 1;
+}
+
+/* --pipe-part: the header lines, read from the start of the file. */
+static void
+block_part_header(struct block_reader *r)
+{
+	char window[BLOCK_PART_WINDOW];
+	uint64_t at = 0;
+
+	while (r->header_left > 0) {
+		ssize_t n = pread(r->fd, window, sizeof window, (off_t)at);
+		size_t i = 0;
+
+		if (n <= 0)
+			break;
+		while (r->header_left > 0 && i < (size_t)n) {
+			const char *nl =
+			    memchr(window + i, '\n', (size_t)n - i);
+
+			if (nl == NULL) {
+				i = (size_t)n;
+				break;
+			}
+			i = (size_t)(nl - window) + 1;
+			r->header_left--;
+		}
+		buf_append(&r->header, window, i);
+		at += i;
+	}
+	r->header_left = 0;
+	r->offset = at;
+}
+
+struct block_reader *
+block_reader_start(uv_loop_t *loop, const struct options *opts,
+		   const char *path, char **cause)
+{
+	struct block_reader *r = xcalloc(1, sizeof *r);
+	struct stat st;
+	int flags;
+
+	r->opts = opts;
+	r->sep = (struct block_separator){.end = opts->recend,
+					  .end_len = opts->recend_len,
+					  .start = opts->recstart,
+					  .start_len = opts->recstart_len};
+	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
+	r->fill = block_fill(r);
+	r->header_left = opts->header_lines;
+	if (path == NULL || strcmp(path, "-") == 0) {
+		r->fd = STDIN_FILENO;
+		r->name = xstrdup("standard input");
+	} else {
+		r->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0) {
+			*cause = xasprintf("%s: %s", path, strerror(errno));
+			free(r);
+			return NULL;
+		}
+		r->close_fd = true;
+		r->name = xstrdup(path);
+	}
+	if (opts->pipe_part) {
+		if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    lseek(r->fd, 0, SEEK_CUR) < 0) {
+			*cause = xasprintf("--pipe-part: %s is not a regular "
+					   "file (use --pipe)",
+					   r->name);
+			block_reader_free(r);
+			return NULL;
+		}
+		r->part = true;
+		r->size = (uint64_t)st.st_size;
+		block_part_header(r);
+		return r;
+	}
+	/* As input.c: pipes are polled, with their flags left as found. */
+	flags = fcntl(r->fd, F_GETFL);
+	if (uv_poll_init(loop, &r->poll, r->fd) == 0) {
+		r->poll.data = r;
+		r->pollable = r->poll_open = true;
+		if (flags >= 0)
+			(void)fcntl(r->fd, F_SETFL, flags);
+		/* Fewer, larger reads (a pipe; harmless to refuse). */
+		(void)fcntl(r->fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
+	}
+	return r;
+}
+
+void
+block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
+		       void *arg)
+{
+	r->ready = ready;
+	r->arg = arg;
+}
+
+/* Is there a block to cut now?  Its end, or 0. */
+static size_t
+block_ready_cut(struct block_reader *r)
+{
+	size_t cut;
+
+	if (r->header_left > 0 && !block_take_header(r))
+		return 0;
+	if (r->len < r->fill && !r->eof)
+		return 0;
+	cut = block_boundary(r->buf, r->len, r->want, &r->sep, r->eof);
+	if (cut == 0 && !r->eof)
+		r->fill = r->len * 2; /* a record larger than the block */
+	return cut;
+}
+
+int
+block_reader_next(struct block_reader *r, struct input **out)
+{
+	size_t cut;
+
+	if (r->stopped)
+		return -1;
+	if (r->part)
+		return block_next_part(r, out);
+	for (;;) {
+		if ((cut = block_ready_cut(r)) > 0) {
+			*out = block_cut(r, cut);
+			return 1;
+		}
+		if (r->eof)
+			return -1;
+		if (r->pollable) {
+			if (!r->polling) {
+				uv_poll_start(&r->poll, UV_READABLE,
+					      block_poll_cb);
+				r->polling = true;
+			}
+			return 0;
+		}
+		(void)block_read(r);
+	}
+}
+
+static void
+block_poll_cb(uv_poll_t *handle, int status, int events)
+{
+	struct block_reader *r = handle->data;
+
+	(void)events;
+	if (status < 0) {
+		log_warn("reading %s: %s", r->name, uv_strerror(status));
+		r->error = EIO;
+		r->eof = true;
+	} else {
+		(void)block_read(r);
+	}
+	/* One read per readiness, until a block is there. */
+	if (r->header_left > 0 && !block_take_header(r))
+		return;
+	if (!r->eof && r->len < r->fill)
+		return;
+	uv_poll_stop(&r->poll);
+	r->polling = false;
+	r->ready(r->arg);
+}
+
+bool
+block_reader_exhausted(const struct block_reader *r)
+{
+	if (r->stopped)
+		return true;
+	if (r->part)
+		return r->offset >= r->size;
+	return r->eof && r->len == 0;
+}
+
+void
+block_reader_bytes(const struct block_reader *r, uint64_t *read,
+		   uint64_t *total)
+{
+	*read = r->bytes;
+	*total = r->part ? r->size : 0;
+}
+
+int
+block_reader_error(const struct block_reader *r)
+{
+	return r->error;
+}
+
+static void
+block_poll_close_cb(uv_handle_t *handle)
+{
+	struct block_reader *r = handle->data;
+
+	r->poll_open = false;
+	if (r->stopped && r->name == NULL)
+		free(r); /* freed while the handle closed */
+}
+
+void
+block_reader_stop(struct block_reader *r)
+{
+	if (r == NULL)
+		return;
+	r->stopped = true;
+	if (r->poll_open && !uv_is_closing((uv_handle_t *)&r->poll)) {
+		uv_poll_stop(&r->poll);
+		r->polling = false;
+		uv_close((uv_handle_t *)&r->poll, block_poll_close_cb);
+	}
+}
+
+void
+block_reader_free(struct block_reader *r)
+{
+	if (r == NULL)
+		return;
+	block_reader_stop(r);
+	/* Blocks of --pipe-part read the file until their tasks end: it is
+	 * closed only now. */
+	if (r->close_fd)
+		close(r->fd);
+	free(r->buf);
+	buf_free(&r->header);
+	free(r->name);
+	r->name = NULL;
+	if (!r->poll_open)
+		free(r);
+}
+
+/* ---- feeding a task ----------------------------------------------------- */
+
+struct block_feed {
+	uv_poll_t poll;
+	int fd; /* the write end of the task's stdin */
+	const struct block *block;
+	uint64_t done; /* bytes written: header, then records */
+	bool polling;
+	bool finished;	  /* closing, or closed */
+	bool closed;	  /* the handle is closed and fd with it */
+	bool stopped;	  /* the job let go: free once closed */
+	bool no_splice;	  /* the file cannot be spliced: copy it */
+	bool no_vmsplice; /* the block cannot be: write it */
+	char *bounce;	  /* ... through this */
+	size_t bounce_len, bounce_at;
+};
+
+static void block_feed_poll_cb(uv_poll_t *handle, int status, int events);
+
+static void
+block_feed_close_cb(uv_handle_t *handle)
+{
+	struct block_feed *f = handle->data;
+
+	close(f->fd);
+	free(f->bounce);
+	f->bounce = NULL;
+	f->closed = true;
+	if (f->stopped)
+		free(f);
+}
+
+/* Done writing (or the reader went away): EOF for the task. */
+static void
+block_feed_finish(struct block_feed *f)
+{
+	if (f->finished)
+		return;
+	f->finished = true;
+	uv_close((uv_handle_t *)&f->poll, block_feed_close_cb);
+}
+
+/* The records' part of the block from the file, without splice. */
+static ssize_t
+block_feed_copy(struct block_feed *f, uint64_t at, size_t n)
+{
+	ssize_t w;
+
+	if (f->bounce_at == f->bounce_len) {
+		ssize_t got;
+
+		if (f->bounce == NULL)
+			f->bounce = xmalloc(BLOCK_PART_WINDOW);
+		if (n > BLOCK_PART_WINDOW)
+			n = BLOCK_PART_WINDOW;
+		do
+			got = pread(f->block->fd, f->bounce, n,
+				    (off_t)(f->block->offset + at));
+		while (got < 0 && errno == EINTR);
+		if (got <= 0)
+			return got < 0 ? -1 : (errno = EIO, -1);
+		f->bounce_len = (size_t)got;
+		f->bounce_at = 0;
+	}
+	w = write(f->fd, f->bounce + f->bounce_at,
+		  f->bounce_len - f->bounce_at);
+	if (w > 0)
+		f->bounce_at += (size_t)w;
+	return w;
+}
+
+/* Write as much as the pipe takes; wait for room, or finish. */
+static void
+block_feed_step(struct block_feed *f)
+{
+	const struct block *b = f->block;
+
+	for (;;) {
+		uint64_t total = b->header_len + b->length;
+		ssize_t n;
+
+		if (f->done >= total) {
+			block_feed_finish(f);
+			return;
+		}
+		if (f->done < b->header_len) {
+			n = write(f->fd, b->header + f->done,
+				  b->header_len - (size_t)f->done);
+		} else {
+			uint64_t at = f->done - b->header_len;
+			uint64_t left = b->length - at;
+			size_t chunk =
+			    left > (1u << 30) ? (1u << 30) : (size_t)left;
+
+			if (b->data != NULL && !f->no_vmsplice) {
+				/* The pages go to the pipe, uncopied: the
+				 * block is not touched until its task has
+				 * ended (block_release). */
+				struct iovec iov = {b->data + at, chunk};
+
+				n = vmsplice(f->fd, &iov, 1, SPLICE_F_NONBLOCK);
+				if (n < 0 &&
+				    (errno == EINVAL || errno == ENOSYS)) {
+					f->no_vmsplice = true;
+					continue;
+				}
+			} else if (b->data != NULL) {
+				n = write(f->fd, b->data + at, chunk);
+			} else if (!f->no_splice) {
+				loff_t off = (loff_t)(b->offset + at);
+
+				n = splice(b->fd, &off, f->fd, NULL, chunk,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				if (n < 0 &&
+				    (errno == EINVAL || errno == ENOSYS)) {
+					f->no_splice = true;
+					continue;
+				}
+				if (n == 0) {
+					errno = EIO; /* the file shrank */
+					n = -1;
+				}
+			} else {
+				n = block_feed_copy(f, at, chunk);
+				if (n > 0) {
+					f->done += (uint64_t)n;
+					continue;
+				}
+			}
+		}
+		if (n > 0) {
+			f->done += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!f->polling) {
+				uv_poll_start(&f->poll, UV_WRITABLE,
+					      block_feed_poll_cb);
+				f->polling = true;
+			}
+			return;
+		}
+		/* EPIPE: the task stopped reading; it tells by its exit.
+		 * Anything else: the task sees a short block, and fails. */
+		if (errno != EPIPE)
+			log_warn("feeding block %llu: %s",
+				 (unsigned long long)b->number,
+				 strerror(errno));
+		block_feed_finish(f);
+		return;
+	}
+}
+
+static void
+block_feed_poll_cb(uv_poll_t *handle, int status, int events)
+{
+	struct block_feed *f = handle->data;
+
+	(void)events;
+	if (status < 0) {
+		block_feed_finish(f);
+		return;
+	}
+	block_feed_step(f);
+}
+
+struct block_feed *
+block_feed_start(uv_loop_t *loop, int fd, const struct block *b)
+{
+	struct block_feed *f = xcalloc(1, sizeof *f);
+	int rc;
+
+	f->fd = fd;
+	f->block = b;
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	(void)fcntl(fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
+	if ((rc = uv_poll_init(loop, &f->poll, fd)) != 0)
+		fatal("cannot watch a pipe: %s", uv_strerror(rc));
+	f->poll.data = f;
+	block_feed_step(f);
+	return f;
+}
+
+void
+block_feed_stop(struct block_feed *f)
+{
+	if (f == NULL)
+		return;
+	f->stopped = true;
+	if (f->closed) {
+		free(f);
+		return;
+	}
+	block_feed_finish(f);
+}

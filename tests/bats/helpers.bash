@@ -164,6 +164,11 @@ kill_test_processes() {
 	for pid; do
 		kill -KILL "$pid" 2>/dev/null
 	done
+	# No scratch dir (a setup that skipped early): "/" would match every
+	# process on the machine, other suites' included.
+	case ${S:-} in
+	"" | /) return 0 ;;
+	esac
 	for pid in $(pgrep -f -- "$S/" 2>/dev/null); do
 		kill -KILL "$pid" 2>/dev/null
 	done

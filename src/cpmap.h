@@ -229,6 +229,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void log_init(const char *progname);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Called before every message: what waits to be written to stdout and
+ * stderr goes first, so that a message follows the output before it. */
+void log_set_before(void (*before)(void));
 /* Put "SIGKILL" (or "signal 70") into name. */
 void signal_name(int sig, char *name, size_t size);
 /* The trace: CPMAP_DEBUG=FILE appends a line per lifecycle step. */
@@ -273,6 +276,9 @@ typedef void (*io_stall_signal_cb)(int sig);
  * io_watch_signals).
  */
 int io_write_all(int fd, const void *data, size_t len);
+/* The same, keeping *done up to date with the bytes written so far (read
+ * by whoever a stall calls, and after a failure). */
+int io_write_counted(int fd, const void *data, size_t len, size_t *done);
 /* Read a whole regular file into out; 0, or -errno. */
 int io_read_file(const char *path, struct buf *out);
 /* Make the directories above path (as mkdir -p its dirname); 0, or
@@ -865,9 +871,14 @@ struct joblog;
 struct done_set;
 
 struct joblog *joblog_open(const char *path, bool append, char **cause);
-/* Append the task's line; 0, or -errno (the log is left whole). */
-int joblog_write(struct joblog *log, const struct result *r,
-		 const char *command, uint64_t received);
+/* Add the task's line to those waiting for joblog_flush. */
+void joblog_write(struct joblog *log, const struct result *r,
+		  const char *command, uint64_t received);
+/* Write the waiting lines in one write; 0, or -errno (said on stderr; the
+ * log is left with whole lines only, the lines not written dropped). */
+int joblog_flush(struct joblog *log);
+/* Is the log a regular file (not a pipe, not the terminal, not stdout)? */
+bool joblog_is_file(const struct joblog *log);
 void joblog_close(struct joblog *log);
 /* The tasks a joblog shows done (failed_too: only successes count). */
 struct done_set *joblog_read_done(const char *path, bool failed_too,
@@ -1212,8 +1223,16 @@ void output_watch_stdout(struct output *o, uv_loop_t *loop,
 /* Has stdout's reader left?  Asked when a -u task died of SIGPIPE, which
  * can come before the watch hears of it. */
 bool output_stdout_gone(struct output *o);
-/* Stop watching stdout (the loop can end). */
+/* Stop watching stdout, and stop coalescing (the loop can end). */
 void output_unwatch_stdout(struct output *o);
+/*
+ * Coalesce: the results finished within a turn of the loop are written
+ * together at its end (before the loop waits), then their written()
+ * calls are made, then flushed(arg, true).  Without it (or coalesce
+ * false), each task is written and told at once, then flushed(arg, false).
+ */
+void output_start(struct output *o, uv_loop_t *loop, bool coalesce,
+		  void (*flushed)(void *arg, bool turn_end), void *arg);
 void output_free(struct output *o);
 
 /* ---- results.c: --results DIR/SEQ/{stdout,stderr,record.json} ------ */

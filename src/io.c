@@ -228,8 +228,18 @@ io_write_record(int fd, const void *data, size_t len)
 int
 io_write_all(int fd, const void *data, size_t len)
 {
+	size_t done;
+
+	return io_write_counted(fd, data, len, &done);
+}
+
+int
+io_write_counted(int fd, const void *data, size_t len, size_t *done)
+{
 	const char *p = data;
 	bool stream = io_is_stream(fd), nowait = stream;
+
+	*done = 0;
 
 	while (len > 0) {
 		struct iovec iov = {.iov_base = (void *)(uintptr_t)p,
@@ -265,6 +275,7 @@ io_write_all(int fd, const void *data, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		*done += (size_t)n;
 	}
 	return 0;
 }

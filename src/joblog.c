@@ -6,10 +6,13 @@
  *
  *   Seq Host Starttime JobRuntime Send Receive Exitval Signal Command
  *
- * A line is written with a single write(2) right after the task's output,
- * so a crash loses at most the line in flight.  A write that fails (a full
- * disk) is undone with ftruncate, so the log never ends in half a line that
- * cpmap wrote; the caller then stops the run.
+ * A line waits in memory (joblog_write) until the output it logs has been
+ * written; the lines of the tasks written in one turn of the loop then go
+ * out in a single write(2) (joblog_flush), so a crash loses at most the
+ * lines of that turn, whose tasks --resume runs again.  A write that fails
+ * (a full disk) is cut back with ftruncate to the last whole line, so the
+ * log never ends in half a line that cpmap wrote; the caller then stops
+ * the run.
  *
  * Reading for --resume keeps only the sequence numbers: a sorted array that
  * is searched with bsearch.  Reading for --timeline --from-joblog hands
@@ -34,8 +37,9 @@
 struct joblog {
 	int fd;
 	char *path;
-	bool seekable; /* a regular file (not a pipe, not /dev/stdout) */
-	off_t size;    /* the end of the last whole line */
+	bool seekable;	    /* a regular file (not a pipe, not /dev/stdout) */
+	off_t size;	    /* the end of the last whole line */
+	struct buf waiting; /* whole lines not yet written */
 };
 
 /* The end of the last whole line of fd's file (a crash may cut one). */
@@ -121,13 +125,13 @@ joblog_open(const char *path, bool append, char **cause)
 	return log;
 }
 
-int
+void
 joblog_write(struct joblog *log, const struct result *r, const char *command,
 	     uint64_t received)
 {
-	struct buf line = {0};
+	struct buf *line = &log->waiting;
 	char *head;
-	int exitval, signal, rc;
+	int exitval, signal;
 
 	/* GNU parallel's values: -1 for a task that never exited. */
 	exitval = r->exit_code;
@@ -144,28 +148,51 @@ joblog_write(struct joblog *log, const struct result *r, const char *command,
 	    r->host == NULL || strcmp(r->host, "local") == 0 ? ":" : r->host,
 	    r->start, r->duration, (unsigned long long)received, exitval,
 	    signal);
-	buf_append_str(&line, head);
+	buf_append_str(line, head);
 	free(head);
 	/* The log is line-based: a newline in a command is written "\n". */
 	for (const char *c = command; *c != '\0'; c++) {
 		if (*c == '\n')
-			buf_append(&line, "\\n", 2);
+			buf_append(line, "\\n", 2);
 		else
-			buf_append_char(&line, *c);
+			buf_append_char(line, *c);
 	}
-	buf_append_char(&line, '\n');
-	rc = io_write_all(log->fd, line.data, line.len);
+	buf_append_char(line, '\n');
+}
+
+bool
+joblog_is_file(const struct joblog *log)
+{
+	return log->seekable;
+}
+
+int
+joblog_flush(struct joblog *log)
+{
+	size_t done = 0;
+	int rc;
+
+	if (log->waiting.len == 0)
+		return 0;
+	rc = io_write_counted(log->fd, log->waiting.data, log->waiting.len,
+			      &done);
 	if (rc == 0) {
-		log->size += (off_t)line.len;
+		log->size += (off_t)log->waiting.len;
 	} else if (log->seekable) {
-		/* Leave only whole lines behind. */
+		/* Leave only whole lines behind: those written before the
+		 * failure stay, their tasks are done. */
+		const char *nl =
+		    done > 0 ? memrchr(log->waiting.data, '\n', done) : NULL;
+
+		if (nl != NULL)
+			log->size += (off_t)(nl - log->waiting.data) + 1;
 		(void)ftruncate(log->fd, log->size);
 		(void)lseek(log->fd, log->size, SEEK_SET);
 		log_warn("--joblog: %s: %s", log->path, strerror(-rc));
 	} else {
 		log_warn("--joblog: %s: %s", log->path, strerror(-rc));
 	}
-	buf_free(&line);
+	log->waiting.len = 0;
 	return rc;
 }
 
@@ -174,6 +201,8 @@ joblog_close(struct joblog *log)
 {
 	if (log == NULL)
 		return;
+	(void)joblog_flush(log);
+	buf_free(&log->waiting);
 	close(log->fd);
 	free(log->path);
 	free(log);

@@ -31,12 +31,23 @@ log_init(const char *progname)
 	log_progname = slash != NULL ? slash + 1 : progname;
 }
 
+static void (*log_before)(void);
+
+void
+log_set_before(void (*before)(void))
+{
+	log_before = before;
+}
+
 static void __attribute__((format(printf, 1, 0)))
 log_write(const char *fmt, va_list ap)
 {
 	char line[4096];
 	int n, m;
 	size_t len;
+
+	if (log_before != NULL)
+		log_before();
 
 	n = snprintf(line, sizeof line, "%s: ", log_progname);
 	if (n < 0)

@@ -23,6 +23,21 @@
  * pool never has more than --buffer tasks begun and unwritten, so a task's
  * place is free when it begins and finding it is O(1).
  *
+ * Coalescing (output_start): many tiny results cost a write(2) each, so
+ * the grouped output of the tasks finished within one turn of the loop is
+ * gathered in one batch (up to OUTPUT_BATCH_MAX bytes, one stream at a
+ * time) and written at the end of the turn, before the loop waits: an
+ * idle handle is active while anything waits, so the loop never sleeps in
+ * poll with a batch unwritten.  A task's place is retired when its bytes
+ * are in the batch, and its owner is told (written) only once the batch
+ * is out, with whole false for every task whose bytes a failed write
+ * did not carry: the joblog line never runs ahead of its output.  Big
+ * outputs (OUTPUT_DIRECT_MIN and more, spilled captures) are not copied:
+ * the batch is written, then they are, directly.  Line mode writes
+ * directly as before, as does a --json record (whole pieces to a pipe);
+ * every direct write and every message on stderr (log_set_before) first
+ * writes the batch, so that nothing is reordered.
+ *
  * This file knows nothing of processes.  A write error on stdout (the reader
  * went away) marks the output broken; the pool then stops the run.  Stdout
  * is watched for its reader leaving even when nothing is written to it
@@ -52,7 +67,14 @@ struct task_output {
 	bool cut;	      /* a write of its output failed: not whole */
 	struct result result; /* once finished; its message is ours */
 	void *owner;	      /* told when this place is written */
+	uint64_t out_start;   /* its bytes in the batch: from here (counted */
+	uint64_t out_end;     /* over all batches) to here, if any */
+	struct task_output *next_retired;
 };
+
+/* Bytes a batch holds at most; a piece this big or more goes directly. */
+#define OUTPUT_BATCH_MAX ((size_t)64 << 10)
+#define OUTPUT_DIRECT_MIN ((size_t)16 << 10)
 
 struct output {
 	const struct options *opts;
@@ -69,7 +91,23 @@ struct output {
 	bool watching;
 	void (*gone)(void *arg); /* told once when the reader left */
 	void *gone_arg;
+
+	/* Coalescing: the batch, and the tasks retired into it. */
+	struct buf batch;      /* bytes for batch_stream, not yet written */
+	int batch_stream;      /* 1 or 2 */
+	uint64_t batch_total;  /* bytes ever put in a batch */
+	uint64_t batch_out;    /* ... of them written or given up */
+	size_t batch_progress; /* ... of the batch being written, so far */
+	bool batch_writing;    /* a batch is being written */
+	struct task_output *retired, **retired_tail; /* not yet told */
+	bool coalesce;	/* tell at the turn's end */
+	uv_idle_t idle; /* ... which is then */
+	bool idle_open, idle_active;
+	void (*flushed)(void *arg, bool turn_end);
+	void *flushed_arg;
 };
+
+static struct output *output_logging; /* whose batch goes before a message */
 
 struct output *
 output_create(const struct options *opts, output_written_cb written)
@@ -81,6 +119,8 @@ output_create(const struct options *opts, output_written_cb written)
 	o->ring_size = opts->buffer;
 	o->ring = xcalloc(o->ring_size, sizeof *o->ring);
 	o->next_seq = 1;
+	o->retired_tail = &o->retired;
+	o->batch_stream = 1;
 	return o;
 }
 
@@ -119,13 +159,88 @@ output_check(struct output *o, int stream, int rc)
 	return rc;
 }
 
-/* Write to fd 1 or 2. */
+static void output_write_batch(struct output *o);
+
+/* Write to fd 1 or 2 directly, after what the batch holds. */
 static int
 output_write(struct output *o, int stream, const char *data, size_t len)
 {
+	output_write_batch(o);
 	if (o->broken && stream == 1)
 		return -EPIPE;
 	return output_check(o, stream, io_write_all(stream, data, len));
+}
+
+/*
+ * Write the batch.  The tasks whose bytes it did not carry (the write
+ * failed) are cut: they get no joblog line.  Its bytes are gone either
+ * way: a stream that failed once is broken (stdout) or lossy (stderr).
+ */
+static void
+output_write_batch(struct output *o)
+{
+	int stream = o->batch_stream, rc;
+	uint64_t out;
+
+	if (o->batch.len == 0 || o->batch_writing)
+		return;
+	o->batch_writing = true;
+	o->batch_progress = 0;
+	if (o->broken && stream == 1)
+		rc = -EPIPE;
+	else
+		rc = io_write_counted(stream, o->batch.data, o->batch.len,
+				      &o->batch_progress);
+	out = o->batch_out + o->batch_progress;
+	o->batch_out = o->batch_total;
+	o->batch.len = 0;
+	o->batch_progress = 0;
+	o->batch_writing = false;
+	if (rc == 0)
+		return;
+	for (struct task_output *t = o->retired; t != NULL; t = t->next_retired)
+		if (t->out_end > out)
+			t->cut = true;
+	if (o->writing != NULL && o->writing->out_end > out)
+		o->writing->cut = true;
+	(void)output_check(o, stream, rc); /* may say so: after the reset */
+}
+
+/* The batch goes before any message on stderr. */
+static void
+output_before_message(void)
+{
+	if (output_logging != NULL)
+		output_write_batch(output_logging);
+}
+
+/*
+ * Grouped output of the task being written: into the batch, or, when big,
+ * directly.  A failure of what is in the batch is found when it is
+ * written, and cuts the task then.
+ */
+static int
+output_put(struct output *o, int stream, const char *data, size_t len)
+{
+	struct task_output *t = o->writing;
+
+	if (o->broken && stream == 1)
+		return -EPIPE;
+	if (!o->coalesce || o->opts->output_mode == OUTPUT_LINE ||
+	    len >= OUTPUT_DIRECT_MIN || t == NULL)
+		return output_write(o, stream, data, len);
+	if (len == 0)
+		return 0;
+	if (o->batch.len > 0 && (o->batch_stream != stream ||
+				 o->batch.len + len > OUTPUT_BATCH_MAX))
+		output_write_batch(o);
+	if (o->broken && stream == 1)
+		return -EPIPE;
+	buf_append(&o->batch, data, len);
+	o->batch_stream = stream;
+	o->batch_total += len;
+	t->out_end = o->batch_total;
+	return 0;
 }
 
 struct tag_writer {
@@ -133,6 +248,14 @@ struct tag_writer {
 	struct task_output *t;
 	int stream;
 };
+
+static int
+output_put_piece(void *arg, const char *data, size_t len)
+{
+	struct tag_writer *w = arg;
+
+	return output_put(w->o, w->stream, data, len);
+}
 
 /* Write data with the tag before every line (grouped --tag). */
 static int
@@ -156,7 +279,7 @@ output_write_tagged(void *arg, const char *data, size_t len)
 		data += n;
 		len -= n;
 	}
-	rc = output_write(w->o, w->stream, lines.data, lines.len);
+	rc = output_put(w->o, w->stream, lines.data, lines.len);
 	buf_free(&lines);
 	return rc;
 }
@@ -227,10 +350,18 @@ output_data(struct output *o, struct task_output *t, int stream,
 	capture_append(t->held[stream], data, len);
 }
 
-/* Write a capture as it is: one write for an output held in memory. */
+/* Write a capture as it is: into the batch when small, else directly
+ * (one write for an output held in memory). */
 static int
-output_write_capture(struct output *o, struct capture *c, int stream)
+output_write_capture(struct output *o, struct task_output *t, struct capture *c,
+		     int stream)
 {
+	if (o->coalesce && capture_size(c) < OUTPUT_DIRECT_MIN) {
+		struct tag_writer w = {o, t, stream};
+
+		return capture_each(c, output_put_piece, &w);
+	}
+	output_write_batch(o);
 	if (o->broken && stream == 1)
 		return -EPIPE;
 	return output_check(o, stream, capture_write(c, stream));
@@ -310,6 +441,7 @@ output_record_piece(void *arg, const char *data, size_t len)
 	/* Each piece goes to a pipe whole or not at all (a record of one
 	 * piece, under 64 KiB, is never half written), even if the run is
 	 * ended while it waits for room. */
+	output_write_batch(w->o);
 	w->o->waiting_for_room = !w->written;
 	rc = w->o->broken
 		 ? -EPIPE
@@ -356,6 +488,7 @@ output_emit(struct output *o, struct task_output *t)
 {
 	/* Who is being written, should the run be ended during a write. */
 	o->writing = t;
+	t->out_start = o->batch_total;
 	output_emit_task(o, t);
 	o->writing = NULL;
 }
@@ -382,7 +515,7 @@ output_emit_task(struct output *o, struct task_output *t)
 				rc = capture_each(t->held[stream],
 						  output_write_tagged, &w);
 			else
-				rc = output_write_capture(o, t->held[stream],
+				rc = output_write_capture(o, t, t->held[stream],
 							  stream);
 		}
 		/* The end of a task ends its last line too. */
@@ -392,7 +525,7 @@ output_emit_task(struct output *o, struct task_output *t)
 			if (o->opts->tag)
 				rc = output_write_tagged(&w, p->data, p->len);
 			else
-				rc = output_write(o, stream, p->data, p->len);
+				rc = output_put(o, stream, p->data, p->len);
 			p->len = 0;
 		}
 		if (rc < 0)
@@ -403,24 +536,88 @@ output_emit_task(struct output *o, struct task_output *t)
 		output_report(&t->result, "");
 }
 
+/* Tell the owner of a retired place, and free it. */
+static void
+output_tell(struct output *o, struct task_output *t)
+{
+	void *owner = t->owner;
+	struct result result = t->result;
+	bool finished = t->finished, whole = !t->cut;
+
+	free(t);
+	o->pending--;
+	o->written(owner, finished ? &result : NULL, whole);
+	free(result.message);
+}
+
+/* Write the batch, then tell the owners of the places retired into it (a
+ * call may retire more: they are told too), then flushed. */
+static void
+output_flush(struct output *o, bool turn_end)
+{
+	struct task_output *t;
+
+	output_write_batch(o);
+	while ((t = o->retired) != NULL) {
+		o->retired = t->next_retired;
+		if (o->retired == NULL)
+			o->retired_tail = &o->retired;
+		output_tell(o, t);
+	}
+	if (o->flushed != NULL)
+		o->flushed(o->flushed_arg, turn_end);
+}
+
+static void
+output_idle_cb(uv_idle_t *handle)
+{
+	struct output *o = handle->data;
+
+	uv_idle_stop(handle);
+	o->idle_active = false;
+	output_flush(o, true);
+}
+
+/* The place is written (or skipped): its owner is told once the batch is
+ * out, at the end of the turn when coalescing, else now. */
 static void
 output_release(struct output *o, struct task_output *t)
 {
 	uint64_t seq = t->seq;
-	void *owner = t->owner;
-	struct result result = t->result;
-	bool finished = t->finished, whole = !t->cut;
 
 	if (o->ring[seq % o->ring_size] == t)
 		o->ring[seq % o->ring_size] = NULL;
 	for (int stream = 1; stream <= 2; stream++) {
 		capture_free(t->held[stream]);
+		t->held[stream] = NULL;
 		buf_free(&t->partial[stream]);
 	}
-	free(t);
-	o->pending--;
-	o->written(owner, finished ? &result : NULL, whole);
-	free(result.message);
+	t->next_retired = NULL;
+	*o->retired_tail = t;
+	o->retired_tail = &t->next_retired;
+	if (!o->coalesce) {
+		output_flush(o, false);
+		return;
+	}
+	if (!o->idle_active) {
+		uv_idle_start(&o->idle, output_idle_cb);
+		o->idle_active = true;
+	}
+}
+
+void
+output_start(struct output *o, uv_loop_t *loop, bool coalesce,
+	     void (*flushed)(void *arg, bool turn_end), void *arg)
+{
+	o->flushed = flushed;
+	o->flushed_arg = arg;
+	output_logging = o;
+	log_set_before(output_before_message);
+	if (!coalesce || uv_idle_init(loop, &o->idle) != 0)
+		return;
+	o->idle.data = o;
+	o->idle_open = true;
+	o->coalesce = true;
 }
 
 /* Ordered: write every task from next_seq on whose result is final. */
@@ -488,8 +685,21 @@ output_reset(struct output *o, struct task_output *t)
 void
 output_free(struct output *o)
 {
+	struct task_output *left;
+
 	if (o == NULL)
 		return;
+	/* Normally all told at the end of the loop's last turn. */
+	output_write_batch(o);
+	while ((left = o->retired) != NULL) {
+		o->retired = left->next_retired;
+		output_tell(o, left);
+	}
+	if (output_logging == o) {
+		output_logging = NULL;
+		log_set_before(NULL);
+	}
+	buf_free(&o->batch);
 	for (size_t i = 0; i < o->ring_size; i++) {
 		struct task_output *t = o->ring[i];
 
@@ -529,7 +739,38 @@ output_abandon(struct output *o, const char *why)
 	char name[160];
 	struct buf list = {0};
 	size_t unwritten = 0;
+	uint64_t out = o->batch_out + o->batch_progress;
+	struct task_output **link = &o->retired, *t;
 
+	/*
+	 * The retired places first: those the batch carried whole are told
+	 * (their joblog lines can still be written); the one it was writing
+	 * is cut, the ones after it are not written.
+	 */
+	output_logging = NULL; /* the run ends: no more writes, no stall */
+	while ((t = *link) != NULL) {
+		if (!t->cut && t->out_end <= out) {
+			*link = t->next_retired;
+			if (*link == NULL)
+				o->retired_tail = link;
+			output_tell(o, t);
+			continue;
+		}
+		if (t->finished && t->out_end > out && t->out_start < out) {
+			output_name_task(t, name, sizeof name);
+			log_warn("%s: its output was cut short (%s); it has "
+				 "no joblog line",
+				 name, why);
+		} else if (t->finished && unwritten++ < 20) {
+			char seq[32];
+
+			snprintf(seq, sizeof seq, "%s%llu",
+				 list.len ? ", " : "",
+				 (unsigned long long)t->seq);
+			buf_append_str(&list, seq);
+		}
+		link = &t->next_retired;
+	}
 	if (o->writing != NULL) {
 		output_name_task(o->writing, name, sizeof name);
 		log_warn("%s: %s (%s); it has no joblog line", name,
@@ -538,8 +779,7 @@ output_abandon(struct output *o, const char *why)
 			 why);
 	}
 	for (size_t i = 0; i < o->ring_size; i++) {
-		struct task_output *t = o->ring[i];
-
+		t = o->ring[i];
 		if (t == NULL || t == o->writing || !t->finished)
 			continue;
 		if (unwritten++ < 20) {
@@ -627,5 +867,11 @@ output_unwatch_stdout(struct output *o)
 	if (o->watching) {
 		uv_close((uv_handle_t *)&o->stdout_watch, NULL);
 		o->watching = false;
+	}
+	if (o->idle_open) {
+		/* What comes now (nothing, normally) is told at once. */
+		output_flush(o, false);
+		uv_close((uv_handle_t *)&o->idle, NULL);
+		o->idle_open = o->idle_active = o->coalesce = false;
 	}
 }

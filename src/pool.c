@@ -228,16 +228,38 @@ pool_written_cb(void *owner, const struct result *r, bool whole)
 					     template_uses_shell(p->tmpl));
 		if (p->opts->block_signature != NULL) /* --resume checks it */
 			buf_append_str(&command, p->opts->block_signature);
-		if (joblog_write(p->joblog, r, command.data ? command.data : "",
-				 t->seen[1]) < 0) {
-			log_warn("stopping: the joblog cannot be written");
-			p->joblog_failed = true;
-			p->aborted = true;
-			pool_stop(p, true, SIGTERM);
-		}
+		/* Written at the flush (pool_flushed_cb). */
+		joblog_write(p->joblog, r, command.data ? command.data : "",
+			     t->seen[1]);
 		buf_free(&command);
 	}
 	task_free(t);
+}
+
+/*
+ * The output has written what it held and told its owners: their joblog
+ * lines go now, after it.  At the end of a turn, tasks may start again in
+ * the places written.
+ */
+static void
+pool_flushed_cb(void *arg, bool turn_end)
+{
+	struct pool *p = arg;
+
+	if (p->joblog != NULL && !p->joblog_failed &&
+	    joblog_flush(p->joblog) < 0) {
+		log_warn("stopping: the joblog cannot be written");
+		p->joblog_failed = true;
+		p->aborted = true;
+		pool_stop(p, true, SIGTERM);
+	}
+	if (output_error(p->out) != 0 && p->stop_signal != SIGPIPE) {
+		/* The reader of our stdout is gone: stop at once. */
+		p->stop_signal = SIGPIPE;
+		pool_stop(p, true, SIGKILL);
+	}
+	if (turn_end)
+		pool_fill(p);
 }
 
 /* ---- stopping ---------------------------------------------------------- */
@@ -856,13 +878,18 @@ pool_stall_signal(int sig)
 		roster_stop(pool_running->roster, end ? SIGKILL : SIGTERM);
 	if (!end)
 		return;
-	/* Never silently: what the reader will not get is named. */
-	if (pool_running != NULL)
+	/* Never silently: what the reader will not get is named; what it
+	 * got is logged. */
+	if (pool_running != NULL) {
 		output_abandon(pool_running->out,
 			       sig == 0 ? "standard output was not read "
 					  "within --kill-after of the stop"
 					: "stopped again while standard "
 					  "output was not read");
+		if (pool_running->joblog != NULL &&
+		    !pool_running->joblog_failed)
+			(void)joblog_flush(pool_running->joblog);
+	}
 	_exit(128 + first);
 }
 
@@ -967,6 +994,11 @@ pool_run(struct pool *p)
 	io_watch_signals(pool_stall_signal);
 	io_set_stall_limit(p->opts->kill_after_ms);
 	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
+	/* A joblog on a pipe (as stdout) gets each line right after its
+	 * task's output, as GNU parallel's: no coalescing then. */
+	output_start(p->out, p->loop,
+		     p->joblog == NULL || joblog_is_file(p->joblog),
+		     pool_flushed_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);
 	roster_start(p->roster);

@@ -303,3 +303,31 @@ within_a_second() {
 	same status "$status" 0
 	same "tasks written" "${#lines[@]}" 300
 }
+
+# ---- coalesced writes (issue 12) ------------------------------------------
+
+@test "coalesced: a failed write of a batch of several results logs none of them, and --resume runs them all" {
+	# The 20 results of --persist cat come in a few batches; every write
+	# to /dev/full fails.
+	run --separate-stderr timeout 20 sh -c \
+		'seq 20 | "$1" -k -j2 --joblog "$2" --persist cat >/dev/full' sh "$CPMAP" "$S/jl"
+	same status "$status" 255
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" ""
+	run --separate-stderr timeout 20 sh -c \
+		'seq 20 | "$1" -k -j2 --joblog "$2" --resume --persist cat' sh "$CPMAP" "$S/jl"
+	same status "$status" 0
+	same stdout "$output" "$(seq 20)"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" "$(seq 20)"
+}
+
+@test "coalesced: -u output is not held: a task's line is out while it runs" {
+	task 'echo "first $1"; fifo-wait "$S/gate"; echo "second $1"'
+	bg_cpmap -u -j2 --joblog "$S/jl" "$S/task" ::: a
+	wait_lines "$S/out" 1
+	same "so far" "$(cat "$S/out")" "first a"
+	same "logged so far" "$(tail -n +2 "$S/jl")" ""
+	release "$S/gate"
+	finish
+	same status "$status" 0
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" 1
+}

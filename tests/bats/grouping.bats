@@ -325,3 +325,45 @@ nl"
 	same "runs of 1 MB" "$(fold -w 1000000 "$S/out" | cut -c1 | uniq -c | awk '{print $1 $2}' | tr -d '\n')" 3a3b3c3d
 	same "left in TMPDIR" "$(ls -A "$TMPDIR")" ""
 }
+
+# ---- coalesced writes (issue 12) ------------------------------------------
+
+@test "coalesced: a finished result is written before cpmap waits for the next" {
+	# Task b blocks until the test has read a's result: a result held in
+	# the batch while the loop waits would hang it (wait-lines fails).
+	task 'case $1 in a) echo a ;; b) fifo-wait "$S/gate"; echo b ;; esac'
+	bg_cpmap -j2 "$S/task" ::: a b
+	wait_lines "$S/out" 1
+	release "$S/gate"
+	finish
+	same status "$status" 0
+	same output "$output" "a
+b"
+}
+
+@test "coalesced: stdout and stderr of many tasks keep their order when both go to one file" {
+	# Each task: its stdout, then its stderr, then the next task's.
+	run bash -c 'seq 300 | "$1" -k -j2 sh -c "echo \$1; echo e\$1 >&2; echo f\$1" sh 2>&1' sh "$CPMAP"
+	same status "$status" 0
+	same output "$output" "$(seq 300 | sed 's/.*/&\nf&\ne&/')"
+	run bash -c 'seq 3000 | "$1" -k -j2 --persist --tag cat 2>&1' sh "$CPMAP"
+	same status "$status" 0
+	same output "$output" "$(seq 3000 | sed 's/.*/&\t&/')"
+}
+
+@test "coalesced: a message on stderr comes after the output written before it" {
+	run bash -c 'seq 3 | "$1" -k -j1 --halt now,fail=1 sh -c "echo \$1; [ \$1 != 2 ]" sh 2>&1' sh "$CPMAP"
+	same "line 1" "${lines[0]}" 1
+	same "line 2" "${lines[1]}" 2
+	[[ ${lines[2]} == "cpmap: --halt now: task 2 "* ]] || fail "line 3: ${lines[2]}"
+}
+
+@test "coalesced: --line-buffer writes a line while its task still runs" {
+	task 'echo "first $1"; fifo-wait "$S/gate"; echo "second $1"'
+	bg_cpmap -j2 --line-buffer "$S/task" ::: a
+	wait_lines "$S/out" 1
+	same "so far" "$(cat "$S/out")" "first a"
+	release "$S/gate"
+	finish
+	same status "$status" 0
+}

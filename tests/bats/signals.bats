@@ -9,6 +9,7 @@
 # processes survived.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	setup_scratch
@@ -429,4 +430,64 @@ drained() {
 	same "records written" "$(jq -c .seq "$S/out")" 1
 	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" 1
 	same stderr "$stderr" "cpmap: task 2 (input b): its record was not written (stopped again while standard output was not read); it has no joblog line"
+}
+
+# ---- coalesced writes under a full stdout (issue 12) -----------------------
+
+# coalesced_stall: 3000 tasks of 101 bytes through --persist cat, -k -j2,
+# --joblog $S/jl, into a FIFO whose reader reads only once released; returns
+# once cpmap is stalled writing a batch of them.
+coalesced_stall() {
+	mkfifo "$S/so" "$S/drain"
+	{ fifo-wait "$S/drain"; cat >"$S/out"; } <"$S/so" 3>&- &
+	READER=$!
+	seq 3000 | awk '{ printf "%0100d\n", $1 }' >"$S/in"
+	OUT=$S/so bg_cpmap -k -j2 --joblog "$S/jl" --persist cat
+	wait-state asleep "$PID" poll_schedule do_sys_poll || fail "cpmap ended"
+}
+
+# logged_whole: every task in $S/jl has its line, whole, in $S/out (in
+# order with -k): the joblog never ran ahead of the output.
+logged_whole() {
+	local n
+	n=$(tail -n +2 "$S/jl" | wc -l)
+	[ "$n" -gt 0 ] || fail "nothing logged before the stall"
+	[ "$n" -lt 3000 ] || fail "everything logged: no stall"
+	same "logged" "$(tail -n +2 "$S/jl" | cut -f1)" "$(seq "$n")"
+	same "their output" "$(head -n "$n" "$S/out")" "$(head -n "$n" "$S/in")"
+}
+
+@test "coalesced: under a stalled stdout no joblog line runs ahead of its output" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	coalesced_stall
+	kill -KILL "$PID"
+	finish
+	drained
+	logged_whole
+}
+
+@test "coalesced: a run ended during a stalled batch names the tasks cut and unwritten; --resume runs exactly them" {
+	[ -r /proc/self/wchan ] || skip "no /proc wchan"
+	coalesced_stall
+	kill -TERM "$PID"
+	taken "$PID"
+	kill -TERM "$PID"
+	finish
+	drained
+	same status "$status" 143
+	logged_whole
+	grep -Eq "^cpmap: task [0-9]+ \(input 0+[0-9]+\): its output was cut short \(stopped again while standard output was not read\); it has no joblog line$" <<<"$stderr" ||
+		grep -Eq "^cpmap: [0-9]+ finished tasks? not written \(" <<<"$stderr" ||
+		fail "nothing named as cut or not written: $stderr"
+	# The task cut short (if any) has no line.
+	cut=$(sed -n 's/^cpmap: task \([0-9]*\) .*cut short.*/\1/p' <<<"$stderr")
+	if [ -n "$cut" ]; then
+		tail -n +2 "$S/jl" | cut -f1 | grep -Fxq "$cut" && fail "task $cut was cut, yet logged"
+	fi
+	# --resume runs the others, exactly: together, every task once.
+	n=$(tail -n +2 "$S/jl" | wc -l)
+	run --separate-stderr timeout 60 "$CPMAP" -k -j2 --joblog "$S/jl" --resume --persist cat <"$S/in"
+	same status "$status" 0
+	same "written by --resume" "$output" "$(tail -n +$((n + 1)) "$S/in")"
+	same "logged in all" "$(tail -n +2 "$S/jl" | cut -f1)" "$(seq 3000)"
 }

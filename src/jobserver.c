@@ -101,14 +101,25 @@ jobserver_atexit(void)
 	jobserver_emergency();
 }
 
-/* Is fd open and a pipe or FIFO (make 4.4's own check)? */
+/*
+ * Are r and w open, and the read and write ends of one pipe or FIFO?
+ * make 4.4 checks that each is a pipe; the same pipe, and each open the
+ * right way, keeps cpmap from reading someone else's pipe that happens to
+ * be open on those numbers.
+ */
 static bool
-jobserver_fd_ok(int fd)
+jobserver_fds_ok(int r, int w)
 {
-	struct stat st;
+	struct stat rs, ws;
+	int rflags, wflags;
 
-	return fd >= 0 && fcntl(fd, F_GETFD) >= 0 && fstat(fd, &st) == 0 &&
-	       S_ISFIFO(st.st_mode);
+	if (r < 0 || w < 0 || (rflags = fcntl(r, F_GETFL)) < 0 ||
+	    (wflags = fcntl(w, F_GETFL)) < 0 || fstat(r, &rs) < 0 ||
+	    fstat(w, &ws) < 0)
+		return false;
+	return S_ISFIFO(rs.st_mode) && rs.st_dev == ws.st_dev &&
+	       rs.st_ino == ws.st_ino && (rflags & O_ACCMODE) != O_WRONLY &&
+	       (wflags & O_ACCMODE) != O_RDONLY;
 }
 
 /*
@@ -173,12 +184,14 @@ jobserver_inherit(void)
 		log_warn("MAKEFLAGS: --jobserver-auth=%s is not R,W or "
 			 "fifo:PATH: running without a jobserver",
 			 auth);
-	} else if (!jobserver_fd_ok((int)r) || !jobserver_fd_ok((int)w)) {
+	} else if (!jobserver_fds_ok((int)r, (int)w)) {
 		/* make passes them only to recipes it knows run make. */
-		log_warn("MAKEFLAGS names a jobserver on descriptors %ld,%ld, "
-			 "which are not open pipes (mark the recipe with '+'): "
-			 "running without it",
-			 r, w);
+		log_warn(
+		    "MAKEFLAGS names a jobserver on descriptors %ld,%ld, "
+		    "which are not the two ends of a pipe (mark the recipe "
+		    "with '+'): "
+		    "running without it",
+		    r, w);
 	} else {
 		jobserver_read_fd = (int)r;
 		jobserver_write_fd = (int)w;

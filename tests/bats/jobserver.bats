@@ -102,7 +102,7 @@ most() {
 	run --separate-stderr timeout 60 make -s -j2 -C "$S" CPMAP="$CPMAP"
 	assert_success
 	same "tasks" "$(sort <<<"$output" | tr '\n' ' ')" "1 2 3 "
-	[[ $stderr == *"not open pipes (mark the recipe with '+')"* ]]
+	[[ $stderr == *"not the two ends of a pipe (mark the recipe with '+')"* ]]
 	same "warnings" "$(grep -c jobserver <<<"$stderr")" 1
 }
 

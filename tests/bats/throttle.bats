@@ -16,6 +16,7 @@ setup() {
 	export S
 	mkdir "$S/proc"
 	export CPMAP_PROC=$S/proc
+	unset MAKEFLAGS MFLAGS MAKELEVEL
 	mkfifo "$S/gate" "$S/gate2"
 	printf '0.00 0.00 0.00 1/100 1\n' >"$S/proc/loadavg"
 	printf 'cpu 1 2 3 4\nprocs_running 1\nprocs_blocked 0\n' >"$S/proc/stat"
@@ -24,6 +25,12 @@ setup() {
 }
 
 teardown() {
+	local w
+	# A writer's child may be blocked opening its FIFO, before its exec:
+	# it has no $S/ in its command line to be found by.
+	for w in "${WRITERS[@]}"; do
+		pkill -KILL -P "$w" 2>/dev/null
+	done
 	kill_test_processes "${WRITERS[@]}"
 	true
 }
@@ -40,7 +47,7 @@ serve() {
 			cat "$S/now.$1" >"$S/proc/$1" || exit
 			echo >>"$S/reads.$1"
 		done
-	) 3>&- &
+	) </dev/null >/dev/null 2>&1 3>&- &
 	WRITERS+=($!)
 }
 

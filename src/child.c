@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +64,11 @@ static char child_seq_var[48], child_slot_var[48];
 static char child_parallel_seq_var[48], child_parallel_slot_var[48];
 static struct buf child_host_var;
 static size_t child_host_index; /* where child_host_var is in the array */
+
+/* --nice, and a jobserver's pipe, which tasks inherit (child_configure). */
+static bool child_set_nice;
+static int child_nice;
+static int child_keep_fds[2] = {-1, -1};
 
 /* Signals whose disposition a child must not inherit from cpmap. */
 static const int child_reset_signals[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
@@ -175,6 +181,15 @@ child_build_environment(void)
 }
 
 void
+child_configure(bool set_nice, int nice, int a, int b)
+{
+	child_set_nice = set_nice;
+	child_nice = nice;
+	child_keep_fds[0] = a;
+	child_keep_fds[1] = b;
+}
+
+void
 child_refresh_environment(void)
 {
 	free(child_environment);
@@ -229,6 +244,12 @@ child_exec(const struct child_spec *spec, const sigset_t *mask,
 		*error = errno;
 		_exit(127);
 	}
+	/* A niceness below ours needs privilege: without it, keep ours. */
+	if (child_set_nice)
+		(void)setpriority(PRIO_PROCESS, 0, child_nice);
+	for (int i = 0; i < 2; i++)
+		if (child_keep_fds[i] > STDERR_FILENO)
+			(void)fcntl(child_keep_fds[i], F_SETFD, 0);
 	(void)sigprocmask(SIG_SETMASK, mask, NULL);
 	execvpe(spec->argv[0], spec->argv, child_environment);
 	*error = errno;

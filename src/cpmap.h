@@ -135,6 +135,10 @@ struct options {
 	double timeout_percent;	  /* --timeout P%: of the median runtime of
 				     the tasks that succeeded, 0: none */
 	uint64_t delay_ms;	  /* --delay: at least this between starts */
+	double load_max;	  /* --load: start nothing above it, 0: none */
+	uint64_t memfree;	  /* --memfree bytes, 0: none */
+	bool jobserver;		  /* take tokens of make's jobserver, if any */
+	unsigned jobserver_slots; /* --jobserver-slots: serve so many, 0 */
 	uint64_t kill_after_ms;	  /* SIGTERM to SIGKILL, default 2000 */
 	uint64_t host_timeout_ms; /* no worker up this long: host-lost */
 	const char *transport;	  /* --transport: how to reach a host */
@@ -457,6 +461,8 @@ struct input *input_create(const char *text, size_t len, const char *colsep,
 
 /* ---- json.c: JSON inputs and result records (jansson lives here) ---- */
 
+/* jansson's version (--version). */
+const char *json_version(void);
 /* Parse one -J line; a bad one gives an input whose error says why. */
 struct input *json_input_create(const char *line, size_t len, uint64_t number);
 /* A field or dotted path of a -J input; NULL with *cause if missing. */
@@ -567,6 +573,9 @@ int child_init(uv_loop_t *loop);
  */
 int child_spawn(const struct child_spec *spec, child_exit_cb exit, void *arg,
 		pid_t *pid);
+/* Tasks run at niceness nice (--nice), and inherit descriptors a and b
+ * (a jobserver's pipe; -1: none) besides 0, 1 and 2. */
+void child_configure(bool set_nice, int nice, int a, int b);
 /* Build the children's environment again (after a setenv). */
 void child_refresh_environment(void);
 /* Signal the process group of every live child (async-signal-safe). */
@@ -617,6 +626,52 @@ void process_quit_after(struct process *p, uint64_t ms, uint64_t kill_ms);
 void process_signal(struct process *p, int sig);
 bool process_exited(const struct process *p);
 pid_t process_pid(const struct process *p);
+
+/* ---- jobserver.c: GNU make's jobserver, client and server ------------- */
+
+struct jobserver;
+
+/* At start, before any descriptor is opened: the jobserver MAKEFLAGS
+ * names, if any (a bad one is warned about, once, and ignored). */
+void jobserver_inherit(void);
+/* --jobserver=no: use none (MAKEFLAGS and its descriptors stay as they
+ * are for the tasks, which do not inherit the descriptors). */
+void jobserver_forget(void);
+/* --jobserver-slots N: a FIFO of N - 1 tokens in a private directory,
+ * exported in MAKEFLAGS; 0, or -1 with *cause. */
+int jobserver_serve(unsigned slots, char **cause);
+/* The pipe style's descriptors, which tasks inherit: true if any. */
+bool jobserver_pipe_fds(int *read_fd, int *write_fd);
+/* A client on loop, or NULL when there is no jobserver to use; ready(arg)
+ * is called when a token came after jobserver_take said no. */
+struct jobserver *jobserver_start(uv_loop_t *loop, void (*ready)(void *arg),
+				  void *arg);
+/* May one more task start, with running tasks running now?  The first
+ * needs no token; if one is missing, ready is called later. */
+bool jobserver_take(struct jobserver *js, unsigned running);
+/* Give back the tokens running tasks do not need. */
+void jobserver_settle(struct jobserver *js, unsigned running);
+/* Every token back, the watch closed (the run is over). */
+void jobserver_stop(struct jobserver *js);
+void jobserver_free(struct jobserver *js);
+/* Async-signal-safe, for _exit paths: tokens back, a server's FIFO gone. */
+void jobserver_emergency(void);
+
+/* ---- throttle.c: --load and --memfree ---------------------------------- */
+
+struct throttle;
+
+/* NULL without --load or --memfree.  ready(arg): tasks may start again;
+ * shed(arg): memory is short, stop the youngest task and run it later. */
+struct throttle *throttle_start(uv_loop_t *loop, const struct options *opts,
+				void (*ready)(void *arg),
+				void (*shed)(void *arg), void *arg);
+/* May a task start now?  If not, ready is called when one may. */
+bool throttle_open(struct throttle *t);
+/* The number of tasks running changed (--memfree watches them). */
+void throttle_running(struct throttle *t, unsigned running);
+void throttle_stop(struct throttle *t);
+void throttle_free(struct throttle *t);
 
 /* ---- the pool's interface to workers ---------------------------------- */
 
@@ -998,6 +1053,7 @@ struct task {
 	unsigned lost;		 /* attempts whose worker went away first */
 	bool interrupted;	 /* stopped by us: it gets no result */
 	bool timed_out;		 /* stopped by --timeout */
+	bool shed;		 /* stopped by --memfree: to run again */
 	uint64_t timeout_ms;	 /* ... after this long */
 	double start;		 /* wall clock at the start, seconds */
 	uint64_t start_ns;	 /* monotonic clock at the start */

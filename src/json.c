@@ -861,3 +861,13 @@ json_record_encode(struct buf *out, const struct result *r,
 	(void)json_record_write(r, stdout_capture, stderr_capture,
 				json_append_to_buf, out);
 }
+
+const char *
+json_version(void)
+{
+#if JANSSON_VERSION_HEX >= 0x020d00
+	return jansson_version_str(); /* the library's, at run time */
+#else
+	return JANSSON_VERSION;
+#endif
+}

@@ -73,6 +73,11 @@ enum long_only_option {
 	OPT_RECEND,
 	OPT_RECSTART,
 	OPT_ROUND_ROBIN,
+	OPT_LOAD,
+	OPT_MEMFREE,
+	OPT_NICE,
+	OPT_JOBSERVER,
+	OPT_JOBSERVER_SLOTS,
 };
 
 static const struct option main_long_options[] = {
@@ -117,6 +122,11 @@ static const struct option main_long_options[] = {
     {"recstart", required_argument, NULL, OPT_RECSTART},
     {"round-robin", no_argument, NULL, OPT_ROUND_ROBIN},
     {"round", no_argument, NULL, OPT_ROUND_ROBIN},
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"memfree", required_argument, NULL, OPT_MEMFREE},
+    {"nice", required_argument, NULL, OPT_NICE},
+    {"jobserver", required_argument, NULL, OPT_JOBSERVER},
+    {"jobserver-slots", required_argument, NULL, OPT_JOBSERVER_SLOTS},
     {"json-input", no_argument, NULL, 'J'},
     {"json", no_argument, NULL, OPT_JSON},
     {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
@@ -224,6 +234,24 @@ main_usage(FILE *f)
 	    "  -X, -m                 as many inputs per task as fit a command "
 	    "line\n"
 	    "      --delay T          at least T between two task starts\n"
+	    "      --load MAX         start no task while the load (or the "
+	    "running\n"
+	    "                         processes) is above MAX (N, or N% of "
+	    "the CPUs)\n"
+	    "      --memfree SIZE     start no task while less memory is "
+	    "available;\n"
+	    "                         below SIZE/2, stop the youngest and run "
+	    "it later\n"
+	    "      --nice N           run tasks at niceness N (-20 to 19)\n"
+	    "      --jobserver WHEN   auto: under make -jN, take a token of "
+	    "make's\n"
+	    "                         jobserver for each task beyond the "
+	    "first; no: never\n"
+	    "      --jobserver-slots N\n"
+	    "                         serve N tokens to the tasks (MAKEFLAGS): "
+	    "nested make,\n"
+	    "                         cargo and cpmap share them with cpmap's "
+	    "own tasks\n"
 	    "      --buffer N         at most N tasks started and not yet "
 	    "written\n"
 	    "      --persist          one long-lived worker per slot, fed "
@@ -454,6 +482,67 @@ main_fit_fd_limit(struct options *opts)
 		 "is %lu (ulimit -n)",
 		 fit, opts->jobs, main_fd_limit());
 	opts->jobs = (unsigned)fit;
+}
+
+/* --nice N, when given. */
+static int main_nice;
+static bool main_nice_given;
+
+/* --nice: a niceness, -20 to 19. */
+static int
+main_niceness(const char *text)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (text[0] == '\0' || *end != '\0' || errno != 0)
+		main_usage_error("--nice: '%s' is not a number", text);
+	if (n < -20 || n > 19)
+		main_usage_error("--nice: %s is out of range (-20 to 19)",
+				 text);
+	return (int)n;
+}
+
+/* --load: a number of processes, or N% of the CPUs. */
+static double
+main_load(const char *text)
+{
+	size_t len = strlen(text);
+	char *end;
+	double n;
+
+	errno = 0;
+	n = strtod(text, &end);
+	if (end == text || text[0] == '-' || errno != 0 || !(n > 0) ||
+	    n > 1e9 || (*end != '\0' && strcmp(end, "%") != 0) || len == 0)
+		main_usage_error("--load: '%s' is not a positive number or "
+				 "percentage",
+				 text);
+	if (*end == '%')
+		n = n * main_online_cpus() / 100;
+	return n;
+}
+
+/*
+ * make's jobserver: --jobserver-slots serves one, else the one MAKEFLAGS
+ * named is used unless --jobserver no.  Tasks inherit the pipe style's
+ * descriptors (they may be make or cpmap); tasks get --nice.
+ */
+static void
+main_setup_jobserver(const struct options *opts)
+{
+	char *cause = NULL;
+	int fds[2] = {-1, -1};
+
+	if (opts->jobserver_slots > 0 &&
+	    jobserver_serve(opts->jobserver_slots, &cause) < 0)
+		fatal("%s", cause);
+	if (!opts->jobserver && opts->jobserver_slots == 0)
+		jobserver_forget();
+	(void)jobserver_pipe_fds(&fds[0], &fds[1]);
+	child_configure(main_nice_given, main_nice, fds[0], fds[1]);
 }
 
 /* Was -j 0 the last -j given?  (-v then says what it became.) */
@@ -776,6 +865,7 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->chunk = 1;
 	opts->shell = SHELL_AUTO;
 	opts->output_mode = OUTPUT_GROUP;
+	opts->jobserver = true;
 
 	/* "+": the first non-option word starts the command. */
 	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:P:n:N:XmvtrqkuJhVS:",
@@ -962,6 +1052,28 @@ main_parse(struct options *opts, int argc, char **argv)
 		case OPT_ROUND_ROBIN:
 			main_usage_error("--round-robin is not supported yet "
 					 "(a task per block: --pipe)");
+		case OPT_LOAD:
+			opts->load_max = main_load(optarg);
+			break;
+		case OPT_MEMFREE:
+			opts->memfree = main_size("--memfree", optarg);
+			break;
+		case OPT_NICE:
+			main_nice = main_niceness(optarg);
+			main_nice_given = true;
+			break;
+		case OPT_JOBSERVER:
+			if (strcmp(optarg, "auto") != 0 &&
+			    strcmp(optarg, "no") != 0)
+				main_usage_error("--jobserver: '%s': say auto "
+						 "or no",
+						 optarg);
+			opts->jobserver = strcmp(optarg, "auto") == 0;
+			break;
+		case OPT_JOBSERVER_SLOTS:
+			opts->jobserver_slots = (unsigned)main_number(
+			    "--jobserver-slots", optarg, 1, 1000000);
+			break;
 		case OPT_BUFFER:
 			opts->buffer = (unsigned)main_number("--buffer", optarg,
 							     1, 100000000);
@@ -1080,8 +1192,9 @@ main_parse(struct options *opts, int argc, char **argv)
 			main_usage(stdout);
 			exit(0);
 		case 'V':
-			printf("cpmap %s (libuv %s)\n", PACKAGE_VERSION,
-			       uv_version_string());
+			printf("cpmap %s (libuv %s, jansson %s)\n",
+			       PACKAGE_VERSION, uv_version_string(),
+			       json_version());
 			exit(0);
 		case ':':
 			main_usage_error("%s needs an argument",
@@ -1109,6 +1222,9 @@ main_parse(struct options *opts, int argc, char **argv)
 		 opts->recstart != NULL)
 		main_usage_error(
 		    "--block, --recend and --recstart need --pipe");
+	/* --jobserver-slots N is a budget of N, as make -jN: -j too. */
+	if (opts->jobserver_slots > 0 && !jobs_given)
+		opts->jobs = opts->jobserver_slots;
 	if (main_jobs_unbounded && opts->verbose)
 		log_warn("-j 0: running up to %u tasks at once", opts->jobs);
 	if (opts->source_count == 0)
@@ -1358,6 +1474,9 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	main_open_standard_fds();
+	/* Before anything is opened: make's descriptors are checked as
+	 * they came (a closed one's number is not yet one of ours). */
+	jobserver_inherit();
 	main_raise_fd_limit();
 	log_debug_open();
 	/* The remote agent, started on a host by another cpmap. */
@@ -1390,6 +1509,7 @@ main(int argc, char **argv)
 	if (tmpl == NULL)
 		main_usage_error("%s", cause);
 	main_choose_shell(&opts, tmpl);
+	main_setup_jobserver(&opts);
 	main_check_command(&opts, tmpl);
 	if (opts.results_dir != NULL &&
 	    results_prepare(opts.results_dir, &cause) < 0)

@@ -92,6 +92,8 @@ struct pool {
 	uv_timer_t delay_timer;	 /* --delay: until the next start may go */
 	uint64_t last_start_ns;	 /* --delay: when the last attempt started */
 	struct median *runtimes; /* --timeout P%: of the tasks that succeeded */
+	struct jobserver *jobserver; /* make's tokens, or NULL */
+	struct throttle *throttle;   /* --load, --memfree, or NULL */
 };
 
 static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -394,6 +396,22 @@ pool_note_runtime(struct pool *p, const struct result *r)
 	}
 }
 
+/* The number of attempts running changed: tokens not needed go back. */
+static void
+pool_note_running(struct pool *p)
+{
+	jobserver_settle(p->jobserver, p->running);
+	throttle_running(p->throttle, p->running);
+}
+
+/* --load, --memfree and make's jobserver: may one more attempt start? */
+static bool
+pool_may_start(struct pool *p)
+{
+	return p->opts->dry_run || (throttle_open(p->throttle) &&
+				    jobserver_take(p->jobserver, p->running));
+}
+
 /* The attempt has left its slot: its place is free again. */
 static void
 pool_release_slot(struct pool *p, struct task *t)
@@ -407,6 +425,7 @@ pool_release_slot(struct pool *p, struct task *t)
 	TAILQ_REMOVE(&s->attempts, t, in_slot);
 	t->slot = NULL;
 	p->running--;
+	pool_note_running(p);
 	roster_release(p->roster, s);
 	if (was_oldest) {
 		/* The next one in line is worked on now: time it afresh. */
@@ -577,6 +596,19 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		TAILQ_INSERT_HEAD(&p->ready, t, queue);
 		return;
 	}
+	if (t->shed && !p->stopping && !t->interrupted &&
+	    (error != 0 || end->lost || end->signal != 0 ||
+	     end->exit_code != 0)) {
+		/* --memfree stopped it: again later, not a failure. */
+		t->shed = false;
+		t->attempts--;
+		t->timed_out = false;
+		pool_forget_attempt(p, t);
+		TAILQ_INSERT_HEAD(&p->ready, t, queue);
+		pool_fill(p);
+		return;
+	}
+	t->shed = false;
 	if (error == 0)
 		p->spawn_waits = 0;
 	p->spawn_blocked = false;
@@ -642,6 +674,7 @@ pool_launch(struct pool *p, struct task *t)
 	t->host = s->worker->name;
 	TAILQ_INSERT_TAIL(&s->attempts, t, in_slot);
 	p->running++;
+	pool_note_running(p);
 	argv = task_command(t, p->opts, p->tmpl, s->number,
 			    kind->per_slot_command ? &s->argv : NULL, &cause);
 	if (argv == NULL) {
@@ -760,6 +793,8 @@ pool_close(struct pool *p)
 	uv_close((uv_handle_t *)&p->spawn_timer, NULL);
 	output_unwatch_stdout(p->out);
 	roster_close(p->roster);
+	jobserver_stop(p->jobserver);
+	throttle_stop(p->throttle);
 	pool_note_progress(p);
 	progress_stop(p->progress);
 	p->progress = NULL;
@@ -807,6 +842,8 @@ pool_fill(struct pool *p)
 		struct task *t = TAILQ_FIRST(&p->ready);
 
 		if (t != NULL) {
+			if (!pool_may_start(p))
+				break;
 			TAILQ_REMOVE(&p->ready, t, queue);
 			pool_launch(p, t);
 			continue;
@@ -835,8 +872,15 @@ pool_fill(struct pool *p)
 			output_discard(p->out, t->out);
 			continue;
 		}
-		pool_launch(p, pool_new_task(p));
+		t = pool_new_task(p);
+		if (!pool_may_start(p)) {
+			/* It goes first once the machine or a token allows. */
+			TAILQ_INSERT_HEAD(&p->ready, t, queue);
+			break;
+		}
+		pool_launch(p, t);
 	}
+	jobserver_settle(p->jobserver, p->running);
 	if (!p->drained && p->input_done && p->held == NULL &&
 	    p->chunk_count == 0 && TAILQ_EMPTY(&p->ready) &&
 	    TAILQ_EMPTY(&p->waiting)) {
@@ -855,6 +899,39 @@ static void
 pool_input_ready_cb(void *arg)
 {
 	pool_fill(arg);
+}
+
+/*
+ * --memfree: memory is short.  Stop the youngest attempt (SIGTERM, then
+ * SIGKILL after --kill-after) to run it again later; never the last one
+ * running, so that the run always moves on.
+ */
+static void
+pool_shed_cb(void *arg)
+{
+	struct pool *p = arg;
+	struct task *youngest = NULL, *t;
+	unsigned left = 0;
+
+	for (size_t i = 0; !p->stopping && i < roster_slot_count(p->roster);
+	     i++)
+		TAILQ_FOREACH(t, &roster_slot(p->roster, i)->attempts, in_slot)
+		{
+			if (t->shed)
+				continue;
+			left++;
+			if (youngest == NULL ||
+			    t->start_ns > youngest->start_ns)
+				youngest = t;
+		}
+	if (left < 2)
+		return;
+	log_debug("shed seq %llu", (unsigned long long)youngest->seq);
+	youngest->shed = true;
+	youngest->slot->worker->kind->signal(youngest->attempt, SIGTERM);
+	if (TAILQ_FIRST(&youngest->slot->attempts) == youngest)
+		uv_timer_start(&youngest->slot->timer, pool_kill_after_cb,
+			       p->opts->kill_after_ms, 0);
 }
 
 /*
@@ -890,6 +967,7 @@ pool_stall_signal(int sig)
 		    !pool_running->joblog_failed)
 			(void)joblog_flush(pool_running->joblog);
 	}
+	jobserver_emergency();
 	_exit(128 + first);
 }
 
@@ -968,6 +1046,9 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 		p->runtimes = median_create();
 	assert(opts->worker_count > 0);
 	p->roster = roster_create(loop, opts, p, pool_fill);
+	p->jobserver = jobserver_start(loop, pool_input_ready_cb, p);
+	p->throttle =
+	    throttle_start(loop, opts, pool_input_ready_cb, pool_shed_cb, p);
 	for (size_t i = 0; i < opts->worker_count; i++)
 		(void)roster_add(p->roster, &opts->workers[i]);
 	return p;
@@ -1055,5 +1136,7 @@ pool_free(struct pool *p)
 	roster_free(p->roster);
 	done_set_free(p->done);
 	median_free(p->runtimes);
+	jobserver_free(p->jobserver);
+	throttle_free(p->throttle);
 	free(p);
 }

@@ -251,6 +251,11 @@ help_options() {
 		--recstart) arg='"' ;;
 		--tagstring) arg='{#}' ;;
 		--delay) arg=10ms ;;
+		--load) arg=1000000 ;;
+		--memfree) arg=1k ;;
+		--nice) arg=19 ;;
+		--jobserver) arg=no ;;
+		--jobserver-slots) arg=2 ;;
 		--retries | --stride | --persist-max) arg=2 ;;
 		--timeout | --kill-after | --retry-delay) arg=1s ;;
 		--max-output) arg=64k ;;

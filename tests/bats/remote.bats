@@ -86,7 +86,9 @@ setup() {
 	P=$S/ptmp
 	mkdir -p "$P/real"
 	local d top
-	for d in "$S" "${SSHBED_DIR:-}"; do
+	# The binary and helpers too, when the build is under /tmp (make
+	# distcheck from a build directory there).
+	for d in "$S" "${SSHBED_DIR:-}" "$CPMAP" "$TESTS_BIN" "$TESTS_SRC"; do
 		case $d in
 		/tmp/?*)
 			top=${d#/tmp/}

@@ -93,7 +93,7 @@ setup() {
 		/tmp/?*)
 			top=${d#/tmp/}
 			top=${top%%/*}
-			[ -e "$P/$top" ] || ln -s "real/$top" "$P/$top"
+			[ -L "$P/$top" ] || ln -s "real/$top" "$P/$top"
 			;;
 		esac
 	done

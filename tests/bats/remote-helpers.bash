@@ -203,7 +203,29 @@ fake_signal_host() {       # fake_signal_host SIG HOST
 	true
 }
 
-fake_kill_host() { fake_signal_host KILL "$1"; }   # crash the host
+# fake_kill_host HOST: crash the host.  As sshbed_kill_host: the whole tree
+# (tasks run in groups of their own) is stopped first, then killed, so that
+# no agent lives on a moment to report its task killed: a crashed machine
+# says nothing.
+fake_kill_host() {
+	local g p pids= now i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		now=
+		for g in $(fake_groups "$1"); do
+			for p in $(pgrep -g "$g"); do
+				now+=" $(sshbed_descendants "$p" | tr '\n' ' ')"
+			done
+		done
+		now=$(tr ' ' '\n' <<<"$now" | grep . | sort -un | tr '\n' ' ')
+		[ "$now" = "$pids" ] && break
+		pids=$now
+		[ -n "$pids" ] && kill -STOP $pids 2>/dev/null
+	done
+	[ -n "$pids" ] || return 0
+	kill -KILL $pids 2>/dev/null
+	kill -CONT $pids 2>/dev/null
+	true
+}
 fake_stop_host() { fake_signal_host STOP "$1"; }   # hang it
 fake_cont_host() { fake_signal_host CONT "$1"; }   # and let it go on
 

@@ -616,7 +616,7 @@ echo "$1"'
 	fake_kill_host fb
 	echo go >>"$S/go"
 	finish
-	[ "$status" -eq 0 ]
+	same "status (stderr: $(cat "$S/err"); out: $(cat "$S/out"))" "$status" 0
 	[ "$(jq -r '"\(.seq) \(.status) \(.stdout)"' "$S/out" | sed '/^$/d' | sort -n)" = \
 		"$(for i in $(seq 8); do echo "$i ok $i"; done)" ]
 	[ "$(jq -r .seq "$S/out" | sort -n | uniq -c | awk '$1 != 1')" = "" ]

@@ -58,11 +58,12 @@ missing_tools() {
 	return 0
 }
 
-# extract_examples DIR: write example N's command K to DIR/N/K.cmd and what
-# the page shows it printing to DIR/N/K.out, turning roff escapes back into
-# the characters they stand for.
+# extract_examples DIR [SECTION]: write example N's command K to
+# DIR/N/K.cmd and what the page shows it printing to DIR/N/K.out, turning
+# roff escapes back into the characters they stand for.  The examples are
+# the .Bd -literal displays of SECTION (EXAMPLES unless given).
 extract_examples() {
-	awk -v dir="$1" '
+	awk -v dir="$1" -v section=".Sh ${2:-EXAMPLES}" '
 	function unescape(s,    out, c, i) {
 		out = ""
 		for (i = 1; i <= length(s); i++) {
@@ -82,7 +83,7 @@ extract_examples() {
 		}
 		return out
 	}
-	/^\.Sh / { examples = ($0 == ".Sh EXAMPLES"); next }
+	/^\.Sh / { examples = ($0 == section); next }
 	!examples { next }
 	/^\.Bd -literal/ { n++; k = 0; inblock = 1; more = 0
 		system("mkdir -p \"" dir "/" n "\""); next }
@@ -161,13 +162,15 @@ extract_examples() {
 	EOF
 }
 
-@test "every EXAMPLES command exits 0 and prints what the page shows" {
+# run_examples DIR: run the examples extract_examples wrote to DIR, each in
+# a fresh directory that holds the sample files, and fail naming every
+# command that exits non-zero or prints other than what the page shows.
+run_examples() {
 	local bin=$SCRATCH/bin ex dir cmd want got err rc failures='' lacking
 	local not_run=''
 	mkdir -p "$bin"
-	ln -s "$CPMAP" "$bin/cpmap"
-	extract_examples "$SCRATCH/ex"
-	for ex in "$SCRATCH"/ex/*/; do
+	[ -e "$bin/cpmap" ] || ln -s "$CPMAP" "$bin/cpmap"
+	for ex in "$1"/*/; do
 		dir=$(mktemp -d "$SCRATCH/run.XXXXXX")
 		make_sample_files "$dir"
 		lacking=''
@@ -197,6 +200,44 @@ extract_examples() {
 		return 1
 	}
 	[ -z "$not_run" ] || skip "not run:$not_run"
+}
+
+@test "every EXAMPLES command exits 0 and prints what the page shows" {
+	extract_examples "$SCRATCH/ex"
+	run_examples "$SCRATCH/ex"
+}
+
+@test "every difference COMPATIBILITY lists shows an example" {
+	# The paragraph on xargs, and each item of the list on GNU parallel,
+	# hold a display: a difference without one is a claim nobody checks.
+	run awk '
+	/^\.Sh / {
+		in_sec = ($0 == ".Sh COMPATIBILITY")
+		open = in_sec
+		next
+	}
+	!in_sec { next }
+	/^\.(It|El|Bl)/ {
+		if (open && !shown) print "no example: " first
+		parts += open
+		open = ($0 ~ /^\.It/); shown = 0; first = ""; next
+	}
+	/^\.Bd -literal/ { shown = 1; next }
+	first == "" { first = $0 }
+	END { if (parts < 10) print "only " parts " parts" }' "$MAN"
+	assert_success
+	assert_output ''
+}
+
+@test "every COMPATIBILITY example exits 0 and prints what the page shows" {
+	extract_examples "$SCRATCH/compat" COMPATIBILITY
+	local count
+	count=$(ls -d "$SCRATCH"/compat/*/ | wc -l)
+	[ "$count" -ge 19 ] || {
+		echo "only $count examples in COMPATIBILITY" >&2
+		return 1
+	}
+	run_examples "$SCRATCH/compat"
 }
 
 # page_options: every option the page's option lists name (".It Fl x").

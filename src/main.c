@@ -4,7 +4,8 @@
  * status.  The only file outside the library.
  *
  * Every usage error is found here, before any task starts, and ends the run
- * with one line naming the problem and exit status 255.
+ * with one line naming the problem and exit status 255.  Which options
+ * there are, and --help, come from the option table (optable.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,11 +43,15 @@ main_choice(int id, const char *text)
 {
 	const struct optable_row *row = optable_find(id);
 	int choice = optable_choice(id, text);
+	char message[1024], *words;
 
-	if (choice < 0)
-		main_usage_error("%s: '%s': say %s", row->names[0], text,
-				 optable_words_text(row));
-	return choice;
+	if (choice >= 0)
+		return choice;
+	words = optable_words_text(row);
+	snprintf(message, sizeof message, "%s: '%s': say %s", row->names[0],
+		 text, words);
+	free(words);
+	main_usage_error("%s", message);
 }
 
 /* --completion SHELL: the shell's completion script for cpmap. */

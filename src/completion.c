@@ -31,6 +31,15 @@ completion_takes_value(const struct optable_row *row)
 	       row->arg == OPTABLE_REQUIRED;
 }
 
+/* Rows whose value is optional: main.c takes the next word as the value
+ * when it is ":" or a number (--header). */
+static bool
+completion_may_take_value(const struct optable_row *row)
+{
+	return row->heading == NULL && !row->again && !row->alone &&
+	       row->arg == OPTABLE_OPTIONAL;
+}
+
 /* The help lines of a row as one line, for a description. */
 static void
 completion_description(FILE *f, const char *help, const char *specials)
@@ -164,7 +173,13 @@ static const char bash_body[] =
     "\t\tcase $w in\n"
     "\t\t--) cmd=$((i + 1)) && break ;;\n"
     "\t\t--*=*) ;;\n"
-    "\t\t--*) _cpmap_takes_value \"$w\" && ((i++)) ;;\n"
+    "\t\t--*)\n"
+    "\t\t\tif _cpmap_takes_value \"$w\"; then\n"
+    "\t\t\t\t((i++))\n"
+    "\t\t\telif _cpmap_may_take_value \"$w\" && ((i + 1 < cword)) &&\n"
+    "\t\t\t\t[[ ${words[i + 1]} =~ ^(:|[0-9]+)$ ]]; then\n"
+    "\t\t\t\t((i++)) # as cpmap: --header : or --header 2\n"
+    "\t\t\tfi ;;\n"
     "\t\t-?*)\n"
     "\t\t\tfor ((k = 1; k < ${#w}; k++)); do\n"
     "\t\t\t\tif [[ $_cpmap_short_values == *\"${w:k:1}\"* ]]; then\n"
@@ -239,6 +254,13 @@ completion_print_bash(FILE *f)
 	fputs("'\n\n_cpmap_takes_value()\n{\n\tcase $1 in\n\t", f);
 	completion_names(f, completion_takes_value, OPTABLE_TEXT, true, " | ");
 	fputs(") return 0 ;;\n\tesac\n\treturn 1\n}\n\n", f);
+	fputs("# Options whose value is optional: cpmap takes the next word "
+	      "as the\n# value when it is : or a number.\n"
+	      "_cpmap_may_take_value()\n{\n\tcase $1 in\n\t",
+	      f);
+	completion_names(f, completion_may_take_value, OPTABLE_TEXT, true,
+			 " | ");
+	fputs(") return 0 ;;\n\tesac\n\treturn 1\n}\n\n", f);
 
 	fputs("# _cpmap_value OPTION VALUE: reply, the values OPTION may take "
 	      "that\n# start with VALUE.\n"
@@ -309,42 +331,47 @@ static const char zsh_tail[] = "\t\t'(-)1:command:_command_names -e' \\\n"
 static void
 zsh_spec(FILE *f, const struct optable_row *row, const char *name)
 {
-	bool value = row->arg == OPTABLE_REQUIRED;
+	bool value = row->arg != OPTABLE_NO_ARG;
+	const char *how = !value ? "" : name[1] == '-' ? "=" : "+";
 
-	/* -j+: -j4 or -j 4; --jobs=: --jobs=4 or --jobs 4. */
-	fprintf(f, "\t\t'*%s%s[", name,
-		!value		 ? ""
-		: name[1] == '-' ? "="
-				 : "+");
+	/* -j+: -j4 or -j 4; --jobs=: --jobs=4 or --jobs 4; "::" an
+	 * optional value (--header :). */
+	fprintf(f, "\t\t'*%s%s[", name, how);
 	completion_description(f, row->help, "[]:\\");
 	fputc(']', f);
-	if (value) {
-		fputc(':', f);
-		completion_description(f, row->metavar, "[]:\\");
-		fputc(':', f);
-		switch (row->value) {
-		case OPTABLE_TEXT:
-			fputc(' ', f);
-			break;
-		case OPTABLE_FILE:
-			fputs("_files", f);
-			break;
-		case OPTABLE_DIR:
-			fputs("_files -/", f);
-			break;
-		case OPTABLE_COMMAND:
-			fputs("_command_names -e", f);
-			break;
-		case OPTABLE_VARIABLE:
-			fputs("_cpmap_exported", f);
-			break;
-		case OPTABLE_CHOICE:
-		case OPTABLE_EXAMPLES:
-			fputc('(', f);
-			completion_words(f, row);
-			fputc(')', f);
-			break;
+	if (!value) {
+		fputs("' \\\n", f);
+		return;
+	}
+	fputs(row->arg == OPTABLE_OPTIONAL ? "::" : ":", f);
+	completion_description(f, row->metavar, "[]:\\");
+	fputc(':', f);
+	switch (row->value) {
+	case OPTABLE_TEXT:
+		fputc(' ', f);
+		break;
+	case OPTABLE_FILE:
+		fputs("_files", f);
+		break;
+	case OPTABLE_DIR:
+		fputs("_files -/", f);
+		break;
+	case OPTABLE_COMMAND:
+		fputs("_command_names -e", f);
+		break;
+	case OPTABLE_VARIABLE:
+		fputs("_cpmap_exported", f);
+		break;
+	case OPTABLE_CHOICE:
+	case OPTABLE_EXAMPLES:
+		fputc('(', f);
+		for (size_t i = 0; row->words[i] != NULL; i++) {
+			if (i > 0)
+				fputc(' ', f);
+			completion_description(f, row->words[i], "[]:\\() ");
 		}
+		fputc(')', f);
+		break;
 	}
 	fputs("' \\\n", f);
 }
@@ -393,6 +420,11 @@ static const char fish_head[] =
     "            case '--*'\n"
     "                if __cpmap_takes_value $w\n"
     "                    set i (math $i + 1)\n"
+    "                else if contains -- $w $__cpmap_may_take_value\n"
+    "                    and test $i -lt (count $tokens)\n"
+    "                    and string match -qr '^(:|[0-9]+)$' -- "
+    "$tokens[(math $i + 1)]\n"
+    "                    set i (math $i + 1) # as cpmap: --header :\n"
     "                end\n"
     "            case '-?*'\n"
     "                set -l letters (string split '' -- (string sub -s 2 "
@@ -487,6 +519,8 @@ completion_print_fish(FILE *f)
 	fputs(fish_head, f);
 	fputs("set -g __cpmap_short_values ", f);
 	completion_short_letters(f, " ");
+	fputs("\nset -g __cpmap_may_take_value ", f);
+	completion_names(f, completion_may_take_value, OPTABLE_TEXT, true, " ");
 	fputs("\n\nfunction __cpmap_takes_value\n"
 	      "    contains -- $argv[1] ",
 	      f);

@@ -20,6 +20,8 @@ static const char *const on_bad_input_words[] = {"record", "skip", "abort",
 						 NULL};
 static const char *const remote_agent_words[] = {"auto", "sh", NULL};
 static const char *const jobserver_words[] = {"auto", "no", NULL};
+/* --header's value is optional: the one a shell offers. */
+static const char *const header_words[] = {":", NULL};
 static const char *const completion_words[] = {"bash", "zsh", "fish", NULL};
 /* --halt takes a number or percentage too (halt.c): these are examples. */
 static const char *const halt_words[] = {
@@ -57,6 +59,8 @@ const struct optable_row optable_rows[] = {
     {.id = OPT_HEADER,
      .names = {"--header"},
      .arg = OPTABLE_OPTIONAL,
+     .value = OPTABLE_EXAMPLES,
+     .words = header_words,
      .metavar = "[:]",
      .help = "the first input names the columns: {name}"},
     {.id = OPT_KEEP_EMPTY,

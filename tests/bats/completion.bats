@@ -234,6 +234,11 @@ HALT_WORDS='never soon,fail=1 soon,success=1 soon,done=1 now,fail=1 now,success=
 	lacks "$output" alpha.txt
 	run bash_complete 'cpmap -- ech'
 	has "$output" echo
+	# --header takes a next word of : or a number as its value, as cpmap.
+	run bash_complete 'cpmap --header : ech'
+	has "$output" echo
+	run bash_complete 'cpmap --header 1 echo ::: al'
+	assert_output alpha.txt
 	# Inputs after ::: and :::: are file names.
 	run bash_complete 'cpmap wc -l ::: al'
 	assert_output alpha.txt
@@ -284,6 +289,10 @@ HALT_WORDS='never soon,fail=1 soon,success=1 soon,done=1 now,fail=1 now,success=
 	lacks "$output" alpha.txt
 	run zsh_complete 'cpmap wc -l ::: al'
 	assert_output alpha.txt
+	run zsh_complete 'cpmap --header : ech'
+	has "$output" echo
+	run zsh_complete 'cpmap --header 1 echo ::: al'
+	assert_output alpha.txt
 	# cpmap's own completion for a cpmap that cpmap runs.
 	run zsh_complete 'cpmap -j 2 cpmap --on-bad-input '
 	assert_equal "$output" $'abort\nrecord\nskip'
@@ -324,6 +333,10 @@ HALT_WORDS='never soon,fail=1 soon,success=1 soon,done=1 now,fail=1 now,success=
 	has "$(cut -f1 <<<"$output")" echo
 	lacks "$(cut -f1 <<<"$output")" alpha.txt
 	run fish_complete 'cpmap wc -l ::: al'
+	assert_equal "$(cut -f1 <<<"$output")" alpha.txt
+	run fish_complete 'cpmap --header : ech'
+	has "$(cut -f1 <<<"$output")" echo
+	run fish_complete 'cpmap --header 1 echo ::: al'
 	assert_equal "$(cut -f1 <<<"$output")" alpha.txt
 	run fish_complete 'cpmap -j 2 cpmap --on-bad-input '
 	assert_equal "$(cut -f1 <<<"$output" | sort)" $'abort\nrecord\nskip'

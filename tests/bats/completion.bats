@@ -254,6 +254,54 @@ HALT_WORDS='never soon,fail=1 soon,success=1 soon,done=1 now,fail=1 now,success=
 	assert_equal "$(sort <<<"$output")" $'abort\nrecord\nskip'
 }
 
+# bash_readline LINE...: each LINE typed into an interactive bash on a
+# pseudo-terminal, TAB pressed, then Enter; cpmap there is a function that
+# prints the words it got, so what readline made of each line comes out.
+bash_readline() {
+	(cd "$WORK" && PATH="$SCRATCH/bin:$PATH" HOME=$SCRATCH/home \
+		timeout 30 python3 - "$COMPLETIONS/cpmap.bash" "$@" <<-'EOF'
+			import os, pty, select, sys
+			script, lines = sys.argv[1], sys.argv[2:]
+			pid, fd = pty.fork()
+			if pid == 0:
+			    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+			got = b""
+			def until(mark):
+			    global got
+			    while mark not in got:
+			        select.select([fd], [], [])
+			        got += os.read(fd, 4096)
+			    out, got = got.split(mark, 1)
+			    return out
+			# The marks are split where typed, so the echo of the
+			# typing cannot be taken for them.
+			os.write(fd, b"PS1=; source '%s'; cpmap() { echo \"G\"\"OT[$*]\"; }; "
+			         b"echo RE\"\"ADY\n" % script.encode())
+			until(b"READY\r\n")
+			for line in lines:
+			    os.write(fd, line.encode() + b"\t\n")
+			    until(b"GOT[")
+			    print(until(b"]").decode())
+			os.write(fd, b"exit\n")
+			os.waitpid(pid, 0)
+		EOF
+	)
+}
+
+@test "bash: readline itself completes with the script (an interactive bash)" {
+	needs bash
+	needs python3
+	run bash_readline 'cpmap --ha' 'cpmap --halt=now,s' 'cpmap -k --on-bad-input sk' \
+		'cpmap -a alp' 'cpmap -j 2 echo ::: alp' 'cpmap --header : echo :::: bet'
+	assert_success
+	assert_equal "$output" "--halt
+--halt=now,success=1
+-k --on-bad-input skip
+-a alpha.txt
+-j 2 echo ::: alpha.txt
+--header : echo :::: beta.txt"
+}
+
 # ---- zsh -------------------------------------------------------------------
 
 @test "zsh: the options offered are exactly those of --help" {

@@ -4,7 +4,8 @@
  * status.  The only file outside the library.
  *
  * Every usage error is found here, before any task starts, and ends the run
- * with one line naming the problem and exit status 255.
+ * with one line naming the problem and exit status 255.  Which options
+ * there are, and --help, come from the option table (optable.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,310 +23,7 @@
 #include <uv.h>
 
 #include "cpmap.h"
-
-enum long_only_option {
-	OPT_KEEP_EMPTY = 1000,
-	OPT_LINK,
-	OPT_HEADER,
-	OPT_SHELL,
-	OPT_NO_SHELL,
-	OPT_STDIN,
-	OPT_BUFFER,
-	OPT_UNORDERED,
-	OPT_LINE_BUFFER,
-	OPT_TAG,
-	OPT_DRY_RUN,
-	OPT_JSON,
-	OPT_ON_BAD_INPUT,
-	OPT_MAX_OUTPUT,
-	OPT_RESULTS,
-	OPT_TIMEOUT,
-	OPT_KILL_AFTER,
-	OPT_RETRIES,
-	OPT_RETRY_DELAY,
-	OPT_HALT,
-	OPT_JOBLOG,
-	OPT_RESUME,
-	OPT_RESUME_FAILED,
-	OPT_PROGRESS,
-	OPT_BAR,
-	OPT_PERSIST,
-	OPT_PERSIST_MAX,
-	OPT_STRIDE,
-	OPT_TRANSPORT,
-	OPT_HOST_TIMEOUT,
-	OPT_ENV,
-	OPT_REMOTE_AGENT,
-	OPT_WORKERS_FILE,
-	OPT_BASEFILE,
-	OPT_TRANSFER,
-	OPT_RETURN,
-	OPT_CLEANUP,
-	OPT_TRC,
-	OPT_NO_OP,
-	OPT_TAGSTRING,
-	OPT_DELAY,
-	OPT_TIMELINE,
-	OPT_FROM_JOBLOG,
-	OPT_PIPE,
-	OPT_PIPE_PART,
-	OPT_BLOCK,
-	OPT_RECEND,
-	OPT_RECSTART,
-	OPT_ROUND_ROBIN,
-	OPT_LOAD,
-	OPT_MEMFREE,
-	OPT_NICE,
-	OPT_JOBSERVER,
-	OPT_JOBSERVER_SLOTS,
-};
-
-static const struct option main_long_options[] = {
-    {"null", no_argument, NULL, '0'},
-    {"delimiter", required_argument, NULL, 'd'},
-    {"arg-file", required_argument, NULL, 'a'},
-    {"colsep", required_argument, NULL, 'C'},
-    {"header", optional_argument, NULL, OPT_HEADER},
-    {"keep-empty", no_argument, NULL, OPT_KEEP_EMPTY},
-    {"link", no_argument, NULL, OPT_LINK},
-    {"replace", required_argument, NULL, 'I'},
-    {"shell", no_argument, NULL, OPT_SHELL},
-    {"no-shell", no_argument, NULL, OPT_NO_SHELL},
-    {"stdin", no_argument, NULL, OPT_STDIN},
-    {"jobs", required_argument, NULL, 'j'},
-    {"max-procs", required_argument, NULL, 'j'},
-    {"chunk", required_argument, NULL, 'n'},
-    {"max-args", required_argument, NULL, 'n'},
-    {"buffer", required_argument, NULL, OPT_BUFFER},
-    {"ordered", no_argument, NULL, 'k'},
-    {"keep-order", no_argument, NULL, 'k'},
-    {"unordered", no_argument, NULL, OPT_UNORDERED},
-    {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
-    {"lb", no_argument, NULL, OPT_LINE_BUFFER},
-    {"ungroup", no_argument, NULL, 'u'},
-    {"tag", no_argument, NULL, OPT_TAG},
-    {"tagstring", required_argument, NULL, OPT_TAGSTRING},
-    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-    {"dryrun", no_argument, NULL, OPT_DRY_RUN},
-    {"verbose", no_argument, NULL, 'v'},
-    {"no-run-if-empty", no_argument, NULL, 'r'},
-    {"quote", no_argument, NULL, 'q'},
-    {"will-cite", no_argument, NULL, OPT_NO_OP},
-    {"citation", no_argument, NULL, OPT_NO_OP},
-    {"delay", required_argument, NULL, OPT_DELAY},
-    {"pipe", no_argument, NULL, OPT_PIPE},
-    {"pipe-part", no_argument, NULL, OPT_PIPE_PART},
-    {"pipepart", no_argument, NULL, OPT_PIPE_PART},
-    {"block", required_argument, NULL, OPT_BLOCK},
-    {"block-size", required_argument, NULL, OPT_BLOCK},
-    {"recend", required_argument, NULL, OPT_RECEND},
-    {"recstart", required_argument, NULL, OPT_RECSTART},
-    {"round-robin", no_argument, NULL, OPT_ROUND_ROBIN},
-    {"round", no_argument, NULL, OPT_ROUND_ROBIN},
-    {"load", required_argument, NULL, OPT_LOAD},
-    {"memfree", required_argument, NULL, OPT_MEMFREE},
-    {"nice", required_argument, NULL, OPT_NICE},
-    {"jobserver", required_argument, NULL, OPT_JOBSERVER},
-    {"jobserver-slots", required_argument, NULL, OPT_JOBSERVER_SLOTS},
-    {"json-input", no_argument, NULL, 'J'},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"on-bad-input", required_argument, NULL, OPT_ON_BAD_INPUT},
-    {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
-    {"results", required_argument, NULL, OPT_RESULTS},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"kill-after", required_argument, NULL, OPT_KILL_AFTER},
-    {"retries", required_argument, NULL, OPT_RETRIES},
-    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
-    {"halt", required_argument, NULL, OPT_HALT},
-    {"joblog", required_argument, NULL, OPT_JOBLOG},
-    {"resume", no_argument, NULL, OPT_RESUME},
-    {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
-    {"timeline", required_argument, NULL, OPT_TIMELINE},
-    {"from-joblog", required_argument, NULL, OPT_FROM_JOBLOG},
-    {"progress", no_argument, NULL, OPT_PROGRESS},
-    {"bar", no_argument, NULL, OPT_BAR},
-    {"persist", no_argument, NULL, OPT_PERSIST},
-    {"persist-max", required_argument, NULL, OPT_PERSIST_MAX},
-    {"stride", required_argument, NULL, OPT_STRIDE},
-    {"workers", required_argument, NULL, 'S'},
-    {"workers-file", required_argument, NULL, OPT_WORKERS_FILE},
-    {"transport", required_argument, NULL, OPT_TRANSPORT},
-    {"host-timeout", required_argument, NULL, OPT_HOST_TIMEOUT},
-    {"env", required_argument, NULL, OPT_ENV},
-    {"remote-agent", required_argument, NULL, OPT_REMOTE_AGENT},
-    {"basefile", required_argument, NULL, OPT_BASEFILE},
-    {"bf", required_argument, NULL, OPT_BASEFILE},
-    {"transfer", no_argument, NULL, OPT_TRANSFER},
-    {"return", required_argument, NULL, OPT_RETURN},
-    {"cleanup", no_argument, NULL, OPT_CLEANUP},
-    {"trc", required_argument, NULL, OPT_TRC},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
-};
-
-static void
-main_usage(FILE *f)
-{
-	fputs(
-	    "usage: cpmap [options] [--] command [arg ...]\n"
-	    "       cpmap [options] [--] command [arg ...] ::: input ... "
-	    "[::: input ...]\n"
-	    "       cpmap [options] [--] command [arg ...] :::: file ...\n"
-	    "\n"
-	    "Runs command once per input, in parallel.  Inputs are the lines "
-	    "of\n"
-	    "stdin unless ::: or :::: or -a give them.\n"
-	    "\n"
-	    "inputs:\n"
-	    "  -0, --null             inputs are separated by NUL bytes\n"
-	    "  -d, --delimiter C      inputs are separated by byte C (\\n \\t "
-	    "\\0 \\xHH)\n"
-	    "  -a, --arg-file FILE    read inputs from FILE (repeatable)\n"
-	    "  -C, --colsep SEP       split inputs into columns {1} {2} ... on "
-	    "SEP\n"
-	    "      --header [:]       the first input names the columns: "
-	    "{name}\n"
-	    "      --keep-empty       do not skip empty inputs\n"
-	    "      --link             pair ::: groups up instead of combining "
-	    "them all\n"
-	    "                         (:::+ and ::::+ link one group to the "
-	    "one before)\n"
-	    "  -J, --json-input       each line is a JSON value: {name} {a.b} "
-	    "{1} fields\n"
-	    "      --on-bad-input P   record (default), skip or abort on bad "
-	    "input\n"
-	    "blocks of a stream:\n"
-	    "      --pipe             cut stdin (or -a FILE) into blocks of "
-	    "whole records,\n"
-	    "                         one block on each task's stdin\n"
-	    "      --block SIZE, --block-size SIZE\n"
-	    "                         about SIZE bytes a block (k, M, G; "
-	    "default 1M)\n"
-	    "      --recend STR       records end with STR (default: the "
-	    "delimiter)\n"
-	    "      --recstart STR     records start with STR\n"
-	    "      --pipe-part, --pipepart\n"
-	    "                         with -a FILE: blocks are byte ranges of "
-	    "the file,\n"
-	    "                         spliced to the tasks\n"
-	    "      --header N|:       with --pipe: the first N lines (:, 1) "
-	    "start every block\n"
-	    "command:\n"
-	    "  -I, --replace STR      STR stands for the input instead of {}\n"
-	    "      --shell            run the command with /bin/sh -c\n"
-	    "      --no-shell         never use the shell\n"
-	    "      --stdin            feed the input to the command's stdin\n"
-	    "      --dry-run, --dryrun\n"
-	    "                         print the commands, run nothing\n"
-	    "  -v, --verbose, -t      print each command on stderr as it "
-	    "starts\n"
-	    "  -q, --quote, -r, --no-run-if-empty, --will-cite, --citation\n"
-	    "                         accepted, and change nothing (GNU "
-	    "parallel, xargs)\n"
-	    "parallelism:\n"
-	    "  -j, --jobs N           run N tasks at once (N% of the CPUs, +N "
-	    "or -N more or\n"
-	    "                         fewer than the CPUs; 0: as many as "
-	    "allowed)\n"
-	    "  -P, --max-procs N      the same as -j\n"
-	    "  -n, --chunk N          up to N inputs per task\n"
-	    "  -N, --max-args N       the same as -n\n"
-	    "  -X, -m                 as many inputs per task as fit a command "
-	    "line\n"
-	    "      --delay T          at least T between two task starts\n"
-	    "      --load MAX         start no task while the load (or the "
-	    "running\n"
-	    "                         processes) is above MAX (N, or N% of "
-	    "the CPUs)\n"
-	    "      --memfree SIZE     start no task while less memory is "
-	    "available;\n"
-	    "                         below SIZE/2, stop the youngest and run "
-	    "it later\n"
-	    "      --nice N           run tasks at niceness N (-20 to 19)\n"
-	    "      --jobserver WHEN   auto: under make -jN, take a token of "
-	    "make's\n"
-	    "                         jobserver for each task beyond the "
-	    "first; no: never\n"
-	    "      --jobserver-slots N\n"
-	    "                         serve N tokens to the tasks (MAKEFLAGS): "
-	    "nested make,\n"
-	    "                         cargo and cpmap share them with cpmap's "
-	    "own tasks\n"
-	    "      --buffer N         at most N tasks started and not yet "
-	    "written\n"
-	    "      --persist          one long-lived worker per slot, fed "
-	    "inputs on stdin\n"
-	    "      --persist-max N    replace a worker after N tasks\n"
-	    "      --stride N         tasks outstanding at one worker "
-	    "(default 64)\n"
-	    "output:\n"
-	    "  -k, --ordered, --keep-order\n"
-	    "                         write results in input order\n"
-	    "      --unordered        write results as tasks finish (default)\n"
-	    "      --line-buffer, --lb\n"
-	    "                         pass output through line by line\n"
-	    "  -u, --ungroup          pass output through as it comes\n"
-	    "      --tag              prefix each output line with the input\n"
-	    "      --tagstring STR    ... with STR, placeholders expanded\n"
-	    "      --json             write one JSON result record per task\n"
-	    "      --max-output SIZE  keep at most SIZE bytes of each stream "
-	    "(k, M, G)\n"
-	    "      --results DIR      also keep DIR/SEQ/{stdout,stderr,"
-	    "record.json}\n"
-	    "control:\n"
-	    "      --timeout T        stop an attempt after T (500ms, 30s, 5m, "
-	    "1h), or P% of\n"
-	    "                         the median runtime of the tasks that "
-	    "succeeded\n"
-	    "      --kill-after T     SIGKILL a stopped task after T (default "
-	    "2s)\n"
-	    "      --retries N        run a failed task up to N more times\n"
-	    "      --retry-delay T    wait T before a retry, doubled each "
-	    "time\n"
-	    "      --halt POLICY      never, or soon|now,fail|success|done=N "
-	    "or "
-	    "=P%\n"
-	    "      --joblog FILE      log each finished task (GNU parallel's "
-	    "format; +FILE\n"
-	    "                         appends)\n"
-	    "      --resume           skip the tasks FILE shows done\n"
-	    "      --resume-failed    ... and run the failed ones again\n"
-	    "      --timeline FILE    draw the run's attempts in FILE (SVG) "
-	    "at the end\n"
-	    "      --from-joblog LOG  with --timeline: draw LOG's tasks, run "
-	    "nothing\n"
-	    "      --progress         show progress on stderr\n"
-	    "      --bar              show a progress bar on stderr\n"
-	    "remote workers:\n"
-	    "  -S, --workers SPEC,... run on hosts: [N/][user@]host[:port], "
-	    "':' is here\n"
-	    "      --workers-file FILE  hosts from FILE, re-read when it "
-	    "changes\n"
-	    "      --transport CMD    how to reach a host (default ssh; "
-	    "{host})\n"
-	    "      --host-timeout T   with no host up for T, give up "
-	    "(default 5m)\n"
-	    "      --env NAME         copy variable NAME to remote tasks\n"
-	    "      --remote-agent A   auto (cpmap --worker if the host has it) "
-	    "or sh\n"
-	    "      --basefile F       send F to each host before its first "
-	    "task\n"
-	    "      --transfer         send the input file {} before its task\n"
-	    "      --return PAT       bring file PAT back after the task\n"
-	    "      --cleanup          remove from the host what was sent and "
-	    "returned\n"
-	    "      --trc PAT          --transfer --return PAT --cleanup\n"
-	    "      --worker           (alone) be the agent a remote cpmap "
-	    "starts\n"
-	    "\n"
-	    "  -h, --help             show this help\n"
-	    "  -V, --version          show the version\n"
-	    "\n"
-	    "Placeholders: {} {.} {/} {//} {/.} {#} {%} {N} {name}.  See "
-	    "cpmap(1).\n",
-	    f);
-}
+#include "optable.h"
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 main_usage_error(const char *fmt, ...)
@@ -337,6 +35,36 @@ main_usage_error(const char *fmt, ...)
 	vsnprintf(message, sizeof message, fmt, ap);
 	va_end(ap);
 	fatal("%s (see cpmap --help)", message);
+}
+
+/* A choice option's value (optable.c has its words): their index. */
+static int
+main_choice(int id, const char *text)
+{
+	const struct optable_row *row = optable_find(id);
+	int choice = optable_choice(id, text);
+	char message[1024], *words;
+
+	if (choice >= 0)
+		return choice;
+	words = optable_words_text(row);
+	snprintf(message, sizeof message, "%s: '%s': say %s", row->names[0],
+		 text, words);
+	free(words);
+	main_usage_error("%s", message);
+}
+
+/* --completion SHELL: the shell's completion script for cpmap. */
+static void
+main_completion(const char *shell)
+{
+	static void (*const print[])(FILE *) = {
+	    completion_print_bash, completion_print_zsh, completion_print_fish};
+
+	/* bash, zsh, fish */
+	print[main_choice(OPT_COMPLETION, shell)](stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		fatal("writing the completion script: %s", strerror(errno));
 }
 
 /* Parse a whole decimal number in [min, max] for option name. */
@@ -867,9 +595,8 @@ main_parse(struct options *opts, int argc, char **argv)
 	opts->output_mode = OUTPUT_GROUP;
 	opts->jobserver = true;
 
-	/* "+": the first non-option word starts the command. */
-	while ((c = getopt_long(argc, argv, "+:0d:a:C:I:j:P:n:N:XmvtrqkuJhVS:",
-				main_long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optable_short_options(),
+				optable_long_options(), NULL)) != -1) {
 		switch (c) {
 		case '0':
 			opts->delimiter = '\0';
@@ -948,12 +675,9 @@ main_parse(struct options *opts, int argc, char **argv)
 			    main_duration("--host-timeout", optarg, false);
 			break;
 		case OPT_REMOTE_AGENT:
-			if (strcmp(optarg, "auto") != 0 &&
-			    strcmp(optarg, "sh") != 0)
-				main_usage_error("--remote-agent: '%s': say "
-						 "auto or sh",
-						 optarg);
-			opts->remote_agent_sh = strcmp(optarg, "sh") == 0;
+			/* auto, sh */
+			opts->remote_agent_sh =
+			    main_choice(OPT_REMOTE_AGENT, optarg) == 1;
 			break;
 		case OPT_ENV:
 			if (optarg[0] == '\0' ||
@@ -1063,12 +787,9 @@ main_parse(struct options *opts, int argc, char **argv)
 			main_nice_given = true;
 			break;
 		case OPT_JOBSERVER:
-			if (strcmp(optarg, "auto") != 0 &&
-			    strcmp(optarg, "no") != 0)
-				main_usage_error("--jobserver: '%s': say auto "
-						 "or no",
-						 optarg);
-			opts->jobserver = strcmp(optarg, "auto") == 0;
+			/* auto, no */
+			opts->jobserver =
+			    main_choice(OPT_JOBSERVER, optarg) == 0;
 			break;
 		case OPT_JOBSERVER_SLOTS:
 			opts->jobserver_slots = (unsigned)main_number(
@@ -1104,16 +825,9 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->json_output = true;
 			break;
 		case OPT_ON_BAD_INPUT:
-			if (strcmp(optarg, "record") == 0)
-				opts->bad_input = BAD_INPUT_RECORD;
-			else if (strcmp(optarg, "skip") == 0)
-				opts->bad_input = BAD_INPUT_SKIP;
-			else if (strcmp(optarg, "abort") == 0)
-				opts->bad_input = BAD_INPUT_ABORT;
-			else
-				main_usage_error("--on-bad-input: '%s' is not "
-						 "record, skip or abort",
-						 optarg);
+			/* record, skip, abort: enum bad_input's order */
+			opts->bad_input = (enum bad_input_policy)main_choice(
+			    OPT_ON_BAD_INPUT, optarg);
 			break;
 		case OPT_MAX_OUTPUT:
 			opts->max_output = main_size("--max-output", optarg);
@@ -1189,7 +903,10 @@ main_parse(struct options *opts, int argc, char **argv)
 			opts->results_dir = optarg;
 			break;
 		case 'h':
-			main_usage(stdout);
+			optable_print_help(stdout);
+			exit(0);
+		case OPT_COMPLETION:
+			main_completion(optarg);
 			exit(0);
 		case 'V':
 			printf("cpmap %s (libuv %s, jansson %s)\n",

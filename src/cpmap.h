@@ -224,6 +224,20 @@ struct result {
 
 /* ---- xmalloc.c: allocation that never returns NULL ------------------- */
 
+/* Structs made per task (tasks, output places, attempts) are kept for
+ * reuse when freed, but not under AddressSanitizer: it should see a use
+ * after free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CPMAP_KEEP_SPARES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CPMAP_KEEP_SPARES 0
+#endif
+#endif
+#ifndef CPMAP_KEEP_SPARES
+#define CPMAP_KEEP_SPARES 1
+#endif
+
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *ptr, size_t size);
@@ -696,6 +710,7 @@ struct attempt_end {
 	bool lost;	       /* the worker went away first: not the task's */
 	enum error_kind error; /* ERROR_BAD_INPUT: it could not be sent */
 	const char *message;   /* the worker's failure or the error, or NULL */
+	uint64_t ended_ns;     /* uv_hrtime() when it ended, or 0: now */
 };
 
 /* What the pool hears from a running attempt. */
@@ -1066,6 +1081,7 @@ struct task {
 	uint64_t seq;
 	struct input **inputs;
 	size_t input_count;
+	struct input *one_input; /* inputs, when there is one */
 	char **argv;
 	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
 	size_t stdin_len;
@@ -1088,7 +1104,8 @@ struct task {
 	uint64_t seen[3];	 /* bytes the attempt wrote, by stream (1, 2) */
 	TAILQ_ENTRY(task) queue; /* in the ready or the waiting queue */
 	TAILQ_ENTRY(task) in_slot; /* attempts in flight at its slot */
-	uv_timer_t retry_timer;	   /* --retry-delay, while waiting */
+	uv_timer_t retry_timer;	   /* --retry-delay, while waiting (last:
+				      not cleared by task_create) */
 };
 
 struct output;

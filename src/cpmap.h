@@ -1121,6 +1121,15 @@ void task_free(struct task *t);
 char **task_command(struct task *t, const struct options *opts,
 		    struct template *tmpl, unsigned slot, char ***slot_argv,
 		    char **cause);
+/* The wall clock, as task_started reads it: once, until read is cleared. */
+struct task_clock {
+	bool read;
+	uint64_t us; /* the wall clock then, in microseconds since the epoch */
+	uint64_t ns; /* uv_hrtime() then */
+};
+
+/* An attempt of t starts now: its start on both clocks. */
+void task_started(struct task *t, struct task_clock *clock);
 /* The fields every result of the task shares. */
 void task_result_init(const struct task *t, struct result *r);
 /* Turn how an attempt ended into the task's result. */

@@ -42,7 +42,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <uv.h>
 
@@ -461,31 +460,6 @@ static const struct attempt_callbacks pool_attempt_callbacks = {
     .done = pool_attempt_done_cb,
 };
 
-/*
- * When an attempt starts: t->start_ns, and t->start on the wall clock to
- * the microsecond.  The wall clock is read once per pool_fill and carried
- * on by the monotonic one, so that a fill that starts many attempts (a
- * long-lived worker's batch) reads one clock per task, not two.
- */
-static void
-pool_clock_start(struct pool *p, struct task *t)
-{
-	uint64_t us;
-
-	t->start_ns = uv_hrtime();
-	if (!p->clock_read) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		p->clock_us = (uint64_t)now.tv_sec * 1000000 +
-			      (uint64_t)now.tv_nsec / 1000;
-		p->clock_ns = t->start_ns;
-		p->clock_read = true;
-	}
-	us = p->clock_us + (t->start_ns - p->clock_ns) / 1000;
-	t->start = (double)(us / 1000000) + (double)(us % 1000000) / 1e6;
-}
-
 /* Build the task for a free place and start an attempt there. */
 static void
 pool_launch(struct pool *p, struct task *t)
@@ -540,7 +514,7 @@ pool_launch(struct pool *p, struct task *t)
 	    .slot_index = s->index,
 	};
 
-	pool_clock_start(p, t);
+	task_started(t, &p->clock);
 	gate_started(p->gate, t->start_ns);
 	if (p->opts->verbose)
 		task_announce(t, p->tmpl);
@@ -611,7 +585,7 @@ pool_can_place(const struct pool *p)
 void
 pool_fill(struct pool *p)
 {
-	p->clock_read = false; /* read the wall clock again (pool_launch) */
+	p->clock.read = false; /* read the wall clock again (task_started) */
 	while (!p->stopping && !gate_spawn_blocked(p->gate) &&
 	       pool_can_place(p) && gate_delay_over(p->gate)) {
 		struct task *t = TAILQ_FIRST(&p->ready);

@@ -40,9 +40,7 @@ struct pool {
 	uv_signal_t signals[3]; /* pool_signal.c's: SIGINT, SIGTERM, SIGHUP */
 	struct deadline *deadline; /* --timeout, --kill-after */
 	struct gate *gate;	   /* --delay, --load, --memfree, tokens */
-	bool clock_read;	   /* in this pool_fill: the wall clock ... */
-	uint64_t clock_us;	   /* ... in microseconds since the epoch */
-	uint64_t clock_ns;	   /* ... and uv_hrtime() then */
+	struct task_clock clock;   /* read once per pool_fill */
 };
 
 /* ---- pool.c ---- */

@@ -147,6 +147,31 @@ task_done(struct task *t)
 			block_release(t->inputs[i]->block);
 }
 
+/*
+ * The wall clock is read once per clock->read cleared (the pool does so in
+ * each pool_fill) and carried on by the monotonic one, still to the
+ * microsecond: a fill that starts many attempts (a long-lived worker's
+ * batch) reads one clock per task, not two.
+ */
+void
+task_started(struct task *t, struct task_clock *clock)
+{
+	uint64_t us;
+
+	t->start_ns = uv_hrtime();
+	if (!clock->read) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		clock->us = (uint64_t)now.tv_sec * 1000000 +
+			    (uint64_t)now.tv_nsec / 1000;
+		clock->ns = t->start_ns;
+		clock->read = true;
+	}
+	us = clock->us + (t->start_ns - clock->ns) / 1000;
+	t->start = (double)(us / 1000000) + (double)(us % 1000000) / 1e6;
+}
+
 /* The fields every result of the task shares; its last attempt ended at
  * ended_ns (uv_hrtime), or 0: now. */
 static void

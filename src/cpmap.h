@@ -14,8 +14,11 @@
  *
  *   input.c, record.c, json.c   records from stdin, files, ::: groups
  *     -> template.c, shquote.c  argv (or a quoted sh -c line) per task
- *     -> pool.c                 slots, queue, retries, timeouts, --halt,
- *                               --resume, signals; joblog.c, progress.c
+ *     -> pool.c                 slots, queue, retries, --halt, --resume,
+ *                               signals; gather.c (the next task's
+ *                               inputs), gate.c (may it start),
+ *                               deadline.c (timeouts), joblog.c,
+ *                               progress.c
  *     -> job.c | persist.c      one attempt (child.c starts and reaps)
  *     -> pool.c                 the task's result
  *     -> output.c               ordered/unordered, raw/tagged/lines/JSON
@@ -220,6 +223,20 @@ struct result {
 };
 
 /* ---- xmalloc.c: allocation that never returns NULL ------------------- */
+
+/* Structs made per task (tasks, output places, attempts) are kept for
+ * reuse when freed, but not under AddressSanitizer: it should see a use
+ * after free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CPMAP_KEEP_SPARES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CPMAP_KEEP_SPARES 0
+#endif
+#endif
+#ifndef CPMAP_KEEP_SPARES
+#define CPMAP_KEEP_SPARES 1
+#endif
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
@@ -693,6 +710,7 @@ struct attempt_end {
 	bool lost;	       /* the worker went away first: not the task's */
 	enum error_kind error; /* ERROR_BAD_INPUT: it could not be sent */
 	const char *message;   /* the worker's failure or the error, or NULL */
+	uint64_t ended_ns;     /* uv_hrtime() when it ended, or 0: now */
 };
 
 /* What the pool hears from a running attempt. */
@@ -1026,6 +1044,31 @@ size_t timeline_count(const struct timeline *tl);
 size_t timeline_memory(const struct timeline *tl);
 void timeline_free(struct timeline *tl);
 
+/* ---- gather.c: the inputs of the next task, taken from the reader ----- */
+
+struct gather;
+
+struct gather *gather_create(const struct options *opts,
+			     struct input_reader *reader);
+/* Read on until the next task's inputs are gathered: true when they are
+ * (gather_take); false when the reader calls back, or a bad input or the
+ * end of the input comes first. */
+bool gather_next(struct gather *g);
+/* The gathered inputs, taken over by the caller (the array is ours). */
+struct input **gather_take(struct gather *g, size_t *count);
+/* A bad input whose turn has come (a task of its own), or NULL. */
+struct input *gather_take_bad(struct gather *g);
+/* Is a bad input waiting for its turn? */
+bool gather_has_bad(const struct gather *g);
+/* Has the reader no more (or was it stopped)? */
+bool gather_input_done(const struct gather *g);
+/* ... and nothing is gathered or held: no task will come any more. */
+bool gather_drained(const struct gather *g);
+/* Read no more and drop what was gathered; true if any input was left
+ * unread or unrun so. */
+bool gather_stop(struct gather *g);
+void gather_free(struct gather *g);
+
 /* ---- task.c: building a task and mapping its attempts to a result ----- */
 
 /*
@@ -1038,6 +1081,7 @@ struct task {
 	uint64_t seq;
 	struct input **inputs;
 	size_t input_count;
+	struct input *one_input; /* inputs, when there is one */
 	char **argv;
 	char *stdin_data; /* --stdin: the inputs, each with its delimiter */
 	size_t stdin_len;
@@ -1060,7 +1104,8 @@ struct task {
 	uint64_t seen[3];	 /* bytes the attempt wrote, by stream (1, 2) */
 	TAILQ_ENTRY(task) queue; /* in the ready or the waiting queue */
 	TAILQ_ENTRY(task) in_slot; /* attempts in flight at its slot */
-	uv_timer_t retry_timer;	   /* --retry-delay, while waiting */
+	uv_timer_t retry_timer;	   /* --retry-delay, while waiting (last:
+				      not cleared by task_create) */
 };
 
 struct output;
@@ -1076,6 +1121,15 @@ void task_free(struct task *t);
 char **task_command(struct task *t, const struct options *opts,
 		    struct template *tmpl, unsigned slot, char ***slot_argv,
 		    char **cause);
+/* The wall clock, as task_started reads it: once, until read is cleared. */
+struct task_clock {
+	bool read;
+	uint64_t us; /* the wall clock then, in microseconds since the epoch */
+	uint64_t ns; /* uv_hrtime() then */
+};
+
+/* An attempt of t starts now: its start on both clocks. */
+void task_started(struct task *t, struct task_clock *clock);
 /* The fields every result of the task shares. */
 void task_result_init(const struct task *t, struct result *r);
 /* Turn how an attempt ended into the task's result. */
@@ -1127,7 +1181,8 @@ struct slot {
 	TAILQ_ENTRY(slot) free_entry; /* ... there */
 	TAILQ_HEAD(, task) attempts;  /* in flight here, oldest first */
 	char **argv;		      /* per_slot_command: the slot's */
-	uv_timer_t timer; /* --timeout of the oldest, then --kill-after */
+	uv_timer_t timer; /* deadline.c's: --timeout of the oldest, then
+			     --kill-after */
 };
 
 struct roster;
@@ -1157,6 +1212,56 @@ void roster_close(struct roster *r);
 /* The emergency stop, through every kind (async-signal-safe). */
 void roster_stop(const struct roster *r, int sig);
 void roster_free(struct roster *r);
+
+/* ---- deadline.c: --timeout and --kill-after, by each slot's timer ------ */
+
+struct deadline;
+
+struct deadline *deadline_create(const struct options *opts,
+				 const struct roster *roster);
+/* Time the slot's oldest attempt, if it has one and there is a timeout. */
+void deadline_arm(struct deadline *d, struct slot *s);
+/* The slot's oldest attempt changed: time the new one afresh. */
+void deadline_rearm(struct deadline *d, struct slot *s);
+/* A task succeeded (--timeout P% learns its runtime). */
+void deadline_note_success(struct deadline *d, const struct result *r);
+/* SIGKILL the slot's oldest attempt after --kill-after. */
+void deadline_kill_after(struct deadline *d, struct slot *s);
+void deadline_free(struct deadline *d);
+
+/* ---- gate.c: may the next attempt start now (but for a free place)? --- */
+
+struct gate;
+
+/* open(arg): a start held back may go now; shed(arg): memory is short
+ * (--memfree), stop the youngest task and run it later. */
+struct gate *gate_create(uv_loop_t *loop, const struct options *opts,
+			 void (*open)(void *arg), void (*shed)(void *arg),
+			 void *arg);
+/* Make the timers (the loop runs from now on); gate_stop closes them. */
+void gate_start(struct gate *g);
+/* Out of processes or descriptors: no start until an attempt ends. */
+bool gate_spawn_blocked(const struct gate *g);
+/* --delay: has it passed since the last start?  If not, open is called
+ * when it has. */
+bool gate_delay_over(struct gate *g);
+/* --load, --memfree and make's jobserver: may one more attempt start,
+ * with running ones running?  If not, open is called when one may. */
+bool gate_may_start(struct gate *g, unsigned running);
+/* An attempt started at now_ns (uv_hrtime). */
+void gate_started(struct gate *g, uint64_t now_ns);
+/* The number of attempts running changed: tokens not needed go back. */
+void gate_running(struct gate *g, unsigned running);
+/* ... and only the tokens (the pool has started what it could). */
+void gate_settle(struct gate *g, unsigned running);
+/* A spawn failed for want of processes or descriptors: hold every start
+ * until an attempt ends or a while has passed; false when that has
+ * happened too often with nothing running (the task fails then). */
+bool gate_spawn_wait(struct gate *g, unsigned running);
+/* An attempt ended (spawned: it did start): starts may go again. */
+void gate_attempt_ended(struct gate *g, bool spawned);
+void gate_stop(struct gate *g);
+void gate_free(struct gate *g);
 
 /* ---- pool.c: the scheduler -------------------------------------------- */
 

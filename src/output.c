@@ -38,6 +38,11 @@
  * every direct write and every message on stderr (log_set_before) first
  * writes the batch, so that nothing is reordered.
  *
+ * Many tiny results also cost an allocation or two each: a place keeps
+ * the first OUTPUT_SMALL_MAX bytes of plain grouped output itself (a
+ * capture is made only when more come), and places told are kept for the
+ * next tasks.
+ *
  * This file knows nothing of processes.  A write error on stdout (the reader
  * went away) marks the output broken; the pool then stops the run.  Stdout
  * is watched for its reader leaving even when nothing is written to it
@@ -46,6 +51,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,21 +61,29 @@
 
 #include "cpmap.h"
 
+/* Bytes of a stream kept in its place before it needs a capture. */
+#define OUTPUT_SMALL_MAX 40
+
 struct task_output {
 	uint64_t seq;
 	const char *tag; /* --tag prefix, owned by the pool's task */
 	size_t tag_len;
 	struct capture *held[3]; /* by stream (1, 2): bytes not yet written */
-	struct buf partial[3];	 /* line mode: a line not yet complete */
-	bool live;		 /* line mode: bytes go straight out */
-	bool at_line_start[3];	 /* grouped --tag: next byte starts a line */
+	unsigned char small_len[3]; /* bytes in small, by stream */
+	struct buf partial[3];	    /* line mode: a line not yet complete */
+	bool live;		    /* line mode: bytes go straight out */
+	bool at_line_start[3];	    /* grouped --tag: next byte starts a line */
 	bool finished, discarded;
 	bool cut;	      /* a write of its output failed: not whole */
 	struct result result; /* once finished; its message is ours */
 	void *owner;	      /* told when this place is written */
 	uint64_t out_start;   /* its bytes in the batch: from here (counted */
 	uint64_t out_end;     /* over all batches) to here, if any */
-	struct task_output *next_retired;
+	struct task_output *next_retired; /* or the next spare */
+	/* Plain grouped output: the first bytes, until they outgrow this,
+	 * so that a tiny result needs no capture.  Last: a place is
+	 * cleared up to here (small_len says what is in it). */
+	char small[3][OUTPUT_SMALL_MAX];
 };
 
 /* Bytes a batch holds at most; a piece this big or more goes directly. */
@@ -84,6 +98,8 @@ struct output {
 	uint64_t next_seq; /* ordered: the next sequence number to write */
 	size_t pending;	   /* begun, not yet written */
 	bool broken;	   /* stdout failed: write nothing more to it */
+	bool small_ok;	   /* plain grouped output: places keep small bytes */
+	struct task_output *spare;   /* places told, kept for the next tasks */
 	struct task_output *writing; /* the task being written, or NULL */
 	bool waiting_for_room;	     /* ... its record not started yet */
 	int error;		     /* the errno it failed with */
@@ -121,6 +137,8 @@ output_create(const struct options *opts, output_written_cb written)
 	o->next_seq = 1;
 	o->retired_tail = &o->retired;
 	o->batch_stream = 1;
+	o->small_ok = opts->output_mode == OUTPUT_GROUP && !opts->tag &&
+		      !opts->json_output && opts->results_dir == NULL;
 	return o;
 }
 
@@ -319,8 +337,14 @@ struct task_output *
 output_begin(struct output *o, uint64_t seq, const char *tag, size_t tag_len,
 	     void *owner)
 {
-	struct task_output *t = xcalloc(1, sizeof *t);
+	struct task_output *t = o->spare;
 
+	if (t != NULL) {
+		o->spare = t->next_retired;
+		memset(t, 0, offsetof(struct task_output, small));
+	} else {
+		t = xcalloc(1, sizeof *t);
+	}
 	t->owner = owner;
 	t->seq = seq;
 	t->tag = tag;
@@ -345,8 +369,18 @@ output_data(struct output *o, struct task_output *t, int stream,
 			t->cut = true;
 		return;
 	}
-	if (t->held[stream] == NULL)
+	if (t->held[stream] == NULL && o->small_ok &&
+	    t->small_len[stream] + len <= OUTPUT_SMALL_MAX) {
+		memcpy(t->small[stream] + t->small_len[stream], data, len);
+		t->small_len[stream] += (unsigned char)len;
+		return;
+	}
+	if (t->held[stream] == NULL) {
 		t->held[stream] = capture_create();
+		capture_append(t->held[stream], t->small[stream],
+			       t->small_len[stream]);
+		t->small_len[stream] = 0;
+	}
 	capture_append(t->held[stream], data, len);
 }
 
@@ -507,7 +541,10 @@ output_emit_task(struct output *o, struct task_output *t)
 		struct tag_writer w = {o, t, stream};
 		int rc = 0;
 
-		if (t->held[stream] != NULL) {
+		if (t->small_len[stream] > 0)
+			rc = output_put(o, stream, t->small[stream],
+					t->small_len[stream]);
+		else if (t->held[stream] != NULL) {
 			if (o->opts->output_mode == OUTPUT_LINE)
 				rc = capture_each(t->held[stream],
 						  output_write_lines, &w);
@@ -544,7 +581,12 @@ output_tell(struct output *o, struct task_output *t)
 	struct result result = t->result;
 	bool finished = t->finished, whole = !t->cut;
 
-	free(t);
+	if (CPMAP_KEEP_SPARES) {
+		t->next_retired = o->spare;
+		o->spare = t;
+	} else {
+		free(t);
+	}
 	o->pending--;
 	o->written(owner, finished ? &result : NULL, whole);
 	free(result.message);
@@ -677,6 +719,7 @@ output_reset(struct output *o, struct task_output *t)
 	for (int stream = 1; stream <= 2; stream++) {
 		capture_free(t->held[stream]);
 		t->held[stream] = NULL;
+		t->small_len[stream] = 0;
 		t->partial[stream].len = 0;
 		t->at_line_start[stream] = true;
 	}
@@ -711,6 +754,10 @@ output_free(struct output *o)
 		}
 		free(t->result.message);
 		free(t);
+	}
+	while ((left = o->spare) != NULL) {
+		o->spare = left->next_retired;
+		free(left);
 	}
 	free(o->ring);
 	free(o);

@@ -1,6 +1,6 @@
 /*
  * pool.c - the scheduler: slots, the flow of tasks, back-pressure, retries,
- * lost attempts, timeouts, --halt, --resume, signals.
+ * lost attempts, --halt, --resume, stopping.
  *
  * The pool takes inputs from the reader only when a place is free and fewer
  * than --buffer tasks are begun and unwritten; that one rule bounds memory
@@ -21,99 +21,46 @@
  * A failed attempt is retried (--retries) after a delay that doubles each
  * time; retries go before new inputs.  A lost attempt is not the task's
  * failure: it goes back in the queue without using up a retry (see
- * pool_lost).  A slot's timer bounds its oldest attempt (--timeout):
- * SIGTERM to its process group, then SIGKILL after --kill-after.
+ * pool_lost).
  *
- * Stopping: the first SIGINT or SIGTERM starts nothing new, sends SIGTERM
- * to every running task's process group, writes the results that are
- * complete and ends with 130 or 143; the tasks it interrupted get no result
- * and no joblog line (a later --resume runs them again).  A second one
- * sends SIGKILL.  SIGHUP and --halt soon start nothing new and let running
- * tasks finish; --halt now also stops them.  Nothing here calls exit(): the
- * loop drains and main maps the outcome to an exit status.
+ * Concerns of their own, in files of their own: the inputs of the next
+ * task (gather.c); whether an attempt may start, but for a free place
+ * (gate.c: --delay, --load, --memfree, make's tokens, spawn failures);
+ * each slot's --timeout and --kill-after (deadline.c); and what signals
+ * do to the run (pool_signal.c, which shares the pool's state: pool.h).
+ *
+ * Stopping (pool_stop): nothing new starts; with a SIGINT or SIGTERM
+ * (pool_signal.c) the running tasks are signalled, and the tasks it
+ * interrupted get no result and no joblog line (a later --resume runs them
+ * again), while the results that are complete are written.  SIGHUP and
+ * --halt soon let running tasks finish; --halt now also stops them.
+ * Nothing here calls exit(): the loop drains and main maps the outcome to
+ * an exit status.
  */
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <uv.h>
 
 #include "cpmap.h"
+#include "pool.h"
 
 /* A task lost this many times per worker ends host-lost: no task may keep
  * the pool busy forever by taking down every worker it reaches. */
 #define POOL_LOSSES_PER_WORKER 10
-/* Out of descriptors or processes: wait this long for them to come back
- * when no task runs (a task that ends frees them sooner), this many times
- * in a row before the task fails with the error. */
-#define POOL_SPAWN_WAIT_MS 200
-#define POOL_SPAWN_WAITS_ALONE 25
 
-TAILQ_HEAD(task_queue, task);
-
-struct pool {
-	uv_loop_t *loop;
-	const struct options *opts;
-	struct template *tmpl;
-	struct input_reader *reader;
-	struct output *out;
-	struct roster *roster; /* the workers and their places */
-	unsigned running;      /* attempts in flight */
-	struct input **chunk;  /* inputs gathered for the next task */
-	size_t chunk_count;
-	size_t chunk_bytes; /* their bytes (-X, -m) */
-	struct input *held; /* a bad input waiting for its chunk to start */
-	struct task_queue ready;   /* retries and requeues due now */
-	struct task_queue waiting; /* retries waiting for their delay */
-	bool spawn_blocked;	   /* out of processes or descriptors: wait */
-	unsigned spawn_waits;	   /* ... in a row, with no task running */
-	uv_timer_t spawn_timer;	   /* ... until a task ends, or this fires */
-	uint64_t next_seq;
-	uint64_t failed, succeeded, skipped;
-	bool input_done;
-	bool drained;	 /* the workers know no more input will come */
-	bool stopping;	 /* start nothing new */
-	bool finished;	 /* every handle of ours is closed */
-	int stop_signal; /* the signal that stopped us, or 0 */
-	unsigned signal_count;
-	bool left_undone;   /* inputs were left unread or unrun */
-	bool aborted;	    /* --on-bad-input=abort, or a write failed */
-	bool joblog_failed; /* a joblog line could not be written: no more */
-	bool halted;	    /* --halt's condition was met */
-	int halt_status;    /* the exit status --halt decided */
-	struct joblog *joblog;
-	struct done_set *done; /* --resume: tasks done in an earlier run */
-	struct progress *progress;
-	uv_signal_t signals[3];
-	uv_timer_t delay_timer;	 /* --delay: until the next start may go */
-	uint64_t last_start_ns;	 /* --delay: when the last attempt started */
-	struct median *runtimes; /* --timeout P%: of the tasks that succeeded */
-	struct jobserver *jobserver; /* make's tokens, or NULL */
-	struct throttle *throttle;   /* --load, --memfree, or NULL */
-};
-
-static const int pool_signals[3] = {SIGINT, SIGTERM, SIGHUP};
-
-/* The pool whose workers a signal during a stalled write must stop. */
-static struct pool *pool_running;
-
-static void pool_fill(struct pool *p);
-static void pool_stop(struct pool *p, bool stop_running, int sig);
-static void pool_note_runtime(struct pool *p, const struct result *r);
-
+/* A task for the inputs gathered. */
 static struct task *
 pool_new_task(struct pool *p)
 {
-	struct task *t = task_create(p, p->out, ++p->next_seq, p->chunk,
-				     p->chunk_count, p->opts->tagstring);
+	size_t count;
+	struct input **inputs = gather_take(p->gather, &count);
 
-	p->chunk_count = 0;
-	p->chunk_bytes = 0;
-	return t;
+	return task_create(p, p->out, ++p->next_seq, inputs, count,
+			   p->opts->tagstring);
 }
 
 /* The tasks to run in all, when known (else 0): once the input is read to
@@ -123,7 +70,7 @@ pool_total(const struct pool *p)
 {
 	uint64_t inputs, tasks;
 
-	if (p->input_done)
+	if (gather_input_done(p->gather))
 		return p->next_seq - p->skipped;
 	if (p->opts->chunk_bytes > 0 || !input_total(p->reader, &inputs))
 		return 0;
@@ -134,13 +81,16 @@ pool_total(const struct pool *p)
 static void
 pool_note_progress(struct pool *p)
 {
-	struct progress_counts c = {
+	struct progress_counts c;
+
+	if (p->progress == NULL)
+		return; /* nothing to count per task without --progress */
+	c = (struct progress_counts){
 	    .done = p->failed + p->succeeded,
 	    .failed = p->failed,
 	    .running = p->running,
 	    .total = pool_total(p),
 	};
-
 	input_bytes(p->reader, &c.bytes, &c.bytes_total);
 	progress_note(p->progress, &c);
 }
@@ -158,8 +108,8 @@ pool_finish(struct pool *p, struct task *t, struct result *r)
 		p->succeeded++;
 	else
 		p->failed++;
-	if (r->status == STATUS_OK && p->runtimes != NULL)
-		pool_note_runtime(p, r);
+	if (r->status == STATUS_OK)
+		deadline_note_success(p->deadline, r);
 	pool_note_progress(p);
 	log_debug("result seq %llu: status %d exit %d signal %d",
 		  (unsigned long long)t->seq, (int)r->status, r->exit_code,
@@ -266,25 +216,6 @@ pool_flushed_cb(void *arg, bool turn_end)
 
 /* ---- stopping ---------------------------------------------------------- */
 
-/* Stop reading input and drop what was gathered: no task will use it. */
-static void
-pool_stop_input(struct pool *p)
-{
-	/* Was anything left?  The reader may not have seen its end yet. */
-	if (!p->input_done && !input_exhausted(p->reader))
-		p->left_undone = true;
-	if (p->chunk_count > 0 || p->held != NULL)
-		p->left_undone = true;
-	input_stop(p->reader);
-	for (size_t i = 0; i < p->chunk_count; i++)
-		input_free(p->chunk[i]);
-	p->chunk_count = 0;
-	p->chunk_bytes = 0;
-	input_free(p->held);
-	p->held = NULL;
-	p->input_done = true;
-}
-
 /* The task runs again: what its last attempt wrote is dropped. */
 static void
 pool_forget_attempt(struct pool *p, struct task *t)
@@ -313,13 +244,14 @@ pool_retry_closed_cb(uv_handle_t *handle)
  * Start nothing new; drop the retries not yet run; with stop_running, send
  * sig to every running task, whose result will not be written.
  */
-static void
+void
 pool_stop(struct pool *p, bool stop_running, int sig)
 {
 	struct task *t;
 
 	p->stopping = true;
-	pool_stop_input(p);
+	if (gather_stop(p->gather)) /* no task will use what is left */
+		p->left_undone = true;
 	while ((t = TAILQ_FIRST(&p->ready)) != NULL) {
 		TAILQ_REMOVE(&p->ready, t, queue);
 		p->left_undone = true;
@@ -343,73 +275,13 @@ pool_stop(struct pool *p, bool stop_running, int sig)
 	}
 }
 
-/* ---- places and timers ------------------------------------------------ */
-
-static void pool_timeout_cb(uv_timer_t *timer);
-
-/* The --timeout now: fixed, or P% of the median runtime (0: none yet). */
-static uint64_t
-pool_timeout_ms(const struct pool *p)
-{
-	uint64_t median;
-
-	if (p->opts->timeout_percent == 0)
-		return p->opts->timeout_ms;
-	if (!median_get(p->runtimes, &median))
-		return 0;
-	median = (uint64_t)((double)median * p->opts->timeout_percent / 100);
-	return median > 0 ? median : 1;
-}
-
-/* Time the oldest attempt at the slot (--timeout). */
-static void
-pool_arm_timer(struct pool *p, struct slot *s)
-{
-	uint64_t ms = pool_timeout_ms(p);
-
-	if (ms > 0 && !TAILQ_EMPTY(&s->attempts))
-		uv_timer_start(&s->timer, pool_timeout_cb, ms, 0);
-}
-
-/*
- * --timeout P%: a task that succeeded moves the median, and the attempts
- * started before there was one are timed from now on (for what is left
- * of their time).
- */
-static void
-pool_note_runtime(struct pool *p, const struct result *r)
-{
-	uint64_t ms, now = uv_hrtime();
-
-	median_add(p->runtimes, (uint64_t)(r->duration * 1000));
-	ms = pool_timeout_ms(p);
-	for (size_t i = 0; i < roster_slot_count(p->roster); i++) {
-		struct slot *s = roster_slot(p->roster, i);
-		struct task *t = TAILQ_FIRST(&s->attempts);
-		uint64_t ran;
-
-		if (t == NULL || uv_is_active((uv_handle_t *)&s->timer))
-			continue;
-		ran = (now - t->start_ns) / 1000000;
-		uv_timer_start(&s->timer, pool_timeout_cb,
-			       ran < ms ? ms - ran : 1, 0);
-	}
-}
+/* ---- places ---------------------------------------------------------- */
 
 /* The number of attempts running changed: tokens not needed go back. */
 static void
 pool_note_running(struct pool *p)
 {
-	jobserver_settle(p->jobserver, p->running);
-	throttle_running(p->throttle, p->running);
-}
-
-/* --load, --memfree and make's jobserver: may one more attempt start? */
-static bool
-pool_may_start(struct pool *p)
-{
-	return p->opts->dry_run || (throttle_open(p->throttle) &&
-				    jobserver_take(p->jobserver, p->running));
+	gate_running(p->gate, p->running);
 }
 
 /* The attempt has left its slot: its place is free again. */
@@ -427,39 +299,8 @@ pool_release_slot(struct pool *p, struct task *t)
 	p->running--;
 	pool_note_running(p);
 	roster_release(p->roster, s);
-	if (was_oldest) {
-		/* The next one in line is worked on now: time it afresh. */
-		uv_timer_stop(&s->timer);
-		pool_arm_timer(p, s);
-	}
-}
-
-static void
-pool_kill_after_cb(uv_timer_t *timer)
-{
-	struct slot *s = timer->data;
-	struct task *t = TAILQ_FIRST(&s->attempts);
-
-	/* The attempt it timed may have ended since: the next one is timed
-	 * afresh by pool_release_slot, which stops this timer. */
-	assert(t != NULL);
-	s->worker->kind->signal(t->attempt, SIGKILL);
-}
-
-static void
-pool_timeout_cb(uv_timer_t *timer)
-{
-	struct slot *s = timer->data;
-	struct task *t = TAILQ_FIRST(&s->attempts);
-
-	assert(t != NULL);
-	t->timed_out = true;
-	t->timeout_ms = pool_timeout_ms(s->pool);
-	log_debug("timeout seq %llu at slot %u", (unsigned long long)t->seq,
-		  s->number);
-	s->worker->kind->signal(t->attempt, SIGTERM);
-	uv_timer_start(&s->timer, pool_kill_after_cb,
-		       s->pool->opts->kill_after_ms, 0);
+	if (was_oldest) /* the next one in line is worked on now */
+		deadline_rearm(p->deadline, s);
 }
 
 /* ---- lost attempts ---------------------------------------------------- */
@@ -547,36 +388,6 @@ pool_retry(struct pool *p, struct task *t)
 }
 
 static void
-pool_spawn_timer_cb(uv_timer_t *timer)
-{
-	struct pool *p = timer->data;
-
-	p->spawn_blocked = false;
-	pool_fill(p);
-}
-
-/*
- * An attempt could not start for want of processes or descriptors: start
- * nothing until a task ends (or, with none running, a while has passed).
- * False when that has failed too often with nothing running: then nothing
- * will free what is missing, and the task fails with the error.
- */
-static bool
-pool_spawn_wait(struct pool *p)
-{
-	if (p->running == 0 && ++p->spawn_waits > POOL_SPAWN_WAITS_ALONE) {
-		p->spawn_waits = 0;
-		return false;
-	}
-	if (!p->spawn_blocked)
-		log_debug("spawn blocked with %u running", p->running);
-	p->spawn_blocked = true;
-	uv_timer_start(&p->spawn_timer, pool_spawn_timer_cb, POOL_SPAWN_WAIT_MS,
-		       0);
-	return true;
-}
-
-static void
 pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
@@ -590,7 +401,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	if (!p->stopping &&
 	    (error == EAGAIN || error == EMFILE || error == ENFILE ||
 	     error == ENOMEM) &&
-	    pool_spawn_wait(p)) {
+	    gate_spawn_wait(p->gate, p->running)) {
 		/* Out of processes or descriptors: not the task's fault. */
 		t->attempts--;
 		TAILQ_INSERT_HEAD(&p->ready, t, queue);
@@ -609,9 +420,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	t->shed = false;
-	if (error == 0)
-		p->spawn_waits = 0;
-	p->spawn_blocked = false;
+	gate_attempt_ended(p->gate, error == 0);
 	timeline_note(p->opts->timeline, t, end); /* --timeline */
 	if (p->opts->output_mode == OUTPUT_UNGROUP && error == 0 &&
 	    end->signal == SIGPIPE && output_stdout_gone(p->out)) {
@@ -657,7 +466,6 @@ pool_launch(struct pool *p, struct task *t)
 {
 	struct slot *s;
 	const struct worker_kind *kind;
-	struct timespec now;
 	char *cause = NULL;
 	char **argv;
 
@@ -706,14 +514,13 @@ pool_launch(struct pool *p, struct task *t)
 	    .slot_index = s->index,
 	};
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	t->start = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
-	t->start_ns = p->last_start_ns = uv_hrtime();
+	task_started(t, &p->clock);
+	gate_started(p->gate, t->start_ns);
 	if (p->opts->verbose)
 		task_announce(t, p->tmpl);
 	t->attempts++;
 	if (TAILQ_FIRST(&s->attempts) == t)
-		pool_arm_timer(p, s);
+		deadline_arm(p->deadline, s);
 	pool_note_progress(p);
 	log_debug("start seq %llu at slot %u (%s), attempt %u",
 		  (unsigned long long)t->seq, s->number, s->worker->name,
@@ -737,8 +544,7 @@ pool_bad_input(struct pool *p, struct input *in)
 		input_free(in);
 		return;
 	}
-	p->chunk[p->chunk_count++] = in;
-	t = pool_new_task(p);
+	t = task_create(p, p->out, ++p->next_seq, &in, 1, p->opts->tagstring);
 	task_result_init(t, &r);
 	r.status = STATUS_ERROR;
 	r.error = ERROR_BAD_INPUT;
@@ -753,48 +559,14 @@ pool_bad_input(struct pool *p, struct input *in)
 	}
 }
 
-/* Gather the next task's inputs: true when it has some to go. */
-static bool
-pool_gather(struct pool *p)
-{
-	while (!p->input_done && p->held == NULL &&
-	       p->chunk_count < p->opts->chunk) {
-		struct input *in;
-		int rc = input_next(p->reader, &in);
-
-		if (rc == 0)
-			return false; /* the reader calls back */
-		if (rc < 0) {
-			p->input_done = true;
-			break;
-		}
-		if (in->error != NULL) {
-			p->held = in; /* after the chunk before it */
-		} else {
-			p->chunk[p->chunk_count++] = in;
-			p->chunk_bytes += in->len + 1;
-			if (p->opts->chunk_bytes > 0 &&
-			    p->chunk_bytes >= p->opts->chunk_bytes)
-				return true; /* -X: as many as fit */
-		}
-	}
-	return p->chunk_count > 0 && (p->chunk_count == p->opts->chunk ||
-				      p->input_done || p->held != NULL);
-}
-
 /* Everything is done: close what keeps the loop alive. */
 static void
 pool_close(struct pool *p)
 {
 	p->finished = true;
-	for (int i = 0; i < 3; i++)
-		uv_close((uv_handle_t *)&p->signals[i], NULL);
-	uv_close((uv_handle_t *)&p->delay_timer, NULL);
-	uv_close((uv_handle_t *)&p->spawn_timer, NULL);
-	output_unwatch_stdout(p->out);
+	pool_signals_stop(p);
 	roster_close(p->roster);
-	jobserver_stop(p->jobserver);
-	throttle_stop(p->throttle);
+	gate_stop(p->gate);
 	pool_note_progress(p);
 	progress_stop(p->progress);
 	p->progress = NULL;
@@ -808,41 +580,19 @@ pool_can_place(const struct pool *p)
 	return roster_has_place(p->roster) || roster_all_gone(p->roster);
 }
 
-static void
-pool_delay_cb(uv_timer_t *timer)
-{
-	pool_fill(timer->data);
-}
-
-/* --delay: may the next attempt start now?  If not, a timer calls back. */
-static bool
-pool_delay_over(struct pool *p)
-{
-	uint64_t now, due;
-
-	if (p->opts->delay_ms == 0 || p->last_start_ns == 0)
-		return true;
-	now = uv_hrtime();
-	due = p->last_start_ns + p->opts->delay_ms * 1000000;
-	if (now >= due)
-		return true;
-	if (!uv_is_active((uv_handle_t *)&p->delay_timer))
-		uv_timer_start(&p->delay_timer, pool_delay_cb,
-			       (due - now + 999999) / 1000000, 0);
-	return false;
-}
-
 /* Start tasks while places are free, the buffer has room and input is
  * ready. */
-static void
+void
 pool_fill(struct pool *p)
 {
-	while (!p->stopping && !p->spawn_blocked && pool_can_place(p) &&
-	       pool_delay_over(p)) {
+	p->clock.read = false; /* read the wall clock again (task_started) */
+	while (!p->stopping && !gate_spawn_blocked(p->gate) &&
+	       pool_can_place(p) && gate_delay_over(p->gate)) {
 		struct task *t = TAILQ_FIRST(&p->ready);
+		struct input *bad;
 
 		if (t != NULL) {
-			if (!pool_may_start(p))
+			if (!gate_may_start(p->gate, p->running))
 				break;
 			TAILQ_REMOVE(&p->ready, t, queue);
 			pool_launch(p, t);
@@ -850,18 +600,15 @@ pool_fill(struct pool *p)
 		}
 		if (output_pending(p->out) >= p->opts->buffer)
 			break;
-		if (p->held != NULL && p->chunk_count == 0) {
-			struct input *bad = p->held;
-
-			p->held = NULL;
+		if ((bad = gather_take_bad(p->gather)) != NULL) {
 			pool_bad_input(p, bad);
 			continue;
 		}
-		if (!pool_gather(p)) {
-			if (p->held != NULL)
+		if (!gather_next(p->gather)) {
+			if (gather_has_bad(p->gather))
 				continue; /* a bad input, with no chunk before
 					     it */
-			if (!p->input_done)
+			if (!gather_input_done(p->gather))
 				return; /* the reader calls back */
 			break;
 		}
@@ -873,25 +620,24 @@ pool_fill(struct pool *p)
 			continue;
 		}
 		t = pool_new_task(p);
-		if (!pool_may_start(p)) {
+		if (!gate_may_start(p->gate, p->running)) {
 			/* It goes first once the machine or a token allows. */
 			TAILQ_INSERT_HEAD(&p->ready, t, queue);
 			break;
 		}
 		pool_launch(p, t);
 	}
-	jobserver_settle(p->jobserver, p->running);
-	if (!p->drained && p->input_done && p->held == NULL &&
-	    p->chunk_count == 0 && TAILQ_EMPTY(&p->ready) &&
-	    TAILQ_EMPTY(&p->waiting)) {
+	gate_settle(p->gate, p->running);
+	if (!p->drained && gather_drained(p->gather) &&
+	    TAILQ_EMPTY(&p->ready) && TAILQ_EMPTY(&p->waiting)) {
 		/* Whatever runs now is the last: a worker that buffers its
 		 * answers gets EOF and gives them. */
 		p->drained = true;
 		roster_drain(p->roster);
 	}
-	if (!p->finished && p->input_done && p->held == NULL &&
-	    p->running == 0 && TAILQ_EMPTY(&p->ready) &&
-	    TAILQ_EMPTY(&p->waiting) && output_pending(p->out) == 0)
+	if (!p->finished && gather_drained(p->gather) && p->running == 0 &&
+	    TAILQ_EMPTY(&p->ready) && TAILQ_EMPTY(&p->waiting) &&
+	    output_pending(p->out) == 0)
 		pool_close(p);
 }
 
@@ -930,80 +676,7 @@ pool_shed_cb(void *arg)
 	youngest->shed = true;
 	youngest->slot->worker->kind->signal(youngest->attempt, SIGTERM);
 	if (TAILQ_FIRST(&youngest->slot->attempts) == youngest)
-		uv_timer_start(&youngest->slot->timer, pool_kill_after_cb,
-			       p->opts->kill_after_ms, 0);
-}
-
-/*
- * A signal came while a write to stdout waits for a reader that does not
- * read, so the loop cannot run: act on it here, through each kind's stop,
- * touching no state.  The loop hears of it too once the write is done.
- */
-static void
-pool_stall_signal(int sig)
-{
-	static int first; /* the signal that stopped the run */
-	bool end = sig == 0 || io_signal_count() >= 2;
-
-	if (first == 0 && sig == 0 && pool_running != NULL &&
-	    (pool_running->stop_signal == SIGINT ||
-	     pool_running->stop_signal == SIGTERM))
-		first = pool_running->stop_signal;
-	if (first == 0)
-		first = sig != 0 ? sig : SIGTERM;
-	if (pool_running != NULL)
-		roster_stop(pool_running->roster, end ? SIGKILL : SIGTERM);
-	if (!end)
-		return;
-	/* Never silently: what the reader will not get is named; what it
-	 * got is logged. */
-	if (pool_running != NULL) {
-		output_abandon(pool_running->out,
-			       sig == 0 ? "standard output was not read "
-					  "within --kill-after of the stop"
-					: "stopped again while standard "
-					  "output was not read");
-		if (pool_running->joblog != NULL &&
-		    !pool_running->joblog_failed)
-			(void)joblog_flush(pool_running->joblog);
-	}
-	jobserver_emergency();
-	_exit(128 + first);
-}
-
-/* Stdout's reader is gone: stop at once, quietly, as a filter does. */
-static void
-pool_reader_gone_cb(void *arg)
-{
-	struct pool *p = arg;
-
-	if (p->stop_signal != SIGPIPE) {
-		p->stop_signal = SIGPIPE;
-		pool_stop(p, true, SIGKILL);
-	}
-	pool_fill(p);
-}
-
-static void
-pool_signal_cb(uv_signal_t *handle, int signum)
-{
-	struct pool *p = handle->data;
-
-	log_debug("signal %d", signum);
-	if (signum == SIGHUP) {
-		/* Finish what runs, start nothing new. */
-		if (!p->stopping) {
-			if (p->stop_signal == 0)
-				p->stop_signal = SIGHUP;
-			pool_stop(p, false, 0);
-		}
-	} else {
-		p->signal_count++;
-		if (p->stop_signal == 0 || p->stop_signal == SIGHUP)
-			p->stop_signal = signum;
-		pool_stop(p, true, p->signal_count > 1 ? SIGKILL : SIGTERM);
-	}
-	pool_fill(p);
+		deadline_kill_after(p->deadline, youngest->slot);
 }
 
 /* ---- the pool ---------------------------------------------------------- */
@@ -1041,14 +714,11 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 	}
 	p->out = output_create(opts, pool_written_cb);
 	input_set_ready(reader, pool_input_ready_cb, p);
-	p->chunk = xcalloc(opts->chunk, sizeof *p->chunk);
-	if (opts->timeout_percent > 0)
-		p->runtimes = median_create();
+	p->gather = gather_create(opts, reader);
 	assert(opts->worker_count > 0);
 	p->roster = roster_create(loop, opts, p, pool_fill);
-	p->jobserver = jobserver_start(loop, pool_input_ready_cb, p);
-	p->throttle =
-	    throttle_start(loop, opts, pool_input_ready_cb, pool_shed_cb, p);
+	p->deadline = deadline_create(opts, p->roster);
+	p->gate = gate_create(loop, opts, pool_input_ready_cb, pool_shed_cb, p);
 	for (size_t i = 0; i < opts->worker_count; i++)
 		(void)roster_add(p->roster, &opts->workers[i]);
 	return p;
@@ -1057,24 +727,8 @@ pool_create(uv_loop_t *loop, const struct options *opts, struct template *tmpl,
 void
 pool_run(struct pool *p)
 {
-	int rc;
-
-	for (int i = 0; i < 3; i++) {
-		if ((rc = uv_signal_init(p->loop, &p->signals[i])) != 0 ||
-		    (rc = uv_signal_start(&p->signals[i], pool_signal_cb,
-					  pool_signals[i])) != 0)
-			fatal("cannot watch signals: %s", uv_strerror(rc));
-		p->signals[i].data = p;
-	}
-	uv_timer_init(p->loop, &p->delay_timer);
-	p->delay_timer.data = p;
-	if ((rc = uv_timer_init(p->loop, &p->spawn_timer)) != 0)
-		fatal("cannot make a timer: %s", uv_strerror(rc));
-	p->spawn_timer.data = p;
-	pool_running = p;
-	io_watch_signals(pool_stall_signal);
-	io_set_stall_limit(p->opts->kill_after_ms);
-	output_watch_stdout(p->out, p->loop, pool_reader_gone_cb, p);
+	pool_signals_start(p);
+	gate_start(p->gate);
 	/* A joblog on a pipe (as stdout) gets each line right after its
 	 * task's output, as GNU parallel's: no coalescing then. */
 	output_start(p->out, p->loop,
@@ -1126,17 +780,13 @@ pool_free(struct pool *p)
 {
 	if (p == NULL)
 		return;
-	if (pool_running == p)
-		pool_running = NULL;
-	for (size_t i = 0; i < p->chunk_count; i++)
-		input_free(p->chunk[i]);
-	free(p->chunk);
+	pool_signals_forget(p);
+	gather_free(p->gather);
 	output_free(p->out);
 	joblog_close(p->joblog);
 	roster_free(p->roster);
 	done_set_free(p->done);
-	median_free(p->runtimes);
-	jobserver_free(p->jobserver);
-	throttle_free(p->throttle);
+	deadline_free(p->deadline);
+	gate_free(p->gate);
 	free(p);
 }

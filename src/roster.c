@@ -112,7 +112,6 @@ roster_add_slot(struct roster *r, struct worker *w)
 	TAILQ_INIT(&s->attempts);
 	if ((rc = uv_timer_init(r->loop, &s->timer)) != 0)
 		fatal("cannot make a timer: %s", uv_strerror(rc));
-	s->timer.data = s;
 	r->slots = xreallocarray(r->slots, r->slot_count + 1, sizeof *r->slots);
 	r->slots[r->slot_count++] = s;
 	w->slots = xreallocarray(w->slots, w->slot_count + 1, sizeof *w->slots);

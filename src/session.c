@@ -56,6 +56,7 @@ struct session_attempt {
 	size_t expect;		  /* answers still expected */
 	bool cancelled;		  /* signalled while it waited: it is lost */
 	TAILQ_ENTRY(session_attempt) entry;
+	struct session_attempt *next_spare; /* on the set's spares */
 };
 
 TAILQ_HEAD(session_attempts, session_attempt);
@@ -72,6 +73,7 @@ struct session {
 	struct buf pending;    /* the protocol's, between decode calls */
 	void *protocol_data;   /* the protocol's, freed with the session */
 	struct buf complaint;  /* a stderr line not yet complete */
+	uint64_t read_ns;      /* while decoding: when the answers came */
 	uint64_t sent;	       /* requests given, for max_requests */
 	uint64_t quiet_since;  /* loop time of its last answer, or of the
 				  request that ended its idleness */
@@ -102,6 +104,7 @@ struct session_set {
 	bool one_batch;	  /* a process stalled: each gets one batch, then EOF */
 	uv_timer_t stall; /* looks for processes that owe answers, silent */
 	bool stall_open;
+	struct session_attempt *spare; /* ended attempts, kept for new ones */
 };
 
 /* The handle of an attempt that ended before it was sent: signals pass
@@ -109,6 +112,23 @@ struct session_set {
 static struct session_attempt session_ended = {.cancelled = true};
 
 static void session_slot_resume(struct session_slot *slot);
+
+/*
+ * An attempt whose end the pool has been told of (so it holds it no more):
+ * kept for the next one, as a run of many tiny tasks makes one per task.
+ */
+static void
+session_attempt_done(struct session_attempt *a)
+{
+	struct session_set *set = a->slot->set;
+
+	if (CPMAP_KEEP_SPARES) {
+		a->next_spare = set->spare;
+		set->spare = a;
+	} else {
+		free(a);
+	}
+}
 
 /* ---- the end of a process ---------------------------------------------- */
 
@@ -140,7 +160,7 @@ session_end_attempts(struct session *s)
 		}
 		first = false;
 		a->cb->done(a->arg, &end);
-		free(a);
+		session_attempt_done(a);
 	}
 }
 
@@ -307,7 +327,7 @@ session_head_done(struct session *s, const struct attempt_end *end)
 	log_debug("answer seq %llu at slot %u", (unsigned long long)a->spec.seq,
 		  s->slot->index + 1);
 	a->cb->done(a->arg, end);
-	free(a);
+	session_attempt_done(a);
 	session_maybe_goodbye(s);
 }
 
@@ -319,7 +339,9 @@ session_head_answered(struct session *s)
 	if (s->state == SESSION_FAILED || a == NULL)
 		return;
 	if (--a->expect == 0)
-		session_head_done(s, &(struct attempt_end){.exit_code = 0});
+		session_head_done(
+		    s, &(struct attempt_end){.exit_code = 0,
+					     .ended_ns = s->read_ns});
 }
 
 struct buf *
@@ -404,8 +426,13 @@ session_read_cb(void *arg, int stream, const char *data, size_t len)
 		s->quiet_since = uv_now(s->slot->set->loop);
 	if (stream == 2)
 		session_complain(s, data, len);
-	else
+	else {
+		/* The answers in these bytes all came now: one clock read
+		 * times them all (a task's duration ends here). */
+		s->read_ns = uv_hrtime();
 		s->slot->set->config.protocol->decode(s, data, len);
+		s->read_ns = 0;
+	}
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -576,9 +603,15 @@ session_submit(struct session_set *set, char *const *argv,
 	       const struct attempt_callbacks *cb, void *arg)
 {
 	struct session_slot *slot = &set->slots[spec->slot_index];
-	struct session_attempt *a = xcalloc(1, sizeof *a);
+	struct session_attempt *a = set->spare;
 
 	assert(spec->slot_index < set->slot_count);
+	if (a != NULL) {
+		set->spare = a->next_spare;
+		memset(a, 0, sizeof *a);
+	} else {
+		a = xcalloc(1, sizeof *a);
+	}
 	a->slot = slot;
 	a->cb = cb;
 	a->arg = arg;
@@ -791,6 +824,12 @@ session_set_free(struct session_set *set)
 {
 	if (set == NULL)
 		return;
+	while (set->spare != NULL) {
+		struct session_attempt *a = set->spare;
+
+		set->spare = a->next_spare;
+		free(a);
+	}
 	free(set->slots);
 	free(set);
 }

@@ -6,7 +6,9 @@
  * ended into the task's result, so that the pool never decodes an exit or
  * knows how a command is made.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +17,13 @@
 #include <uv.h>
 
 #include "cpmap.h"
+
+/* Freed tasks kept for the next ones, so that a run of many tiny tasks
+ * does not allocate one per input (at most this many are kept). */
+#define TASK_SPARE_MAX 256
+
+static struct task *task_spare[TASK_SPARE_MAX];
+static size_t task_spare_count;
 
 /* --tagstring: the tag is the expanded string (the input when it cannot
  * be expanded: a NUL byte or a missing field, which the task will tell). */
@@ -38,13 +47,21 @@ struct task *
 task_create(struct pool *p, struct output *out, uint64_t seq,
 	    struct input **inputs, size_t count, struct template *tagstring)
 {
-	struct task *t = xcalloc(1, sizeof *t);
+	struct task *t = task_spare_count > 0 ? task_spare[--task_spare_count]
+					      : xmalloc(sizeof *t);
 	const char *tag;
 	size_t tag_len;
 
+	/* The retry timer is set up when needed: not cleared. */
+	memset(t, 0, offsetof(struct task, retry_timer));
 	t->pool = p;
 	t->seq = seq;
-	t->inputs = xmemdup(inputs, count * sizeof *inputs);
+	if (count == 1) {
+		t->one_input = inputs[0];
+		t->inputs = &t->one_input;
+	} else {
+		t->inputs = xmemdup(inputs, count * sizeof *inputs);
+	}
 	t->input_count = count;
 	tag = t->inputs[0]->text;
 	tag_len = t->inputs[0]->len;
@@ -72,11 +89,15 @@ task_free(struct task *t)
 {
 	for (size_t i = 0; i < t->input_count; i++)
 		input_free(t->inputs[i]);
-	free(t->inputs);
+	if (t->inputs != &t->one_input)
+		free(t->inputs);
 	free(t->argv);
 	free(t->stdin_data);
 	free(t->tag);
-	free(t);
+	if (CPMAP_KEEP_SPARES && task_spare_count < TASK_SPARE_MAX)
+		task_spare[task_spare_count++] = t;
+	else
+		free(t);
 }
 
 /* The inputs of a task, each followed by its delimiter (--stdin). */
@@ -121,14 +142,43 @@ task_command(struct task *t, const struct options *opts, struct template *tmpl,
 void
 task_done(struct task *t)
 {
-	/* --pipe: a block is kept for retries, and no longer. */
-	for (size_t i = 0; i < t->input_count; i++)
-		if (t->inputs[i]->block != NULL)
-			block_release(t->inputs[i]->block);
+	/* --pipe: a block is kept for retries, and no longer.  It is its
+	 * task's only input (--pipe refuses -n): no need to look at each
+	 * of a thousand inputs (-n 1000). */
+	assert(t->input_count == 1 || t->inputs[0]->block == NULL);
+	if (t->inputs[0]->block != NULL)
+		block_release(t->inputs[0]->block);
 }
 
+/*
+ * The wall clock is read once per clock->read cleared (the pool does so in
+ * each pool_fill) and carried on by the monotonic one, still to the
+ * microsecond: a fill that starts many attempts (a long-lived worker's
+ * batch) reads one clock per task, not two.
+ */
 void
-task_result_init(const struct task *t, struct result *r)
+task_started(struct task *t, struct task_clock *clock)
+{
+	uint64_t us;
+
+	t->start_ns = uv_hrtime();
+	if (!clock->read) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		clock->us = (uint64_t)now.tv_sec * 1000000 +
+			    (uint64_t)now.tv_nsec / 1000;
+		clock->ns = t->start_ns;
+		clock->read = true;
+	}
+	us = clock->us + (t->start_ns - clock->ns) / 1000;
+	t->start = (double)(us / 1000000) + (double)(us % 1000000) / 1e6;
+}
+
+/* The fields every result of the task shares; its last attempt ended at
+ * ended_ns (uv_hrtime), or 0: now. */
+static void
+task_result_at(const struct task *t, struct result *r, uint64_t ended_ns)
 {
 	memset(r, 0, sizeof *r);
 	r->seq = t->seq;
@@ -141,8 +191,16 @@ task_result_init(const struct task *t, struct result *r)
 	if (t->attempts > 0) {
 		r->host = t->host;
 		r->start = t->start;
-		r->duration = (double)(uv_hrtime() - t->start_ns) / 1e9;
+		if (ended_ns < t->start_ns) /* 0: now */
+			ended_ns = uv_hrtime();
+		r->duration = (double)(ended_ns - t->start_ns) / 1e9;
 	}
+}
+
+void
+task_result_init(const struct task *t, struct result *r)
+{
+	task_result_at(t, r, 0);
 }
 
 void
@@ -151,7 +209,7 @@ task_make_result(const struct task *t, const struct options *opts,
 {
 	uint64_t limit = opts->max_output;
 
-	task_result_init(t, r);
+	task_result_at(t, r, end->ended_ns);
 	if (end->spawn_error != 0) {
 		r->status = STATUS_ERROR;
 		r->error = ERROR_SPAWN;

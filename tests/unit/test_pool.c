@@ -65,6 +65,7 @@ struct fake_attempt {
 	unsigned after;	  /* held until this many attempts ended */
 	bool after_up;	  /* held until a worker came back up */
 	char *answer;	  /* stdout before the end, or NULL */
+	bool in_pieces;	  /* "pieces:": the answer 3 bytes at a time */
 	struct attempt_end end;
 	uv_timer_t timer;
 	TAILQ_ENTRY(fake_attempt) entry; /* the worker's in flight */
@@ -141,8 +142,13 @@ fake_finish(struct fake_attempt *a)
 		fake_event("end %llu.%u exit %d", (unsigned long long)a->seq,
 			   a->number, a->end.exit_code);
 	}
-	if (a->answer != NULL)
-		a->cb->data(a->arg, 1, a->answer, strlen(a->answer));
+	for (size_t at = 0, len = a->answer != NULL ? strlen(a->answer) : 0;
+	     at < len;) {
+		size_t n = a->in_pieces && len - at > 3 ? 3 : len - at;
+
+		a->cb->data(a->arg, 1, a->answer + at, n);
+		at += n;
+	}
 	fake.ended++;
 	a->cb->done(a->arg, &a->end);
 	uv_close((uv_handle_t *)&a->timer, fake_close_cb);
@@ -258,6 +264,7 @@ fake_answer(struct fake_attempt *a, const char *text)
 /*
  * The script is the input:
  *	ok:TEXT		answer TEXT, exit 0
+ *	pieces:TEXT	as ok:TEXT, the answer handed over 3 bytes at a time
  *	fail:N		exit N
  *	lost:K:TEXT	write "partial", end lost K times; then as ok:TEXT
  *	hang		end only on a signal: SIGTERM or SIGKILL
@@ -303,6 +310,10 @@ fake_start(void *state, const struct attempt_spec *spec,
 	a->state = FAKE_RUNNING;
 	if (strncmp(script, "ok:", 3) == 0) {
 		fake_answer(a, script + 3);
+		fake_end_soon(a, FAKE_END);
+	} else if (strncmp(script, "pieces:", 7) == 0) {
+		fake_answer(a, script + 7);
+		a->in_pieces = true;
 		fake_end_soon(a, FAKE_END);
 	} else if (sscanf(script, "fail:%d", &n) == 1) {
 		a->end = (struct attempt_end){.exit_code = n};
@@ -463,6 +474,32 @@ static const struct pool_case pool_cases[] = {
 		    "end 3.1 exit 0\n"
 		    "end 1.1 exit 0\n"
 		    "shutdown w0\n"},
+    /* A place keeps a small output itself (output.c), and moves it to a
+     * capture when more comes: nothing is lost or reordered there. */
+    {"-k: answers in small pieces, some past what a place keeps",
+     {"pieces:0123456789012345678901234567890123456789-and-on",
+      "pieces:012345678901234567890123456789012345678",
+      "pieces:0123456789012345678901234567890123456789", "ok:four"},
+     {2},
+     .ordered = true,
+     .want_out =
+	 "0123456789012345678901234567890123456789-and-on\n"
+	 "012345678901234567890123456789012345678\n"  /* 40 bytes: kept */
+	 "0123456789012345678901234567890123456789\n" /* 41: moved */
+	 "four\n",
+     .want_events =
+	 "start 1.1 w0/1 run "
+	 "pieces:0123456789012345678901234567890123456789-and-on 1 1\n"
+	 "start 2.1 w0/2 run pieces:012345678901234567890123456789012345678 "
+	 "2 2\n"
+	 "end 1.1 exit 0\n"
+	 "start 3.1 w0/1 run pieces:0123456789012345678901234567890123456789 "
+	 "3 1\n"
+	 "end 2.1 exit 0\n"
+	 "start 4.1 w0/2 run ok:four 4 2\n"
+	 "end 3.1 exit 0\n"
+	 "end 4.1 exit 0\n"
+	 "shutdown w0\n"},
     {"without -k: results as the tasks end",
      {"after:2:one", "ok:two", "ok:three"},
      {3},

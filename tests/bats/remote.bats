@@ -558,7 +558,7 @@ echo "$1 on $CPMAP_HOST"'
 	# of links to sh and some coreutils, nothing else in the environment.
 	mkdir "$S/bin" "$S/hosttmp"
 	local p
-	for p in sh cat mktemp head dd wc rm mv mkdir nproc sleep timeout; do
+	for p in sh cat mktemp mkfifo head dd wc rm mv mkdir nproc sleep timeout; do
 		ln -s "$(command -v $p)" "$S/bin/$p"
 	done
 	script bare 'shift
@@ -584,7 +584,7 @@ cpmap: host bare: up, 2 slots" ]
 @test "a host with sh and coreutils but no setsid: --timeout still kills the task's whole process group" {
 	mkdir "$S/bin" "$S/hosttmp"
 	local p
-	for p in sh cat mktemp head dd wc rm mv mkdir nproc sleep timeout; do
+	for p in sh cat mktemp mkfifo head dd wc rm mv mkdir nproc sleep timeout; do
 		ln -s "$(command -v $p)" "$S/bin/$p"
 	done
 	script bare 'shift

@@ -119,7 +119,8 @@ slow() {
 }
 '
 eval "$F"
-# The runner: sh -c RUNNER cpmap-runner DIR GROUPED.
+# The runner: sh -c RUNNER sh DIR GROUPED ($0 is sh, as in the message
+# sh gives for a command not found).
 R='
 d=$1 g=$2 N="
 "
@@ -127,7 +128,7 @@ CPMAP_NL=$N
 exec 3<"$d/q" 4>"$d/z"
 set -C
 trap "y=1" HUP TERM USR1 USR2 ALRM
-exec 5>|"$d/o"
+exec 5>|"$d/v"
 if printf x >&5 && read -r x fd <"/proc/self/fdinfo/5" && [ "$fd" = 1 ]; then fd=1; else fd=; fi 2>/dev/null
 slurp() {
 	v= l=
@@ -213,7 +214,7 @@ done
 # settled claims (l*) and K marks (k*).
 r= b= k=0
 start() {
-	$ss sh -c "$F$R" cpmap-runner "$d" "$g" </dev/null 2>/dev/null &
+	$ss sh -c "$F$R" sh "$d" "$g" </dev/null 2>/dev/null &
 	r=$!
 	exec 3>"$d/q" 4<"$d/z"
 }
@@ -269,6 +270,9 @@ while read -r op a b0 c e; do
 		f=
 		if [ -n "$fail" ]; then printf '%s\n' "$fail" >"$d/w"; f=1; fi
 		printf 'q=%s s=%s r=%s m=%s f=%s\n%s\nset -- %s\n' "$a" "$s" "${c:-0}" "${e:-0}" "$f" "$en" "$wd" >"$d/j"
+		# Empty, should it be killed before the runner starts it.
+		: >"$d/o"
+		: >"$d/e"
 		echo >&3
 		b=$a br=${c:-0} bm=${e:-0} bf=$f
 		fail=

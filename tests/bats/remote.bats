@@ -26,36 +26,12 @@ load remote-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	export SSHBED_SKIP= REMOTE_AGENT_DIR= AGENT=sh
+	export REMOTE_AGENT_DIR= AGENT=sh
 	if [ "${BATS_TEST_FILENAME##*/}" = remote-worker.bats ]; then
 		REMOTE_AGENT_DIR=$(dirname "$CPMAP")
 		AGENT="cpmap --worker"
 	fi
-	local err=$BATS_FILE_TMPDIR/sshbed.err i
-	if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null ||
-		! command -v ss >/dev/null; then
-		SSHBED_SKIP="needs /usr/sbin/sshd, ssh and ss (openssh-server, openssh-client, iproute2)"
-		return 0
-	fi
-	if ! sshbed_init 2>"$err"; then
-		SSHBED_SKIP="sshbed_init: $(tail -n1 "$err")"
-		return 0
-	fi
-	for i in 1 2 3; do
-		if ! sshbed_start_host "h$i" "127.0.0.$i" 2>"$err"; then
-			SSHBED_SKIP="host h$i on 127.0.0.$i:$SSHBED_PORT: $(tail -n1 "$err")"
-			sshbed_stop_all
-			return 0
-		fi
-	done
-	# Log in once: a host that starts but refuses us is no host either.
-	for i in 1 2 3; do
-		if ! ssh -F "$SSHBED_DIR/ssh_config" "h$i" true </dev/null 2>"$err"; then
-			SSHBED_SKIP="ssh h$i: $(tail -n1 "$err")"
-			sshbed_stop_all
-			return 0
-		fi
-	done
+	sshbed_setup_suite h
 }
 
 teardown_file() {

@@ -33,8 +33,9 @@
 #     and signals the running task (K) at once, even while it runs;
 #   - a runner, a long-lived sh started under setsid (util-linux; else
 #     coreutils' `timeout 0`, which also makes a process group and passes a
-#     signal on to all of it), runs the tasks one at a time, as plain
-#     commands (vfork and exec; no sh -c), and answers them.
+#     signal on to all of it), runs the tasks one at a time, each as a
+#     command of its own (one fork and exec; no setsid, no sh -c), and
+#     answers them.
 # The runner is the leader of the tasks' process group, so that a signal
 # to the group reaches everything a task started.  It catches the signals
 # a K may send, so that it outlives them; SIGKILL kills it with the task,
@@ -172,21 +173,26 @@ while :; do
 				;;
 			esac
 		fi
+		# In the background, not as a plain command: sh would write
+		# "Terminated" into its stderr.  A K that came as it started is
+		# passed on; wait again if the signal of a K cut the wait short.
 		if [ -z "$lx" ]; then
-			(exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&-
-			st=$?
-		elif [ -n "$g" ]; then
-			shift
-			"$lx" "$@" <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&-
-			st=$?
+			(exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
 		else
 			shift
 			"$lx" "$@" <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
-			echo $! >|"$d/p"
-			[ -e "$d/k$q" ] && read -r x <"$d/k$q" && kill "-$x" $! 2>/dev/null
-			wait $!
-			st=$?
 		fi
+		p=$!
+		[ -n "$g" ] || echo "$p" >|"$d/p"
+		if [ -e "$d/k$q" ] && read -r x <"$d/k$q"; then
+			if [ -z "$g" ]; then kill "-$x" "$p"; elif [ "$x" != 9 ]; then kill "-$x" 0; fi
+		fi 2>/dev/null
+		while :; do
+			y=
+			wait "$p"
+			st=$?
+			[ -n "$y" ] && kill -0 "$p" 2>/dev/null || break
+		done
 	fi
 	if [ -e "$d/k$q" ]; then
 		[ "$st" -gt 128 ] && sig=$((st - 128))

@@ -390,6 +390,8 @@ exec fifo-wait -s "$S/started" "$S/never"'
 	[ "$status" -eq 1 ]
 	[ "$(jq -r '"\(.host) \(.status) \(.error.kind)"' <<<"$output")" = "h1 timeout timeout" ]
 	[[ $stderr == *"task 1 (input x): timed out after 1s"* ]]
+	# Nothing but the task writes its stderr (no "Terminated" from a sh).
+	same "task stderr" "$(jq -r '.stdout + .stderr' <<<"$output")" ""
 	# Both processes ran, on the host (this machine), and are gone.
 	[ "$(wc -l <"$S/started")" -eq 2 ]
 	gone $(cut -d' ' -f1 "$S/started")

@@ -1,6 +1,6 @@
 # agent.sh - the agent that remote.c sends to each slot session on a
-# host: a POSIX sh script, so that nothing but sh (and dd or head) need be
-# installed there.  It reads requests on stdin and answers on stdout
+# host: a POSIX sh script, so that nothing but sh and a few coreutils
+# (head or dd, mkfifo, setsid or timeout) need be installed there.  It reads requests on stdin and answers on stdout
 # (protocol 3):
 #
 #   P len mode\n<path>\n<len bytes>                    put a file
@@ -47,6 +47,8 @@
 # and waits for the runner's word (a line on another FIFO) before the next
 # request that needs it idle: so a signal meant for one task never reaches
 # the next, and one file each serves for the task, its stdin and its output.
+# What a task leaves running in the background stays in the group until
+# the group is killed (a SIGKILL, or EOF).
 #
 # A command is run by the path that `command -v` finds, by name when that
 # is a file (argv[0] as given), by its full path when the name is also a

@@ -281,6 +281,7 @@ while read -r op a b0 c e; do
 		# Empty, should it be killed before the runner starts it.
 		: >"$d/o"
 		: >"$d/e"
+		[ -n "$g" ] || : >"$d/p"
 		echo >&3
 		b=$a br=${c:-0} bm=${e:-0} bf=$f
 		fail=

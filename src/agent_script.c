@@ -211,6 +211,7 @@ const char agent_script[] =
     "\t\tprintf 'q=%s s=%s r=%s m=%s f=%s\\n%s\\nset -- %s\\n' \"$a\" \"$s\" \"${c:-0}\" \"${e:-0}\" \"$f\" \"$en\" \"$wd\" >\"$d/j\"\n"
     "\t\t: >\"$d/o\"\n"
     "\t\t: >\"$d/e\"\n"
+    "\t\t[ -n \"$g\" ] || : >\"$d/p\"\n"
     "\t\techo >&3\n"
     "\t\tb=$a br=${c:-0} bm=${e:-0} bf=$f\n"
     "\t\tfail=\n"

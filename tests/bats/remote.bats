@@ -398,6 +398,26 @@ exec fifo-wait -s "$S/started" "$S/never"'
 	clean h1
 }
 
+@test "ssh: tasks that ignore SIGTERM: --kill-after's SIGKILL ends each one's group, what they wrote comes back, the next runs" {
+	need_sshd
+	# Each task and its child ignore SIGTERM: only SIGKILL ends them.
+	script t 'trap "" TERM
+echo "out $1"
+echo "err $1" >&2
+fifo-wait -s "$S/started" "$S/never" &
+exec fifo-wait -s "$S/started" "$S/never"'
+	mkfifo "$S/never"
+	run --separate-stderr rcpmap -S 1/h1 --transport "$T" --timeout 1 --kill-after 1 \
+		--json "$S/t" ::: a b
+	[ "$status" -eq 2 ]
+	same "records" "$(jq -c '[.input, .host, .status, .signal, .stdout, .stderr]' <<<"$output" | sort)" \
+		'["a","h1","timeout","SIGKILL","out a\n","err a\n"]
+["b","h1","timeout","SIGKILL","out b\n","err b\n"]'
+	[ "$(wc -l <"$S/started")" -eq 4 ]
+	gone $(cut -d' ' -f1 "$S/started")
+	clean h1
+}
+
 @test "ssh: SIGINT to cpmap mid-run: exit 130, no remote process left on the hosts" {
 	need_sshd
 	script t 'echo "$1 $CPMAP_HOST" >>"$S/started"

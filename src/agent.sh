@@ -50,11 +50,8 @@
 # What a task leaves running in the background stays in the group until
 # the group is killed (a SIGKILL, or EOF).
 #
-# A command is run by the path that `command -v` finds, by name when that
-# is a file (argv[0] as given), by its full path when the name is also a
-# builtin or a function here (echo, printf: never the builtin), under
-# `exec` in a subshell when it is not found (sh's own message, 127).
-# Output goes to files, and the runner learns their sizes from its own
+# A task is a background subshell that execs the command (one fork, one
+# exec: argv as given, never a builtin).  Output goes to files, and the runner learns their sizes from its own
 # file offsets (/proc/self/fdinfo, Linux): up to 2 KiB of output is read
 # with the builtin read and checked against that size (a NUL, or a file
 # written through another descriptor, does not match), else (and without
@@ -140,7 +137,6 @@ slurp() {
 	v=$v$l
 	[ "${#v}" = "$2" ]
 }
-lc= lp= lx=
 while :; do
 	y=
 	if ! IFS= read -r x <&3; then [ -n "$y" ] && continue; exit 0; fi
@@ -153,37 +149,11 @@ while :; do
 		read -r sig <"$d/k$q"
 		st=$((128 + sig))
 	else
-		if [ "$1" != "$lc" ] || [ "$PATH" != "$lp" ]; then
-			lc=$1 lp=$PATH lx=
-			case $1 in
-			*/*) lx=$1 ;;
-			*)
-				command -v "$1" >|"$d/v" 2>/dev/null && IFS= read -r lx <"$d/v"
-				case $lx in
-				/*) lx=$1 ;;
-				*)
-					lx=
-					set -f
-					IFS=:
-					for p in $PATH; do
-						[ -f "${p:-.}/$1" ] && [ -x "${p:-.}/$1" ] && { lx=${p:-.}/$1; break; }
-					done
-					IFS=" 	$N"
-					set +f
-					;;
-				esac
-				;;
-			esac
-		fi
 		# In the background, not as a plain command: sh would write
-		# "Terminated" into its stderr.  A K that came as it started is
-		# passed on; wait again if the signal of a K cut the wait short.
-		if [ -z "$lx" ]; then
-			(exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
-		else
-			shift
-			"$lx" "$@" <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
-		fi
+		# "Terminated" into its stderr.  exec: never a builtin or a
+		# function of the runner.  A K that came as it started is passed
+		# on; wait again if the signal of a K cut the wait short.
+		(exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
 		p=$!
 		[ -n "$g" ] || echo "$p" >|"$d/p"
 		if [ -e "$d/k$q" ] && read -r x <"$d/k$q"; then

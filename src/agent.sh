@@ -1,7 +1,7 @@
 # agent.sh - the agent that remote.c sends to each slot session on a
 # host: a POSIX sh script, so that nothing but sh and a few coreutils
-# (head or dd, mkfifo, setsid or timeout) need be installed there.  It reads requests on stdin and answers on stdout
-# (protocol 3):
+# (head or dd, mkfifo, setsid or timeout) need be installed there.  It
+# reads requests on stdin and answers on stdout (protocol 3):
 #
 #   P len mode\n<path>\n<len bytes>                    put a file
 #   T seq inlen nret nrm\n<env line>\n<words line>\n<nret paths><nrm paths>
@@ -51,18 +51,18 @@
 # the group is killed (a SIGKILL, or EOF).
 #
 # A task is a background subshell that execs the command (one fork, one
-# exec: argv as given, never a builtin).  Output goes to files, and the runner learns their sizes from its own
-# file offsets (/proc/self/fdinfo, Linux): up to 2 KiB of output is read
-# with the builtin read and checked against that size (a NUL, or a file
-# written through another descriptor, does not match), else (and without
-# /proc) wc and cat send it.
+# exec: argv as given, never a builtin).  Output goes to files, and the
+# runner learns their sizes from its own file offsets (/proc/self/fdinfo,
+# Linux): up to 2 KiB of output is read with the builtin read and checked
+# against that size (a NUL, or a file written through another descriptor,
+# does not match), else (and without /proc) wc and cat send it.
 #
 # It first says "cpmap-agent VERSION".  EOF on stdin (cpmap or its
 # connection went away) kills the task's group and ends the agent.  A task
 # killed by a signal that cpmap asked for is reported as signalled; sh
 # cannot tell other deaths by signal from an exit status above 128.  With
-# neither setsid nor timeout the runner shares the agent's group and runs
-# each task in the background, and a K signals the task's process only.
+# neither setsid nor timeout the runner shares the agent's group, and a K
+# signals the task's process only.
 umask 077
 d=$(mktemp -d "${TMPDIR:-/tmp}/cpmap-agent.XXXXXX" 2>/dev/null) || { d=${TMPDIR:-/tmp}/cpmap-agent.$$; mkdir "$d" || exit 1; }
 N='

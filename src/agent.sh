@@ -176,8 +176,10 @@ while :; do
 		files
 		trap "y=1" HUP TERM USR1 USR2 ALRM
 	fi
-	if [ -n "$fd" ] && read -r x n1 <"/proc/self/fdinfo/5" && read -r x n2 <"/proc/self/fdinfo/6" &&
-		[ "$n1" -le 2048 ] && [ "$n2" -le 2048 ] && slurp o "$n1" && o=$v && slurp e "$n2"; then
+	n1=0 n2=0
+	[ -z "$fd" ] || [ ! -s "$d/o" ] || read -r x n1 <"/proc/self/fdinfo/5" || fd=
+	[ -z "$fd" ] || [ ! -s "$d/e" ] || read -r x n2 <"/proc/self/fdinfo/6" || fd=
+	if [ -n "$fd" ] && [ "$n1" -le 2048 ] && [ "$n2" -le 2048 ] && slurp o "$n1" && o=$v && slurp e "$n2"; then
 		printf "R %s %s %s %s %s\n%s%s" "$q" "$st" "$sig" "$n1" "$n2" "$o" "$v"
 	else
 		trap "" HUP TERM USR1 USR2 ALRM

@@ -120,7 +120,7 @@ slow() {
 '
 eval "$F"
 # The runner: sh -c RUNNER sh DIR GROUPED ($0 is sh, as in the message
-# sh gives for a command not found).
+# sh gives for a command not found), its stderr /dev/null.
 R='
 d=$1 g=$2 N="
 "
@@ -158,7 +158,7 @@ while :; do
 		[ -n "$g" ] || echo "$p" >|"$d/p"
 		if [ -e "$d/k$q" ] && read -r x <"$d/k$q"; then
 			if [ -z "$g" ]; then kill "-$x" "$p"; elif [ "$x" != 9 ]; then kill "-$x" 0; fi
-		fi 2>/dev/null
+		fi
 		while :; do
 			y=
 			wait "$p"
@@ -170,7 +170,7 @@ while :; do
 		[ "$st" -gt 128 ] && sig=$((st - 128))
 		rm -f "$d/k$q"
 	fi
-	[ -z "$g" ] || { : >"$d/l$q"; } 2>/dev/null || kill -STOP $$
+	[ -z "$g" ] || true >"$d/l$q" || kill -STOP $$
 	if [ -n "$f" ] || [ "$r$m" != 00 ]; then
 		trap "" HUP TERM USR1 USR2 ALRM
 		files
@@ -185,7 +185,7 @@ while :; do
 		trap "" HUP TERM USR1 USR2 ALRM
 		slow "$q" "$st" "$sig"
 		trap "y=1" HUP TERM USR1 USR2 ALRM
-	fi 2>/dev/null
+	fi
 	echo >&4
 done
 '
@@ -249,10 +249,8 @@ while read -r op a b0 c e; do
 		if [ "$b0" -gt 0 ]; then take "$b0" >"$d/in"; s='$d/in'; fi
 		f=
 		if [ -n "$fail" ]; then printf '%s\n' "$fail" >"$d/w"; f=1; fi
-		printf 'q=%s s=%s r=%s m=%s f=%s\n%s\nset -- %s\n' "$a" "$s" "${c:-0}" "${e:-0}" "$f" "$en" "$wd" >"$d/j"
-		# Empty, should it be killed before the runner starts it.
-		: >"$d/o"
-		: >"$d/e"
+		# o and e emptied, should it be killed before the runner starts it.
+		printf 'q=%s s=%s r=%s m=%s f=%s\n%s\nset -- %s\n' "$a" "$s" "${c:-0}" "${e:-0}" "$f" "$en" "$wd" >"$d/j" 5>"$d/o" 6>"$d/e"
 		[ -n "$g" ] || : >"$d/p"
 		echo >&3
 		b=$a br=${c:-0} bm=${e:-0} bf=$f

@@ -5,7 +5,8 @@
  * (agent.sh says it in full):
  *
  *   P len mode\n<path>\n<bytes>                 put a file
- *   T seq inlen nret nrm\n<command line>\n<paths, a line each><stdin>
+ *   T seq inlen nret nrm\n<env line>\n<words line>\n<paths, a line each>
+ *       <stdin>
  *   K seq signal\n                             signal it
  *   F len\n<path>\n<bytes>                      a returned file
  *   E len\n<message>                           why its files failed
@@ -50,7 +51,8 @@ struct agent_task {
 
 enum agent_read_state {
 	AGENT_HEADER,  /* reading a request's first line */
-	AGENT_COMMAND, /* reading a T request's command line */
+	AGENT_COMMAND, /* reading a T request's environment line */
+	AGENT_WORDS,   /* reading a T request's words line */
 	AGENT_PATHS,   /* reading a T request's paths */
 	AGENT_INPUT,   /* reading a T request's stdin bytes */
 	AGENT_PUT,     /* reading a P request's path */
@@ -437,10 +439,23 @@ agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			t->paths[t->npaths++] = buf_steal(&agent.line, NULL);
 			if (t->paths[t->npaths - 1] == NULL)
 				t->paths[t->npaths - 1] = xstrdup("");
-		} else {
+		} else if (agent.state == AGENT_COMMAND) {
+			/* "export ...; " then, on the next line, the words:
+			 * the line that shquote_parse_exec reads. */
+			buf_append_str(&agent.line, "exec ");
 			t->command = buf_steal(&agent.line, &t->command_len);
-			if (t->command == NULL)
-				t->command = xstrdup("");
+			agent.state = AGENT_WORDS;
+			continue;
+		} else {
+			struct buf line = {0};
+
+			buf_append(&line, t->command, t->command_len);
+			if (agent.line.len > 0)
+				buf_append(&line, agent.line.data,
+					   agent.line.len);
+			free(t->command);
+			t->command = buf_steal(&line, &t->command_len);
+			agent.line.len = 0;
 		}
 		if (t->npaths < t->nret + t->nrm) {
 			agent.state = AGENT_PATHS;

@@ -18,17 +18,19 @@
  *
  * Each slot has a session (session.c) running the agent (agent.c), a small
  * sh script sent over the session itself, so nothing but sh need be
- * installed on the host.  The protocol (version 2) is framed by byte
+ * installed on the host.  The protocol (version 3) is framed by byte
  * counts, so any bytes survive.  Requests:
  *
  *   P len mode\n<path>\n<bytes>          put a file (--transfer)
- *   T seq inlen nret nrm\n<command line>\n<nret + nrm paths, a line
- *       each><stdin bytes>              run a task
+ *   T seq inlen nret nrm\n<env line>\n<words line>\n<nret + nrm
+ *       paths, a line each><stdin bytes> run a task
  *   K seq signal\n                      signal its process group
  *
- * The command line is quoted here for the remote sh, on one line.  A
- * task's P requests come just before its T; the paths after the command
- * line are the files to bring back once it is over (--return), then those
+ * The command is two lines of sh, quoted here for the remote sh:
+ * "export NAME=WORD ...; " (the task's environment), then its words; the
+ * sh agent runs the words as a plain command, no sh -c.  A task's P
+ * requests come just before its T; the paths after the command are the
+ * files to bring back once it is over (--return), then those
  * to remove after that (--cleanup).  Answers, in the order of the tasks:
  *
  *   F len\n<path>\n<bytes>               a returned file
@@ -318,7 +320,7 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	      char **cause)
 {
 	struct remote_host *h = arg;
-	struct buf cmd = {0}, files = {0}, paths = {0};
+	struct buf cmd = {0}, words = {0}, files = {0}, paths = {0};
 	size_t counts[2] = {0, 0};
 	char header[96];
 	int n;
@@ -336,13 +338,14 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	buf_append_str(&cmd, "; ");
 	if (h->environment.len > 0)
 		buf_append(&cmd, h->environment.data, h->environment.len);
-	buf_append_str(&cmd, "exec");
 	for (char *const *word = spec->argv; *word != NULL; word++) {
-		buf_append_char(&cmd, ' ');
-		shquote_append(&cmd, *word, strlen(*word));
+		if (word != spec->argv)
+			buf_append_char(&words, ' ');
+		shquote_append(&words, *word, strlen(*word));
 	}
 	if (!remote_task_files(h, spec, &files, &paths, counts, cause)) {
 		buf_free(&cmd);
+		buf_free(&words);
 		buf_free(&files);
 		buf_free(&paths);
 		return -1;
@@ -354,14 +357,18 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 		     spec->stdin_data != NULL ? spec->stdin_len : 0, counts[0],
 		     counts[1]);
 	buf_append(batch, header, (size_t)n);
-	/* One line: a newline (always inside single quotes) is spelt out. */
+	/* Two lines, the environment and the words: a newline (always
+	 * inside single quotes) is spelt out. */
 	shquote_one_line(batch, cmd.data, cmd.len);
+	buf_append_char(batch, '\n');
+	shquote_one_line(batch, words.data, words.len);
 	buf_append_char(batch, '\n');
 	if (paths.len > 0)
 		buf_append(batch, paths.data, paths.len);
 	if (spec->stdin_data != NULL)
 		buf_append(batch, spec->stdin_data, spec->stdin_len);
 	buf_free(&cmd);
+	buf_free(&words);
 	buf_free(&files);
 	buf_free(&paths);
 	return 1;

@@ -15,32 +15,17 @@ load helpers
 load remote-helpers
 bats_require_minimum_version 1.5.0
 
+# files_host NAME I: host I's login directory, where it cds first; f2 and
+# f3 have the built cpmap on their PATH.
+files_host() {
+	local path=
+	mkdir -p "$SSHBED_DIR/$1/home"
+	[ "$2" = 1 ] || path="PATH=$(dirname "$CPMAP"):\$PATH && export PATH && "
+	echo "ForceCommand cd $SSHBED_DIR/$1/home && $path eval \"\$SSH_ORIGINAL_COMMAND\""
+}
+
 setup_file() {
-	export SSHBED_SKIP=
-	local err=$BATS_FILE_TMPDIR/sshbed.err i bin
-	bin=$(dirname "$CPMAP")
-	if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null ||
-		! command -v ss >/dev/null; then
-		SSHBED_SKIP="needs /usr/sbin/sshd, ssh and ss (openssh-server, openssh-client, iproute2)"
-		return 0
-	fi
-	if ! sshbed_init 2>"$err"; then
-		SSHBED_SKIP="sshbed_init: $(tail -n1 "$err")"
-		return 0
-	fi
-	for i in 1 2 3; do
-		mkdir -p "$SSHBED_DIR/f$i/home"
-		local path=
-		[ "$i" = 1 ] || path="PATH=$bin:\$PATH && export PATH && "
-		if ! sshbed_start_host "f$i" "127.0.0.$i" \
-			"ForceCommand cd $SSHBED_DIR/f$i/home && $path eval \"\$SSH_ORIGINAL_COMMAND\"" \
-			2>"$err" ||
-			! ssh -F "$SSHBED_DIR/ssh_config" "f$i" true </dev/null 2>"$err"; then
-			SSHBED_SKIP="host f$i on 127.0.0.$i: $(tail -n1 "$err")"
-			sshbed_stop_all
-			return 0
-		fi
-	done
+	sshbed_setup_suite f files_host
 }
 
 teardown_file() {
@@ -281,10 +266,11 @@ inputs() {
 case "\$*" in
 *cpmap-host*) echo "cpmap-host 1 0"; exec cat >/dev/null ;;
 esac
-echo "cpmap-agent 2"
+echo "cpmap-agent 3"
 while read -r op seq rest; do
 	[ "\$op" = T ] || continue
-	read -r cmd
+	read -r env
+	read -r words
 	printf "F 4\\n%s\\nevil" "$S/planted"
 	printf "R %s 0 0 0 0\\n" "\$seq"
 done

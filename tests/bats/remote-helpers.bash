@@ -240,3 +240,40 @@ fake_gone() {
 	[ -z "${pids// /}" ] && return 0
 	gone $pids
 }
+
+# sshbed_setup_suite PREFIX [LINE_FN]: a bats setup_file's test bed: three
+# hosts PREFIX1..PREFIX3 on 127.0.0.1-3, each logged in to once (a host
+# that starts but refuses us is no host either).  LINE_FN NAME I, if
+# given, runs first for each host and prints a line for its sshd_config
+# (a ForceCommand, say), or nothing.  When anything fails, SSHBED_SKIP says
+# why (the tests skip with it) and no host is left running.
+sshbed_setup_suite() {
+	local prefix=$1 hook=${2:-} err=$BATS_FILE_TMPDIR/sshbed.err i line
+	SSHBED_SKIP=
+	export SSHBED_SKIP
+	if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null ||
+		! command -v ss >/dev/null; then
+		SSHBED_SKIP="needs /usr/sbin/sshd, ssh and ss (openssh-server, openssh-client, iproute2)"
+		return 0
+	fi
+	if ! sshbed_init 2>"$err"; then
+		SSHBED_SKIP="sshbed_init: $(tail -n1 "$err")"
+		return 0
+	fi
+	for i in 1 2 3; do
+		line=
+		[ -z "$hook" ] || line=$("$hook" "$prefix$i" "$i")
+		if ! sshbed_start_host "$prefix$i" "127.0.0.$i" ${line:+"$line"} 2>"$err"; then
+			SSHBED_SKIP="host $prefix$i on 127.0.0.$i:$SSHBED_PORT: $(tail -n1 "$err")"
+			sshbed_stop_all
+			return 0
+		fi
+	done
+	for i in 1 2 3; do
+		if ! ssh -F "$SSHBED_DIR/ssh_config" "$prefix$i" true </dev/null 2>"$err"; then
+			SSHBED_SKIP="ssh $prefix$i: $(tail -n1 "$err")"
+			sshbed_stop_all
+			return 0
+		fi
+	done
+}

@@ -26,36 +26,12 @@ load remote-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	export SSHBED_SKIP= REMOTE_AGENT_DIR= AGENT=sh
+	export REMOTE_AGENT_DIR= AGENT=sh
 	if [ "${BATS_TEST_FILENAME##*/}" = remote-worker.bats ]; then
 		REMOTE_AGENT_DIR=$(dirname "$CPMAP")
 		AGENT="cpmap --worker"
 	fi
-	local err=$BATS_FILE_TMPDIR/sshbed.err i
-	if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null ||
-		! command -v ss >/dev/null; then
-		SSHBED_SKIP="needs /usr/sbin/sshd, ssh and ss (openssh-server, openssh-client, iproute2)"
-		return 0
-	fi
-	if ! sshbed_init 2>"$err"; then
-		SSHBED_SKIP="sshbed_init: $(tail -n1 "$err")"
-		return 0
-	fi
-	for i in 1 2 3; do
-		if ! sshbed_start_host "h$i" "127.0.0.$i" 2>"$err"; then
-			SSHBED_SKIP="host h$i on 127.0.0.$i:$SSHBED_PORT: $(tail -n1 "$err")"
-			sshbed_stop_all
-			return 0
-		fi
-	done
-	# Log in once: a host that starts but refuses us is no host either.
-	for i in 1 2 3; do
-		if ! ssh -F "$SSHBED_DIR/ssh_config" "h$i" true </dev/null 2>"$err"; then
-			SSHBED_SKIP="ssh h$i: $(tail -n1 "$err")"
-			sshbed_stop_all
-			return 0
-		fi
-	done
+	sshbed_setup_suite h
 }
 
 teardown_file() {
@@ -414,8 +390,30 @@ exec fifo-wait -s "$S/started" "$S/never"'
 	[ "$status" -eq 1 ]
 	[ "$(jq -r '"\(.host) \(.status) \(.error.kind)"' <<<"$output")" = "h1 timeout timeout" ]
 	[[ $stderr == *"task 1 (input x): timed out after 1s"* ]]
+	# Nothing but the task writes its stderr (no "Terminated" from a sh).
+	same "task stderr" "$(jq -r '.stdout + .stderr' <<<"$output")" ""
 	# Both processes ran, on the host (this machine), and are gone.
 	[ "$(wc -l <"$S/started")" -eq 2 ]
+	gone $(cut -d' ' -f1 "$S/started")
+	clean h1
+}
+
+@test "ssh: tasks that ignore SIGTERM: --kill-after's SIGKILL ends each one's group, what they wrote comes back, the next runs" {
+	need_sshd
+	# Each task and its child ignore SIGTERM: only SIGKILL ends them.
+	script t 'trap "" TERM
+echo "out $1"
+echo "err $1" >&2
+fifo-wait -s "$S/started" "$S/never" &
+exec fifo-wait -s "$S/started" "$S/never"'
+	mkfifo "$S/never"
+	run --separate-stderr rcpmap -S 1/h1 --transport "$T" --timeout 1 --kill-after 1 \
+		--json "$S/t" ::: a b
+	[ "$status" -eq 2 ]
+	same "records" "$(jq -c '[.input, .host, .status, .signal, .stdout, .stderr]' <<<"$output" | sort)" \
+		'["a","h1","timeout","SIGKILL","out a\n","err a\n"]
+["b","h1","timeout","SIGKILL","out b\n","err b\n"]'
+	[ "$(wc -l <"$S/started")" -eq 4 ]
 	gone $(cut -d' ' -f1 "$S/started")
 	clean h1
 }
@@ -558,7 +556,7 @@ echo "$1 on $CPMAP_HOST"'
 	# of links to sh and some coreutils, nothing else in the environment.
 	mkdir "$S/bin" "$S/hosttmp"
 	local p
-	for p in sh cat mktemp head dd wc rm mv mkdir nproc sleep timeout; do
+	for p in sh cat mktemp mkfifo head dd wc rm mv mkdir nproc sleep timeout; do
 		ln -s "$(command -v $p)" "$S/bin/$p"
 	done
 	script bare 'shift
@@ -584,7 +582,7 @@ cpmap: host bare: up, 2 slots" ]
 @test "a host with sh and coreutils but no setsid: --timeout still kills the task's whole process group" {
 	mkdir "$S/bin" "$S/hosttmp"
 	local p
-	for p in sh cat mktemp head dd wc rm mv mkdir nproc sleep timeout; do
+	for p in sh cat mktemp mkfifo head dd wc rm mv mkdir nproc sleep timeout; do
 		ln -s "$(command -v $p)" "$S/bin/$p"
 	done
 	script bare 'shift

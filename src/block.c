@@ -20,6 +20,7 @@
  * the --header lines, then the records, from memory or spliced from the
  * file, waiting for room in the pipe with a poll watcher.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -207,6 +208,7 @@ block_free(struct block *b)
 {
 	if (b == NULL)
 		return;
+	roundrobin_stream_free(b->stream);
 	free(b->data);
 	free(b->header);
 	free(b);
@@ -238,6 +240,7 @@ struct block_reader {
 	uint64_t size;	      /* --pipe-part: the file's */
 	unsigned header_left; /* --header lines still to gather */
 	struct buf header;
+	struct roundrobin *rr; /* --round-robin: who takes the blocks */
 };
 
 static void block_poll_cb(uv_poll_t *handle, int status, int events);
@@ -315,25 +318,32 @@ block_take_header(struct block_reader *r)
 	return true;
 }
 
-static struct input *
-block_input(struct block_reader *r, struct block *b)
+/* Number a block cut from the stream and give it the --header lines. */
+static struct block *
+block_number(struct block_reader *r, struct block *b)
 {
-	struct input *in = xcalloc(1, sizeof *in);
-
 	b->number = ++r->number;
 	if (r->header.len > 0) {
 		b->header = xmemdup(r->header.data, r->header.len);
 		b->header_len = r->header.len;
 	}
+	return b;
+}
+
+struct input *
+block_input(struct block *b, const char *name)
+{
+	struct input *in = xcalloc(1, sizeof *in);
+
 	in->block = b;
 	in->number = b->number;
-	in->text = xasprintf("block %llu", (unsigned long long)b->number);
+	in->text = xasprintf("%s %llu", name, (unsigned long long)b->number);
 	in->len = strlen(in->text);
 	return in;
 }
 
 /* Cut a block off the front of the buffer, which the block takes. */
-static struct input *
+static struct block *
 block_cut(struct block_reader *r, size_t cut)
 {
 	struct block *b = xcalloc(1, sizeof *b);
@@ -352,12 +362,12 @@ block_cut(struct block_reader *r, size_t cut)
 	r->len = rest;
 	r->offset += cut;
 	r->fill = block_fill(r);
-	return block_input(r, b);
+	return block_number(r, b);
 }
 
 /* --pipe-part: the next range, found by scanning the file at the cut. */
 static int
-block_next_part(struct block_reader *r, struct input **out)
+block_next_part(struct block_reader *r, struct block **out)
 {
 	uint64_t start = r->offset, target = start + r->want, cut = 0;
 	char window[BLOCK_PART_WINDOW];
@@ -412,7 +422,7 @@ block_next_part(struct block_reader *r, struct input **out)
 	b->fd = r->fd;
 	r->offset = cut;
 	r->bytes = cut;
-	*out = block_input(r, b);
+	*out = block_number(r, b);
 	return 1;
 }
 
@@ -463,6 +473,11 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
 	r->fill = block_fill(r);
 	r->header_left = opts->header_lines;
+	if (opts->round_robin) {
+		r->rr = roundrobin_create(loop, r, opts->jobs);
+		r->ready = roundrobin_reader_ready;
+		r->arg = r->rr;
+	}
 	if (path == NULL || strcmp(path, "-") == 0) {
 		r->fd = STDIN_FILENO;
 		r->name = xstrdup("standard input");
@@ -507,6 +522,10 @@ void
 block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
 		       void *arg)
 {
+	if (r->rr != NULL) {
+		roundrobin_set_ready(r->rr, ready, arg);
+		return;
+	}
 	r->ready = ready;
 	r->arg = arg;
 }
@@ -528,7 +547,7 @@ block_ready_cut(struct block_reader *r)
 }
 
 int
-block_reader_next(struct block_reader *r, struct input **out)
+block_reader_take(struct block_reader *r, struct block **out)
 {
 	size_t cut;
 
@@ -553,6 +572,19 @@ block_reader_next(struct block_reader *r, struct input **out)
 		}
 		(void)block_read(r);
 	}
+}
+
+int
+block_reader_next(struct block_reader *r, struct input **out)
+{
+	struct block *b;
+	int rc;
+
+	if (r->rr != NULL)
+		return roundrobin_next(r->rr, out);
+	if ((rc = block_reader_take(r, &b)) > 0)
+		*out = block_input(b, "block");
+	return rc;
 }
 
 static void
@@ -581,11 +613,11 @@ block_poll_cb(uv_poll_t *handle, int status, int events)
 bool
 block_reader_exhausted(const struct block_reader *r)
 {
+	bool read_all = r->part ? r->offset >= r->size : r->eof && r->len == 0;
+
 	if (r->stopped)
 		return true;
-	if (r->part)
-		return r->offset >= r->size;
-	return r->eof && r->len == 0;
+	return r->rr != NULL ? roundrobin_exhausted(r->rr, read_all) : read_all;
 }
 
 void
@@ -618,6 +650,7 @@ block_reader_stop(struct block_reader *r)
 	if (r == NULL)
 		return;
 	r->stopped = true;
+	roundrobin_stop(r->rr);
 	if (r->poll_open && !uv_is_closing((uv_handle_t *)&r->poll)) {
 		uv_poll_stop(&r->poll);
 		r->polling = false;
@@ -635,6 +668,8 @@ block_reader_free(struct block_reader *r)
 	 * closed only now. */
 	if (r->close_fd)
 		close(r->fd);
+	roundrobin_free(r->rr);
+	r->rr = NULL;
 	free(r->buf);
 	buf_free(&r->header);
 	free(r->name);
@@ -647,8 +682,9 @@ block_reader_free(struct block_reader *r)
 
 struct block_feed {
 	uv_poll_t poll;
-	int fd; /* the write end of the task's stdin */
-	const struct block *block;
+	int fd;			   /* the write end of the task's stdin */
+	const struct block *block; /* NULL while a stream waits for one */
+	struct roundrobin_stream *stream; /* --round-robin, or NULL */
 	uint64_t done; /* bytes written: header, then records */
 	bool polling;
 	bool finished;	  /* closing, or closed */
@@ -714,16 +750,43 @@ block_feed_copy(struct block_feed *f, uint64_t at, size_t n)
 	return w;
 }
 
+/* Start on the next block of a stream. */
+static void
+block_feed_begin(struct block_feed *f, const struct block *b)
+{
+	f->block = b;
+	f->done = 0;
+	f->bounce_len = f->bounce_at = 0;
+}
+
 /* Write as much as the pipe takes; wait for room, or finish. */
 static void
 block_feed_step(struct block_feed *f)
 {
-	const struct block *b = f->block;
-
 	for (;;) {
+		const struct block *b = f->block;
 		uint64_t total = b->header_len + b->length;
 		ssize_t n;
 
+		if (f->done >= total && f->stream != NULL) {
+			/* --round-robin: the next block, or wait, or end. */
+			bool end = false;
+			const struct block *next =
+			    roundrobin_fed(f->stream, &end);
+
+			if (next != NULL) {
+				block_feed_begin(f, next);
+				continue;
+			}
+			f->block = NULL;
+			if (end) {
+				block_feed_finish(f);
+			} else if (f->polling) {
+				uv_poll_stop(&f->poll);
+				f->polling = false;
+			}
+			return;
+		}
 		if (f->done >= total) {
 			block_feed_finish(f);
 			return;
@@ -819,6 +882,13 @@ block_feed_start(uv_loop_t *loop, int fd, const struct block *b)
 
 	f->fd = fd;
 	f->block = b;
+	if (b->stream != NULL) {
+		/* --round-robin: blocks are freed once written, so they are
+		 * copied into the pipe, never lent to it (vmsplice). */
+		f->stream = b->stream;
+		f->no_vmsplice = true;
+		f->block = roundrobin_attach(f->stream, f);
+	}
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	(void)fcntl(fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
 	if ((rc = uv_poll_init(loop, &f->poll, fd)) != 0)
@@ -829,10 +899,30 @@ block_feed_start(uv_loop_t *loop, int fd, const struct block *b)
 }
 
 void
+block_feed_give(struct block_feed *f, const struct block *b)
+{
+	assert(f->block == NULL && !f->finished);
+	block_feed_begin(f, b);
+	block_feed_step(f);
+}
+
+void
+block_feed_end(struct block_feed *f)
+{
+	assert(f->block == NULL);
+	block_feed_finish(f);
+}
+
+void
 block_feed_stop(struct block_feed *f)
 {
 	if (f == NULL)
 		return;
+	if (f->stream != NULL) {
+		/* The task ended: what became of the block being written? */
+		roundrobin_detach(f->stream, f->block != NULL ? f->done : 0);
+		f->stream = NULL;
+	}
 	f->stopped = true;
 	if (f->closed) {
 		free(f);

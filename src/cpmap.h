@@ -102,6 +102,8 @@ struct options {
 	/* blocks of a stream (--pipe; block.c) */
 	bool pipe;	     /* --pipe: each task reads one block on stdin */
 	bool pipe_part;	     /* --pipe-part: blocks are ranges of -a FILE */
+	bool round_robin;    /* --round-robin: -j long-lived tasks take
+				block after block (roundrobin.c) */
 	uint64_t block_size; /* --block: bytes per block, about */
 	char *recend;	     /* a record ends with these bytes (owned) */
 	size_t recend_len;
@@ -343,6 +345,11 @@ struct block {
 	char *data; /* --pipe: the records (owned); NULL once released or
 		       for --pipe-part */
 	int fd;	    /* --pipe-part: the file to read at offset; else -1 */
+	/* --round-robin: the long-lived task's stream of blocks (owned),
+	 * and what went into it: blocks written whole, length the bytes
+	 * written (headers too).  NULL for a block of the stream. */
+	struct roundrobin_stream *stream;
+	uint64_t blocks;
 };
 
 /*
@@ -365,6 +372,8 @@ void block_free(struct block *b);
 void block_release(struct block *b);
 
 struct block_reader;
+struct roundrobin;
+struct roundrobin_stream;
 
 /* Read the blocks of path (NULL or "-": stdin); NULL with *cause. */
 struct block_reader *block_reader_start(uv_loop_t *loop,
@@ -374,6 +383,11 @@ void block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
 			    void *arg);
 /* As input_next: 1 and *out (an input that is a block), 0: wait, -1: end. */
 int block_reader_next(struct block_reader *r, struct input **out);
+/* The next block of the stream itself, as block_reader_next (roundrobin.c
+ * takes them so). */
+int block_reader_take(struct block_reader *r, struct block **out);
+/* An input that is the block b, named "NAME NUMBER". */
+struct input *block_input(struct block *b, const char *name);
 /* Is nothing left (without reading)? */
 bool block_reader_exhausted(const struct block_reader *r);
 /* Bytes read so far, and in all when known (--pipe-part), else 0. */
@@ -394,6 +408,40 @@ struct block_feed *block_feed_start(uv_loop_t *loop, int fd,
 				    const struct block *b);
 /* Stop feeding (if it still does) and let go. */
 void block_feed_stop(struct block_feed *f);
+/* --round-robin: the next block for a feed that waits, or its EOF. */
+void block_feed_give(struct block_feed *f, const struct block *b);
+void block_feed_end(struct block_feed *f);
+
+/* ---- roundrobin.c: --round-robin, long-lived tasks fed block after block */
+
+/* Share r's blocks among up to jobs long-lived tasks. */
+struct roundrobin *roundrobin_create(uv_loop_t *loop, struct block_reader *r,
+				     unsigned jobs);
+/* The pool's: ready is called when roundrobin_next may yield more. */
+void roundrobin_set_ready(struct roundrobin *rr, void (*ready)(void *arg),
+			  void *arg);
+/* The reader's ready callback (arg is the roundrobin). */
+void roundrobin_reader_ready(void *arg);
+/* As input_next: 1 and *out, an input that is a new task's stream (its
+ * block's stream), 0: wait, -1: no more tasks. */
+int roundrobin_next(struct roundrobin *rr, struct input **out);
+/* Is nothing left to hand out?  read_all: the reader is at its end. */
+bool roundrobin_exhausted(const struct roundrobin *rr, bool read_all);
+/* Hand out no more blocks: each stream gets EOF after its current one. */
+void roundrobin_stop(struct roundrobin *rr);
+void roundrobin_free(struct roundrobin *rr);
+/* The feed of the stream's task starts: the first block to write. */
+const struct block *roundrobin_attach(struct roundrobin_stream *s,
+				      struct block_feed *f);
+/* The feed wrote the current block whole: the next one; or NULL, then
+ * block_feed_give comes later, or *end: close the task's stdin. */
+const struct block *roundrobin_fed(struct roundrobin_stream *s, bool *end);
+/* The stream's task ended; written: bytes of the current block it got. */
+void roundrobin_detach(struct roundrobin_stream *s, uint64_t written);
+/* A stream's task that ended before its stdin did failed: say what it
+ * was given and what became of the block being written. */
+void roundrobin_result(const struct block *b, struct result *r);
+void roundrobin_stream_free(struct roundrobin_stream *s);
 
 /* ---- input.c: inputs, read lazily from their sources ------------------ */
 

@@ -631,6 +631,8 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	task_make_result(t, p->opts, end, &r);
+	if (t->input_count > 0 && t->inputs[0]->block != NULL)
+		roundrobin_result(t->inputs[0]->block, &r); /* --round-robin */
 	if (r.status != STATUS_OK && r.error != ERROR_BAD_INPUT &&
 	    !p->stopping && ++t->failures <= p->opts->retries) {
 		char then[64];

@@ -54,27 +54,32 @@ block_is_boundary(const char *data, size_t len, size_t p,
 	return memcmp(data + p, sep->start, sep->start_len) == 0;
 }
 
-/* The last boundary p in (0, upto]; 0 if none. */
+/* The last boundary p in (floor, upto]; 0 if none. */
 static size_t
-block_last_boundary(const char *data, size_t len, size_t upto,
+block_last_boundary(const char *data, size_t len, size_t floor, size_t upto,
 		    const struct block_separator *sep, bool eof)
 {
 	if (sep->end_len == 0 && sep->start_len == 0)
 		return upto;
-	while (upto > 0) {
+	while (upto > floor) {
 		const char *hit;
 		size_t p;
 
 		if (sep->end_len > 0) {
 			/* The last byte of recend is at p - 1. */
-			hit = memrchr(data, sep->end[sep->end_len - 1], upto);
+			hit = memrchr(data + floor, sep->end[sep->end_len - 1],
+				      upto - floor);
 			if (hit == NULL)
 				return 0;
 			p = (size_t)(hit - data) + 1;
 		} else {
-			/* The first byte of recstart is at p (p > 0). */
-			hit = memrchr(data + 1, sep->start[0],
-				      upto < len ? upto : len - 1);
+			/* The first byte of recstart is at p (p > floor). */
+			size_t top = upto < len ? upto : len - 1;
+
+			if (top <= floor)
+				return 0;
+			hit = memrchr(data + floor + 1, sep->start[0],
+				      top - floor);
 			if (hit == NULL)
 				return 0;
 			p = (size_t)(hit - data);
@@ -129,23 +134,34 @@ block_next_boundary(const char *data, size_t len, size_t from,
 }
 
 size_t
-block_boundary(const char *data, size_t len, size_t want,
-	       const struct block_separator *sep, bool eof)
+block_boundary_above(const char *data, size_t len, size_t want, size_t floor,
+		     const struct block_separator *sep, bool eof)
 {
 	size_t p;
 
 	if (want == 0)
 		want = 1;
+	if (floor >= want)
+		floor = want - 1;
 	if (len <= want)
 		return eof ? len : 0;
 	/* Decide only when a boundary at want could be seen: the cuts do
 	 * not depend on how the stream was read. */
 	if (!eof && len - want < sep->start_len)
 		return 0;
-	p = block_last_boundary(data, len, want, sep, eof);
+	p = block_last_boundary(data, len, floor, want, sep, eof);
 	if (p > 0)
 		return p;
 	return block_next_boundary(data, len, want + 1, sep, eof);
+}
+
+size_t
+block_boundary(const char *data, size_t len, size_t want,
+	       const struct block_separator *sep, bool eof)
+{
+	return block_boundary_above(
+	    data, len, want, want > BLOCK_LOOKBACK ? want - BLOCK_LOOKBACK : 0,
+	    sep, eof);
 }
 
 ssize_t

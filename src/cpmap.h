@@ -360,6 +360,17 @@ struct block {
  */
 size_t block_boundary(const char *data, size_t len, size_t want,
 		      const struct block_separator *sep, bool eof);
+/*
+ * A block looks back at most this far from --block for its last record
+ * boundary (past it, the block grows to the next one instead): the bytes
+ * before that are never needed to cut it, so they can be spliced unseen.
+ */
+#define BLOCK_LOOKBACK 65536
+/* As block_boundary, with the last boundary looked for in (floor, want]:
+ * block_boundary's floor is want - BLOCK_LOOKBACK (or 0). */
+size_t block_boundary_above(const char *data, size_t len, size_t want,
+			    size_t floor, const struct block_separator *sep,
+			    bool eof);
 /* The first record boundary p >= from (p > 0) in data[0..len); 0 if none
  * can be seen yet (eof: len itself is one). */
 size_t block_next_boundary(const char *data, size_t len, size_t from,

@@ -23,6 +23,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -215,8 +216,12 @@ block_parse_separator(const char *spec, char *out)
 void
 block_release(struct block *b)
 {
+	/* A streamed block whose task never fed it: the stream goes on. */
+	block_reader_abandon(b->source, b);
 	free(b->data);
 	b->data = NULL;
+	free(b->tail);
+	b->tail = NULL;
 }
 
 void
@@ -225,6 +230,8 @@ block_free(struct block *b)
 	if (b == NULL)
 		return;
 	roundrobin_stream_free(b->stream);
+	block_reader_abandon(b->source, b);
+	free(b->tail);
 	free(b->data);
 	free(b->header);
 	free(b);
@@ -256,7 +263,21 @@ struct block_reader {
 	uint64_t size;	      /* --pipe-part: the file's */
 	unsigned header_left; /* --header lines still to gather */
 	struct buf header;
-	struct roundrobin *rr; /* --round-robin: who takes the blocks */
+	struct roundrobin *rr;	    /* --round-robin: who takes the blocks */
+	size_t cut_want, cut_floor; /* where to cut buf: as block_boundary */
+	/* A pipe whose blocks are mostly spliced, unseen, to their tasks:
+	 * a block's head (what was read past the last cut) is written from
+	 * memory, then its middle spliced, then its tail, from BLOCK_LOOKBACK
+	 * before --block on, is gathered in buf and cut there. */
+	bool splice;
+	struct block *open;	 /* the block whose bytes still come from fd */
+	bool draining;		 /* ... its task is gone: read and dropped */
+	uint64_t blind_left;	 /* ... bytes to splice before its tail */
+	bool in_tail;		 /* ... its tail is being gathered in buf */
+	void (*wake)(void *arg); /* called once fd is readable */
+	void *wake_arg;
+	bool take_waiting; /* the pool waits for the open block's end */
+	char *scratch;	   /* a drained block's bytes go here */
 };
 
 static void block_poll_cb(uv_poll_t *handle, int status, int events);
@@ -266,7 +287,7 @@ static void block_poll_cb(uv_poll_t *handle, int status, int events);
 static size_t
 block_fill(const struct block_reader *r)
 {
-	return r->want + r->sep.start_len + 1;
+	return r->cut_want + r->sep.start_len + 1;
 }
 
 /* Read once; false at EOF or an error (then eof is set), or EAGAIN. */
@@ -487,6 +508,8 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 					  .start = opts->recstart,
 					  .start_len = opts->recstart_len};
 	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
+	r->cut_want = r->want;
+	r->cut_floor = r->want > BLOCK_LOOKBACK ? r->want - BLOCK_LOOKBACK : 0;
 	r->fill = block_fill(r);
 	r->header_left = opts->header_lines;
 	if (opts->round_robin) {
@@ -531,6 +554,12 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 		/* Fewer, larger reads (a pipe; harmless to refuse). */
 		(void)fcntl(r->fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
 	}
+	/* A pipe's blocks are spliced to their tasks, unless a block must
+	 * be kept whole (--retries, --round-robin) or is not fed at all. */
+	r->splice = r->pollable && fstat(r->fd, &st) == 0 &&
+		    S_ISFIFO(st.st_mode) && opts->retries == 0 &&
+		    !opts->round_robin && !opts->dry_run &&
+		    r->want > 2 * BLOCK_LOOKBACK + r->sep.end_len;
 	return r;
 }
 
@@ -556,10 +585,205 @@ block_ready_cut(struct block_reader *r)
 		return 0;
 	if (r->len < r->fill && !r->eof)
 		return 0;
-	cut = block_boundary(r->buf, r->len, r->want, &r->sep, r->eof);
+	cut = block_boundary_above(r->buf, r->len, r->cut_want, r->cut_floor,
+				   &r->sep, r->eof);
 	if (cut == 0 && !r->eof)
 		r->fill = r->len * 2; /* a record larger than the block */
 	return cut;
+}
+
+/* Watch fd for the next readiness (block_poll_cb says who hears it). */
+static void
+block_watch(struct block_reader *r)
+{
+	if (!r->polling && r->poll_open) {
+		uv_poll_start(&r->poll, UV_READABLE, block_poll_cb);
+		r->polling = true;
+	}
+}
+
+/* Can fd be read without blocking (data, or its end)? */
+static bool
+block_readable(const struct block_reader *r)
+{
+	struct pollfd p = {.fd = r->fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Where a block's tail starts: BLOCK_LOOKBACK and recend before --block
+ * (the cut is looked for after it). */
+static size_t
+block_tail_at(const struct block_reader *r)
+{
+	return r->want - BLOCK_LOOKBACK - r->sep.end_len;
+}
+
+/* A block whose middle will be spliced: it starts with what was read past
+ * the last cut. */
+static struct block *
+block_open(struct block_reader *r)
+{
+	struct block *b = xcalloc(1, sizeof *b);
+
+	b->offset = r->offset;
+	b->streamed = true;
+	b->head_len = r->len;
+	b->data = xmemdup(r->buf, r->len);
+	b->fd = -1;
+	b->source = r;
+	r->offset += r->len;
+	r->blind_left = block_tail_at(r) - r->len;
+	r->len = 0;
+	r->open = b;
+	r->in_tail = false;
+	return block_number(r, b);
+}
+
+/* The open block is cut at buf[cut]: its tail is buf[0..cut). */
+static void
+block_close(struct block_reader *r, size_t cut)
+{
+	struct block *b = r->open;
+
+	if (b != NULL) {
+		b->tail = cut > 0 ? xmemdup(r->buf, cut) : NULL;
+		b->tail_len = cut;
+		b->length = b->head_len + b->spliced + cut;
+		b->source = NULL;
+	}
+	memmove(r->buf, r->buf + cut, r->len - cut);
+	r->len -= cut;
+	r->offset += cut;
+	r->open = NULL;
+	r->draining = false;
+	r->in_tail = false;
+	r->blind_left = 0;
+	r->wake = NULL;
+	r->cut_want = r->want;
+	r->cut_floor = r->want > BLOCK_LOOKBACK ? r->want - BLOCK_LOOKBACK : 0;
+	r->fill = block_fill(r);
+	if (r->stopped) {
+		block_reader_stop(r); /* it waited for this block */
+	} else if (r->take_waiting) {
+		/* The pool hears of it in a turn of its own. */
+		block_watch(r);
+	}
+}
+
+int
+block_reader_move(struct block_reader *r, int fd, uint64_t *written,
+		  void (*wake)(void *arg), void *arg)
+{
+	*written = 0;
+	assert(r->open != NULL || r->draining);
+	if (r->blind_left > 0) {
+		size_t n = r->blind_left > BLOCK_PIPE_SIZE
+			       ? BLOCK_PIPE_SIZE
+			       : (size_t)r->blind_left;
+		ssize_t got;
+
+		if (fd >= 0) {
+			got = splice(r->fd, NULL, fd, NULL, n,
+				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		} else if (!block_readable(r)) {
+			got = -1;
+			errno = EAGAIN;
+		} else {
+			if (r->scratch == NULL)
+				r->scratch = xmalloc(BLOCK_PART_WINDOW);
+			got =
+			    read(r->fd, r->scratch,
+				 n < BLOCK_PART_WINDOW ? n : BLOCK_PART_WINDOW);
+		}
+		if (got > 0) {
+			r->blind_left -= (uint64_t)got;
+			r->offset += (uint64_t)got;
+			r->bytes += (uint64_t)got;
+			if (r->open != NULL)
+				r->open->spliced += (uint64_t)got;
+			if (fd >= 0)
+				*written = (uint64_t)got;
+			return BLOCK_MOVE_MORE;
+		}
+		if (got < 0 && errno == EINTR)
+			return BLOCK_MOVE_MORE;
+		if (got < 0 && errno == EAGAIN) {
+			struct pollfd p[2] = {{.fd = r->fd, .events = POLLIN},
+					      {.fd = fd, .events = POLLOUT}};
+
+			(void)poll(p, fd >= 0 ? 2 : 1, 0);
+			if (fd >= 0 && p[1].revents == 0)
+				return BLOCK_MOVE_WAIT_TASK;
+			if (p[0].revents != 0)
+				return BLOCK_MOVE_WAIT_TASK; /* (a race) */
+			r->wake = wake;
+			r->wake_arg = arg;
+			block_watch(r);
+			return BLOCK_MOVE_WAIT_STREAM;
+		}
+		if (got < 0) {
+			/* EPIPE: the task is gone; the block is drained. */
+			if (errno != EPIPE) {
+				r->error = errno;
+				log_warn("reading %s: %s", r->name,
+					 strerror(errno));
+			}
+			return BLOCK_MOVE_FAILED;
+		}
+		r->eof = true; /* the stream ended inside the block */
+		r->blind_left = 0;
+	}
+	if (!r->in_tail) {
+		r->in_tail = true;
+		r->cut_want = BLOCK_LOOKBACK + r->sep.end_len;
+		r->cut_floor = r->sep.end_len;
+		r->fill = block_fill(r);
+	}
+	for (;;) {
+		size_t cut = block_ready_cut(r);
+
+		if (cut > 0 || r->eof) {
+			block_close(r, cut);
+			return BLOCK_MOVE_CUT;
+		}
+		if (!block_readable(r)) {
+			r->wake = wake;
+			r->wake_arg = arg;
+			block_watch(r);
+			return BLOCK_MOVE_WAIT_STREAM;
+		}
+		(void)block_read(r);
+	}
+}
+
+/* Read the abandoned block's bytes to its end, and drop them. */
+static void
+block_drain_cb(void *arg)
+{
+	struct block_reader *r = arg;
+	uint64_t written;
+
+	while (r->draining && block_reader_move(r, -1, &written, block_drain_cb,
+						r) == BLOCK_MOVE_MORE)
+		;
+}
+
+void
+block_reader_abandon(struct block_reader *r, const struct block *b)
+{
+	if (r == NULL || r->open != b)
+		return;
+	r->open->source = NULL;
+	r->open = NULL;
+	r->draining = true;
+	r->wake = NULL; /* the feed's, which is going */
+	if (r->stopped) {
+		block_close(r, 0);
+		return;
+	}
+	/* The stream goes on after the block: read on to its cut. */
+	block_drain_cb(r);
 }
 
 int
@@ -571,6 +795,28 @@ block_reader_take(struct block_reader *r, struct block **out)
 		return -1;
 	if (r->part)
 		return block_next_part(r, out);
+	if (r->open != NULL || r->draining) {
+		r->take_waiting = true; /* block_close calls back */
+		return 0;
+	}
+	r->take_waiting = false;
+	if (r->splice && r->header_left == 0 && !r->eof) {
+		if (r->len == 0) {
+			/* A byte at least, or the end, before a block. */
+			if (!block_readable(r)) {
+				r->take_waiting = true;
+				block_watch(r);
+				return 0;
+			}
+			r->fill = BLOCK_PART_WINDOW;
+			(void)block_read(r);
+			r->fill = block_fill(r);
+		}
+		if (r->len > 0 && r->len < block_tail_at(r) && !r->eof) {
+			*out = block_open(r);
+			return 1;
+		}
+	}
 	for (;;) {
 		if ((cut = block_ready_cut(r)) > 0) {
 			*out = block_cut(r, cut);
@@ -609,6 +855,22 @@ block_poll_cb(uv_poll_t *handle, int status, int events)
 	struct block_reader *r = handle->data;
 
 	(void)events;
+	if (r->wake != NULL || (r->take_waiting && status >= 0)) {
+		/* A block's feed or drain waits for the stream, or the pool
+		 * for the next block. */
+		void (*wake)(void *arg) = r->wake;
+
+		uv_poll_stop(&r->poll);
+		r->polling = false;
+		r->wake = NULL;
+		if (wake != NULL) {
+			wake(r->wake_arg);
+		} else {
+			r->take_waiting = false;
+			r->ready(r->arg);
+		}
+		return;
+	}
 	if (status < 0) {
 		log_warn("reading %s: %s", r->name, uv_strerror(status));
 		r->error = EIO;
@@ -629,7 +891,9 @@ block_poll_cb(uv_poll_t *handle, int status, int events)
 bool
 block_reader_exhausted(const struct block_reader *r)
 {
-	bool read_all = r->part ? r->offset >= r->size : r->eof && r->len == 0;
+	bool read_all =
+	    r->part ? r->offset >= r->size
+		    : r->eof && r->len == 0 && r->open == NULL && !r->draining;
 
 	if (r->stopped)
 		return true;
@@ -667,6 +931,8 @@ block_reader_stop(struct block_reader *r)
 		return;
 	r->stopped = true;
 	roundrobin_stop(r->rr);
+	if (r->open != NULL)
+		return; /* its task gets the whole block (block_close) */
 	if (r->poll_open && !uv_is_closing((uv_handle_t *)&r->poll)) {
 		uv_poll_stop(&r->poll);
 		r->polling = false;
@@ -679,6 +945,9 @@ block_reader_free(struct block_reader *r)
 {
 	if (r == NULL)
 		return;
+	if (r->open != NULL)
+		r->open->source = NULL; /* its task is gone by now */
+	r->open = NULL;
 	block_reader_stop(r);
 	/* Blocks of --pipe-part read the file until their tasks end: it is
 	 * closed only now. */
@@ -686,6 +955,7 @@ block_reader_free(struct block_reader *r)
 		close(r->fd);
 	roundrobin_free(r->rr);
 	r->rr = NULL;
+	free(r->scratch);
 	free(r->buf);
 	buf_free(&r->header);
 	free(r->name);
@@ -775,10 +1045,94 @@ block_feed_begin(struct block_feed *f, const struct block *b)
 	f->bounce_len = f->bounce_at = 0;
 }
 
+static void block_feed_step(struct block_feed *f);
+
+/* The stream has bytes for the block again. */
+static void
+block_feed_wake(void *arg)
+{
+	struct block_feed *f = arg;
+
+	if (!f->finished)
+		block_feed_step(f);
+}
+
+/*
+ * A streamed block: the --header lines and the head from memory, the
+ * middle spliced from the stream by the reader, then the tail, from
+ * memory once the reader has cut the block.
+ */
+static void
+block_feed_streamed(struct block_feed *f)
+{
+	const struct block *b = f->block;
+
+	for (;;) {
+		uint64_t head_end = b->header_len + b->head_len;
+		uint64_t tail_at = head_end + b->spliced;
+		ssize_t n;
+
+		if (f->done < b->header_len) {
+			n = write(f->fd, b->header + f->done,
+				  b->header_len - (size_t)f->done);
+		} else if (f->done < head_end) {
+			n = write(f->fd, b->data + (f->done - b->header_len),
+				  (size_t)(head_end - f->done));
+		} else if (b->source != NULL) {
+			uint64_t moved;
+			int rc = block_reader_move(b->source, f->fd, &moved,
+						   block_feed_wake, f);
+
+			f->done += moved;
+			if (rc == BLOCK_MOVE_MORE || rc == BLOCK_MOVE_CUT)
+				continue;
+			if (rc == BLOCK_MOVE_WAIT_STREAM) {
+				if (f->polling) {
+					uv_poll_stop(&f->poll);
+					f->polling = false;
+				}
+				return;
+			}
+			n = -1;
+			if (rc == BLOCK_MOVE_WAIT_TASK)
+				errno = EAGAIN;
+		} else if (f->done < tail_at + b->tail_len) {
+			n = write(f->fd, b->tail + (f->done - tail_at),
+				  (size_t)(tail_at + b->tail_len - f->done));
+		} else {
+			block_feed_finish(f);
+			return;
+		}
+		if (n > 0) {
+			f->done += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!f->polling) {
+				uv_poll_start(&f->poll, UV_WRITABLE,
+					      block_feed_poll_cb);
+				f->polling = true;
+			}
+			return;
+		}
+		/* The task stopped reading (it tells by its exit): the
+		 * reader reads the rest of the block itself. */
+		block_reader_abandon(b->source, b);
+		block_feed_finish(f);
+		return;
+	}
+}
+
 /* Write as much as the pipe takes; wait for room, or finish. */
 static void
 block_feed_step(struct block_feed *f)
 {
+	if (f->block != NULL && f->block->streamed) {
+		block_feed_streamed(f);
+		return;
+	}
 	for (;;) {
 		const struct block *b = f->block;
 		uint64_t total = b->header_len + b->length;
@@ -934,6 +1288,8 @@ block_feed_stop(struct block_feed *f)
 {
 	if (f == NULL)
 		return;
+	if (f->block != NULL && f->block->streamed)
+		block_reader_abandon(f->block->source, f->block);
 	if (f->stream != NULL) {
 		/* The task ended: what became of the block being written? */
 		roundrobin_detach(f->stream, f->block != NULL ? f->done : 0);

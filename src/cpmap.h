@@ -350,6 +350,16 @@ struct block {
 	 * written (headers too).  NULL for a block of the stream. */
 	struct roundrobin_stream *stream;
 	uint64_t blocks;
+	/* --pipe from a pipe: a streamed block is its head data[0..head_len)
+	 * (read past the last cut), then spliced bytes moved from the stream
+	 * to the task unseen, then tail[0..tail_len); source is the reader
+	 * while it is not yet cut (length is known only then). */
+	bool streamed;
+	struct block_reader *source;
+	size_t head_len;
+	uint64_t spliced;
+	char *tail;
+	size_t tail_len;
 };
 
 /*
@@ -397,6 +407,21 @@ int block_reader_next(struct block_reader *r, struct input **out);
 /* The next block of the stream itself, as block_reader_next (roundrobin.c
  * takes them so). */
 int block_reader_take(struct block_reader *r, struct block **out);
+/* What block_reader_move did. */
+enum {
+	BLOCK_MOVE_CUT = 0,	     /* the block is cut: its tail is known */
+	BLOCK_MOVE_MORE = 1,	     /* moved some: call again */
+	BLOCK_MOVE_WAIT_TASK = -1,   /* the task's pipe is full */
+	BLOCK_MOVE_WAIT_STREAM = -2, /* nothing to read: wake(arg) later */
+	BLOCK_MOVE_FAILED = -3,	     /* errno says why (EPIPE: task gone) */
+};
+/* Move the open streamed block on: splice its middle into fd (*written
+ * bytes), or gather and cut its tail; fd -1: read and drop. */
+int block_reader_move(struct block_reader *r, int fd, uint64_t *written,
+		      void (*wake)(void *arg), void *arg);
+/* The streamed block's task will not take the rest of it: the reader
+ * reads it to its cut and drops it (nothing if b is not open). */
+void block_reader_abandon(struct block_reader *r, const struct block *b);
 /* An input that is the block b, named "NAME NUMBER". */
 struct input *block_input(struct block *b, const char *name);
 /* Is nothing left (without reading)? */

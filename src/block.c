@@ -213,15 +213,98 @@ block_parse_separator(const char *spec, char *out)
 	return (ssize_t)n;
 }
 
+/* Blocks whose records are in memory (--pipe, not streamed), and how many
+ * may be before a block held for a retry goes to a file instead. */
+static unsigned block_in_memory, block_memory_limit = 3;
+
+/* Where a block's records start in its file (--pipe-part, or spilled). */
+static uint64_t
+block_file_offset(const struct block *b)
+{
+	return b->spilled ? 0 : b->offset;
+}
+
+/* Forget b's records in memory. */
+static void
+block_drop_data(struct block *b)
+{
+	if (b->data != NULL && !b->streamed) {
+		assert(block_in_memory > 0);
+		block_in_memory--;
+	}
+	free(b->data);
+	b->data = NULL;
+}
+
+/* An unlinked file in $TMPDIR holding b's records, or -1. */
+static int
+block_spill_file(const struct block *b)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	int fd;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		path = xasprintf("%s/cpmap-block.XXXXXX", dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			(void)unlink(path);
+		free(path);
+	}
+	if (fd < 0)
+		return -1;
+	for (uint64_t at = 0; at < b->length;) {
+		ssize_t n = write(fd, b->data + at, (size_t)(b->length - at));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		at += (uint64_t)n;
+	}
+	return fd;
+}
+
+void
+block_hold(struct block *b)
+{
+	static bool warned;
+	int fd;
+
+	if (b->data == NULL || b->streamed ||
+	    block_in_memory <= block_memory_limit)
+		return;
+	if ((fd = block_spill_file(b)) < 0) {
+		if (!warned)
+			log_warn("cannot keep a block for its retry in a "
+				 "file (%s): it stays in memory",
+				 strerror(errno));
+		warned = true;
+		return;
+	}
+	block_drop_data(b);
+	b->fd = fd;
+	b->spilled = true;
+}
+
 void
 block_release(struct block *b)
 {
 	/* A streamed block whose task never fed it: the stream goes on. */
 	block_reader_abandon(b->source, b);
-	free(b->data);
-	b->data = NULL;
+	block_drop_data(b);
 	free(b->tail);
 	b->tail = NULL;
+	if (b->spilled) {
+		close(b->fd);
+		b->fd = -1;
+		b->spilled = false;
+	}
 }
 
 void
@@ -230,9 +313,7 @@ block_free(struct block *b)
 	if (b == NULL)
 		return;
 	roundrobin_stream_free(b->stream);
-	block_reader_abandon(b->source, b);
-	free(b->tail);
-	free(b->data);
+	block_release(b);
 	free(b->header);
 	free(b);
 }
@@ -391,6 +472,7 @@ block_cut(struct block_reader *r, size_t cut)
 	b->length = cut;
 	b->data = r->buf;
 	b->fd = -1;
+	block_in_memory++;
 	if (cap < rest + BLOCK_READ_SLACK)
 		cap = rest + BLOCK_READ_SLACK;
 	r->buf = xmalloc(cap);
@@ -508,6 +590,9 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 					  .start = opts->recstart,
 					  .start_len = opts->recstart_len};
 	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
+	/* The slots' blocks and one held for a retry (the one gathered is
+	 * the reader's): about (jobs + 2) blocks in all. */
+	block_memory_limit = opts->jobs + 1;
 	r->cut_want = r->want;
 	r->cut_floor = r->want > BLOCK_LOOKBACK ? r->want - BLOCK_LOOKBACK : 0;
 	r->fill = block_fill(r);
@@ -1022,7 +1107,7 @@ block_feed_copy(struct block_feed *f, uint64_t at, size_t n)
 			n = BLOCK_PART_WINDOW;
 		do
 			got = pread(f->block->fd, f->bounce, n,
-				    (off_t)(f->block->offset + at));
+				    (off_t)(block_file_offset(f->block) + at));
 		while (got < 0 && errno == EINTR);
 		if (got <= 0)
 			return got < 0 ? -1 : (errno = EIO, -1);
@@ -1185,7 +1270,8 @@ block_feed_step(struct block_feed *f)
 			} else if (b->data != NULL) {
 				n = write(f->fd, b->data + at, chunk);
 			} else if (!f->no_splice) {
-				loff_t off = (loff_t)(b->offset + at);
+				loff_t off =
+				    (loff_t)(block_file_offset(b) + at);
 
 				n = splice(b->fd, &off, f->fd, NULL, chunk,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);

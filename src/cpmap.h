@@ -360,6 +360,7 @@ struct block {
 	uint64_t spliced;
 	char *tail;
 	size_t tail_len;
+	bool spilled; /* held for a retry in fd, an unlinked file, from 0 */
 };
 
 /*
@@ -391,6 +392,9 @@ ssize_t block_parse_separator(const char *spec, char *out);
 void block_free(struct block *b);
 /* Drop the block's bytes: its task needs them no more. */
 void block_release(struct block *b);
+/* b waits for a retry: past (jobs + 1) blocks in memory, it moves to an
+ * unlinked file in $TMPDIR (spliced from there to its next attempt). */
+void block_hold(struct block *b);
 
 struct block_reader;
 struct roundrobin;

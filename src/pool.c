@@ -535,6 +535,8 @@ pool_retry(struct pool *p, struct task *t)
 		delay *= 2;
 	pool_forget_attempt(p, t);
 	t->timed_out = false;
+	if (t->input_count > 0 && t->inputs[0]->block != NULL)
+		block_hold(t->inputs[0]->block); /* --pipe: maybe to a file */
 	if (delay == 0) {
 		/* Due now: before any new input. */
 		TAILQ_INSERT_TAIL(&p->ready, t, queue);

@@ -293,3 +293,20 @@ check_blocks() {
 	tail -c "$size" "$S/in" | cmp - "$S/rest"
 	same "the byte before block 2" "$(tail -c $((size + 1)) "$S/in" | head -c1 | od -An -to1 | tr -d ' ')" 012
 }
+
+@test "--pipe --retries: blocks held for a retry go to a file; memory stays bounded, records arrive once" {
+	[ -x /usr/bin/time ] || skip "no GNU time"
+	# 48 blocks of 1M, each failing its first attempt; the retries wait
+	# 0.5 s while the next blocks are read and fail too.
+	records 400000 240 37 '\n' >"$S/in"
+	task 'if [ ! -e "$S/seen.$CPMAP_SEQ" ]; then touch "$S/seen.$CPMAP_SEQ"; exit 1; fi; cat > "$S/b.$CPMAP_SEQ"'
+	run /usr/bin/time -o "$S/rss" -f %M "$CPMAP" -j2 --pipe --block 1M \
+		--retries 1 --retry-delay 0.5 "$S/task" <"$S/in"
+	assert_success
+	check_blocks "$S/in" 012
+	[ "$(ls "$S" | grep -c '^b\.')" -gt 40 ]
+	# (jobs + 2) blocks is 4 MB: well under 30 MB, where keeping every
+	# block for its retry would take about 48 MB.
+	rss=$(tail -1 "$S/rss")
+	[ "$rss" -lt 30000 ] || { echo "peak RSS $rss KB" >&2; false; }
+}

@@ -3,9 +3,9 @@
  * task's stdin.
  *
  * The boundary finder is pure: a block is cut after the last record
- * boundary at or before --block bytes, or, when a record is larger than
- * that, after the first boundary past it, so a record is never split.  A
- * boundary is a place where --recend ends and --recstart begins.
+ * boundary at or before --block bytes (looking back BLOCK_LOOKBACK at
+ * most), or else after the first boundary past it, so a record is never
+ * split.  A boundary is a place where --recend ends and --recstart begins.
  *
  * The reader cuts the stream only when the pool asks for a block, which it
  * does only when a slot is free: nothing is read ahead, and what is held is
@@ -16,9 +16,20 @@
  * is not read at all but at the cuts: a block is a byte range, which the
  * feed splices from the file into the task's pipe.
  *
+ * From a pipe, a block is streamed: its task starts at once with the head
+ * (what was read past the last cut), then the reader splices the middle
+ * from stdin into the task's pipe, unseen, and gathers only the tail, from
+ * BLOCK_LOOKBACK before --block on, in memory to cut it there: cpmap copies
+ * almost none of the bytes.  The next block waits for this one's cut.  A
+ * block that must be kept whole (--retries, --round-robin) is read into
+ * memory instead; one held for a retry past (jobs + 1) blocks in memory
+ * goes to an unlinked file (block_hold) and is spliced back from there.
+ *
  * The feed writes one block to one task's stdin without blocking the loop:
  * the --header lines, then the records, from memory or spliced from the
- * file, waiting for room in the pipe with a poll watcher.
+ * file or the stream, waiting for room in the pipe with a poll watcher.
+ * With --round-robin it asks roundrobin.c for the next block instead of
+ * closing the pipe.
  */
 #include <assert.h>
 #include <errno.h>

@@ -811,21 +811,20 @@ block_reader_move(struct block_reader *r, int fd, uint64_t *written,
 			(void)poll(p, fd >= 0 ? 2 : 1, 0);
 			if (fd >= 0 && p[1].revents == 0)
 				return BLOCK_MOVE_WAIT_TASK;
-			if (p[0].revents != 0)
-				return BLOCK_MOVE_WAIT_TASK; /* (a race) */
+			if (p[0].revents != 0) /* (a race): try again */
+				return fd >= 0 ? BLOCK_MOVE_WAIT_TASK
+					       : BLOCK_MOVE_MORE;
 			r->wake = wake;
 			r->wake_arg = arg;
 			block_watch(r);
 			return BLOCK_MOVE_WAIT_STREAM;
 		}
+		if (got < 0 && errno == EPIPE && fd >= 0)
+			return BLOCK_MOVE_FAILED; /* the task is gone */
 		if (got < 0) {
-			/* EPIPE: the task is gone; the block is drained. */
-			if (errno != EPIPE) {
-				r->error = errno;
-				log_warn("reading %s: %s", r->name,
-					 strerror(errno));
-			}
-			return BLOCK_MOVE_FAILED;
+			/* The stream cannot be read: it ends here. */
+			r->error = errno;
+			log_warn("reading %s: %s", r->name, strerror(errno));
 		}
 		r->eof = true; /* the stream ended inside the block */
 		r->blind_left = 0;
@@ -871,6 +870,7 @@ block_reader_abandon(struct block_reader *r, const struct block *b)
 	if (r == NULL || r->open != b)
 		return;
 	r->open->source = NULL;
+	r->open->length = r->open->head_len + r->open->spliced; /* so far */
 	r->open = NULL;
 	r->draining = true;
 	r->wake = NULL; /* the feed's, which is going */

@@ -470,6 +470,12 @@ roundrobin_stream_free(struct roundrobin_stream *s)
 	if (s->rr != NULL) {
 		if (s->state == STREAM_IDLE)
 			TAILQ_REMOVE(&s->rr->idle, s, idle);
+		if (s->state == STREAM_NEW) {
+			/* Its task never ran (--dry-run, or stopped): its
+			 * place goes to the next. */
+			s->rr->live--;
+			roundrobin_notify(s->rr);
+		}
 		TAILQ_REMOVE(&s->rr->all, s, all);
 	}
 	block_free(s->current);

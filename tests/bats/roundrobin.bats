@@ -156,3 +156,10 @@ cat >"$S/r.$CPMAP_SEQ"'
 	[ "$status" -eq 255 ]
 	assert_output --partial "--round-robin does not combine with --retries"
 }
+
+@test "--round-robin --dry-run: prints the commands and ends" {
+	seq 1 100000 >"$S/in"
+	run timeout 20 "$CPMAP" -j2 --pipe --round-robin --block 100k --dry-run wc -l <"$S/in"
+	assert_success
+	[ "$(grep -c '^wc -l$' <<<"$output")" -ge 2 ]
+}

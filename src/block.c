@@ -1357,7 +1357,13 @@ block_feed_start(uv_loop_t *loop, int fd, const struct block *b)
 		f->block = roundrobin_attach(f->stream, f);
 	}
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	(void)fcntl(fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
+	/* A streamed block goes whole into a pipe that holds it, where the
+	 * system allows one (fs.pipe-max-size): then the next block is cut,
+	 * and its task started, while this one's task reads.  The pipe holds
+	 * the stream's pages, moved, not copies. */
+	if (!b->streamed || b->source == NULL ||
+	    fcntl(fd, F_SETPIPE_SZ, (int)b->source->want) < 0)
+		(void)fcntl(fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
 	if ((rc = uv_poll_init(loop, &f->poll, fd)) != 0)
 		fatal("cannot watch a pipe: %s", uv_strerror(rc));
 	f->poll.data = f;

@@ -408,6 +408,8 @@ void block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
 			    void *arg);
 /* As input_next: 1 and *out (an input that is a block), 0: wait, -1: end. */
 int block_reader_next(struct block_reader *r, struct input **out);
+/* --block. */
+size_t block_reader_block_size(const struct block_reader *r);
 /* The next block of the stream itself, as block_reader_next (roundrobin.c
  * takes them so). */
 int block_reader_take(struct block_reader *r, struct block **out);
@@ -437,6 +439,11 @@ int block_reader_error(const struct block_reader *r);
 /* Stop reading (blocks already taken stay readable). */
 void block_reader_stop(struct block_reader *r);
 void block_reader_free(struct block_reader *r);
+
+/* ---- block_feed.c: a block into a task's stdin ------------------------ */
+
+/* A pipe's size where allowed: stdin's, and each task's. */
+#define BLOCK_PIPE_SIZE 1048576
 
 /*
  * Feed a block to a task's stdin: fd is the write end of its pipe, which

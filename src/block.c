@@ -1,11 +1,11 @@
 /*
- * block.c - blocks of a stream (--pipe, --pipe-part), and feeding one to a
- * task's stdin.
+ * block.c - blocks of a stream (--pipe, --pipe-part): where to cut them,
+ * and the reader that cuts them.
  *
  * The boundary finder is pure: a block is cut after the last record
- * boundary at or before --block bytes, or, when a record is larger than
- * that, after the first boundary past it, so a record is never split.  A
- * boundary is a place where --recend ends and --recstart begins.
+ * boundary at or before --block bytes (looking back BLOCK_LOOKBACK at
+ * most), or else after the first boundary past it, so a record is never
+ * split.  A boundary is a place where --recend ends and --recstart begins.
  *
  * The reader cuts the stream only when the pool asks for a block, which it
  * does only when a slot is free: nothing is read ahead, and what is held is
@@ -16,12 +16,21 @@
  * is not read at all but at the cuts: a block is a byte range, which the
  * feed splices from the file into the task's pipe.
  *
- * The feed writes one block to one task's stdin without blocking the loop:
- * the --header lines, then the records, from memory or spliced from the
- * file, waiting for room in the pipe with a poll watcher.
+ * From a pipe, a block is streamed: its task starts at once with the head
+ * (what was read past the last cut), then the reader splices the middle
+ * from stdin into the task's pipe, unseen, and gathers only the tail, from
+ * BLOCK_LOOKBACK before --block on, in memory to cut it there: cpmap copies
+ * almost none of the bytes.  The next block waits for this one's cut.  A
+ * block that must be kept whole (--retries, --round-robin) is read into
+ * memory instead; one held for a retry past (jobs + 1) blocks in memory
+ * goes to an unlinked file (block_hold) and is spliced back from there.
+ *
+ * block_feed.c writes a block to its task's stdin.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,7 +43,6 @@
 
 #define BLOCK_READ_SLACK 65536	/* room past --block for the last read */
 #define BLOCK_PART_WINDOW 65536 /* --pipe-part: bytes scanned at a time */
-#define BLOCK_PIPE_SIZE 1048576 /* a task's stdin pipe, when allowed */
 
 /* ---- the boundary finder (pure) --------------------------------------- */
 
@@ -53,27 +61,32 @@ block_is_boundary(const char *data, size_t len, size_t p,
 	return memcmp(data + p, sep->start, sep->start_len) == 0;
 }
 
-/* The last boundary p in (0, upto]; 0 if none. */
+/* The last boundary p in (floor, upto]; 0 if none. */
 static size_t
-block_last_boundary(const char *data, size_t len, size_t upto,
+block_last_boundary(const char *data, size_t len, size_t floor, size_t upto,
 		    const struct block_separator *sep, bool eof)
 {
 	if (sep->end_len == 0 && sep->start_len == 0)
 		return upto;
-	while (upto > 0) {
+	while (upto > floor) {
 		const char *hit;
 		size_t p;
 
 		if (sep->end_len > 0) {
 			/* The last byte of recend is at p - 1. */
-			hit = memrchr(data, sep->end[sep->end_len - 1], upto);
+			hit = memrchr(data + floor, sep->end[sep->end_len - 1],
+				      upto - floor);
 			if (hit == NULL)
 				return 0;
 			p = (size_t)(hit - data) + 1;
 		} else {
-			/* The first byte of recstart is at p (p > 0). */
-			hit = memrchr(data + 1, sep->start[0],
-				      upto < len ? upto : len - 1);
+			/* The first byte of recstart is at p (p > floor). */
+			size_t top = upto < len ? upto : len - 1;
+
+			if (top <= floor)
+				return 0;
+			hit = memrchr(data + floor + 1, sep->start[0],
+				      top - floor);
 			if (hit == NULL)
 				return 0;
 			p = (size_t)(hit - data);
@@ -128,23 +141,34 @@ block_next_boundary(const char *data, size_t len, size_t from,
 }
 
 size_t
-block_boundary(const char *data, size_t len, size_t want,
-	       const struct block_separator *sep, bool eof)
+block_boundary_above(const char *data, size_t len, size_t want, size_t floor,
+		     const struct block_separator *sep, bool eof)
 {
 	size_t p;
 
 	if (want == 0)
 		want = 1;
+	if (floor >= want)
+		floor = want - 1;
 	if (len <= want)
 		return eof ? len : 0;
 	/* Decide only when a boundary at want could be seen: the cuts do
 	 * not depend on how the stream was read. */
 	if (!eof && len - want < sep->start_len)
 		return 0;
-	p = block_last_boundary(data, len, want, sep, eof);
+	p = block_last_boundary(data, len, floor, want, sep, eof);
 	if (p > 0)
 		return p;
 	return block_next_boundary(data, len, want + 1, sep, eof);
+}
+
+size_t
+block_boundary(const char *data, size_t len, size_t want,
+	       const struct block_separator *sep, bool eof)
+{
+	return block_boundary_above(
+	    data, len, want, want > BLOCK_LOOKBACK ? want - BLOCK_LOOKBACK : 0,
+	    sep, eof);
 }
 
 ssize_t
@@ -195,11 +219,91 @@ block_parse_separator(const char *spec, char *out)
 	return (ssize_t)n;
 }
 
+/* Blocks whose records are in memory (--pipe, not streamed), and how many
+ * may be before a block held for a retry goes to a file instead. */
+static unsigned block_in_memory, block_memory_limit = 3;
+
+/* Forget b's records in memory. */
+static void
+block_drop_data(struct block *b)
+{
+	if (b->data != NULL && !b->streamed) {
+		assert(block_in_memory > 0);
+		block_in_memory--;
+	}
+	free(b->data);
+	b->data = NULL;
+}
+
+/* An unlinked file in $TMPDIR holding b's records, or -1. */
+static int
+block_spill_file(const struct block *b)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	int fd;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		path = xasprintf("%s/cpmap-block.XXXXXX", dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			(void)unlink(path);
+		free(path);
+	}
+	if (fd < 0)
+		return -1;
+	for (uint64_t at = 0; at < b->length;) {
+		ssize_t n = write(fd, b->data + at, (size_t)(b->length - at));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		at += (uint64_t)n;
+	}
+	return fd;
+}
+
+void
+block_hold(struct block *b)
+{
+	static bool warned;
+	int fd;
+
+	if (b->data == NULL || b->streamed ||
+	    block_in_memory <= block_memory_limit)
+		return;
+	if ((fd = block_spill_file(b)) < 0) {
+		if (!warned)
+			log_warn("cannot keep a block for its retry in a "
+				 "file (%s): it stays in memory",
+				 strerror(errno));
+		warned = true;
+		return;
+	}
+	block_drop_data(b);
+	b->fd = fd;
+	b->spilled = true;
+}
+
 void
 block_release(struct block *b)
 {
-	free(b->data);
-	b->data = NULL;
+	/* A streamed block whose task never fed it: the stream goes on. */
+	block_reader_abandon(b->source, b);
+	block_drop_data(b);
+	free(b->tail);
+	b->tail = NULL;
+	if (b->spilled) {
+		close(b->fd);
+		b->fd = -1;
+		b->spilled = false;
+	}
 }
 
 void
@@ -207,7 +311,8 @@ block_free(struct block *b)
 {
 	if (b == NULL)
 		return;
-	free(b->data);
+	roundrobin_stream_free(b->stream);
+	block_release(b);
 	free(b->header);
 	free(b);
 }
@@ -238,6 +343,21 @@ struct block_reader {
 	uint64_t size;	      /* --pipe-part: the file's */
 	unsigned header_left; /* --header lines still to gather */
 	struct buf header;
+	struct roundrobin *rr;	    /* --round-robin: who takes the blocks */
+	size_t cut_want, cut_floor; /* where to cut buf: as block_boundary */
+	/* A pipe whose blocks are mostly spliced, unseen, to their tasks:
+	 * a block's head (what was read past the last cut) is written from
+	 * memory, then its middle spliced, then its tail, from BLOCK_LOOKBACK
+	 * before --block on, is gathered in buf and cut there. */
+	bool splice;
+	struct block *open;	 /* the block whose bytes still come from fd */
+	bool draining;		 /* ... its task is gone: read and dropped */
+	uint64_t blind_left;	 /* ... bytes to splice before its tail */
+	bool in_tail;		 /* ... its tail is being gathered in buf */
+	void (*wake)(void *arg); /* called once fd is readable */
+	void *wake_arg;
+	bool take_waiting; /* the pool waits for the open block's end */
+	char *scratch;	   /* a drained block's bytes go here */
 };
 
 static void block_poll_cb(uv_poll_t *handle, int status, int events);
@@ -247,7 +367,7 @@ static void block_poll_cb(uv_poll_t *handle, int status, int events);
 static size_t
 block_fill(const struct block_reader *r)
 {
-	return r->want + r->sep.start_len + 1;
+	return r->cut_want + r->sep.start_len + 1;
 }
 
 /* Read once; false at EOF or an error (then eof is set), or EAGAIN. */
@@ -315,25 +435,32 @@ block_take_header(struct block_reader *r)
 	return true;
 }
 
-static struct input *
-block_input(struct block_reader *r, struct block *b)
+/* Number a block cut from the stream and give it the --header lines. */
+static struct block *
+block_number(struct block_reader *r, struct block *b)
 {
-	struct input *in = xcalloc(1, sizeof *in);
-
 	b->number = ++r->number;
 	if (r->header.len > 0) {
 		b->header = xmemdup(r->header.data, r->header.len);
 		b->header_len = r->header.len;
 	}
+	return b;
+}
+
+struct input *
+block_input(struct block *b, const char *name)
+{
+	struct input *in = xcalloc(1, sizeof *in);
+
 	in->block = b;
 	in->number = b->number;
-	in->text = xasprintf("block %llu", (unsigned long long)b->number);
+	in->text = xasprintf("%s %llu", name, (unsigned long long)b->number);
 	in->len = strlen(in->text);
 	return in;
 }
 
 /* Cut a block off the front of the buffer, which the block takes. */
-static struct input *
+static struct block *
 block_cut(struct block_reader *r, size_t cut)
 {
 	struct block *b = xcalloc(1, sizeof *b);
@@ -344,6 +471,7 @@ block_cut(struct block_reader *r, size_t cut)
 	b->length = cut;
 	b->data = r->buf;
 	b->fd = -1;
+	block_in_memory++;
 	if (cap < rest + BLOCK_READ_SLACK)
 		cap = rest + BLOCK_READ_SLACK;
 	r->buf = xmalloc(cap);
@@ -352,12 +480,12 @@ block_cut(struct block_reader *r, size_t cut)
 	r->len = rest;
 	r->offset += cut;
 	r->fill = block_fill(r);
-	return block_input(r, b);
+	return block_number(r, b);
 }
 
 /* --pipe-part: the next range, found by scanning the file at the cut. */
 static int
-block_next_part(struct block_reader *r, struct input **out)
+block_next_part(struct block_reader *r, struct block **out)
 {
 	uint64_t start = r->offset, target = start + r->want, cut = 0;
 	char window[BLOCK_PART_WINDOW];
@@ -412,7 +540,7 @@ block_next_part(struct block_reader *r, struct input **out)
 	b->fd = r->fd;
 	r->offset = cut;
 	r->bytes = cut;
-	*out = block_input(r, b);
+	*out = block_number(r, b);
 	return 1;
 }
 
@@ -461,8 +589,18 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 					  .start = opts->recstart,
 					  .start_len = opts->recstart_len};
 	r->want = opts->block_size > 0 ? (size_t)opts->block_size : 1;
+	/* The slots' blocks and one held for a retry (the one gathered is
+	 * the reader's): about (jobs + 2) blocks in all. */
+	block_memory_limit = opts->jobs + 1;
+	r->cut_want = r->want;
+	r->cut_floor = r->want > BLOCK_LOOKBACK ? r->want - BLOCK_LOOKBACK : 0;
 	r->fill = block_fill(r);
 	r->header_left = opts->header_lines;
+	if (opts->round_robin) {
+		r->rr = roundrobin_create(loop, r, opts->jobs);
+		r->ready = roundrobin_reader_ready;
+		r->arg = r->rr;
+	}
 	if (path == NULL || strcmp(path, "-") == 0) {
 		r->fd = STDIN_FILENO;
 		r->name = xstrdup("standard input");
@@ -500,6 +638,12 @@ block_reader_start(uv_loop_t *loop, const struct options *opts,
 		/* Fewer, larger reads (a pipe; harmless to refuse). */
 		(void)fcntl(r->fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
 	}
+	/* A pipe's blocks are spliced to their tasks, unless a block must
+	 * be kept whole (--retries, --round-robin) or is not fed at all. */
+	r->splice = r->pollable && fstat(r->fd, &st) == 0 &&
+		    S_ISFIFO(st.st_mode) && opts->retries == 0 &&
+		    !opts->round_robin && !opts->dry_run &&
+		    r->want > 2 * BLOCK_LOOKBACK + r->sep.end_len;
 	return r;
 }
 
@@ -507,6 +651,10 @@ void
 block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
 		       void *arg)
 {
+	if (r->rr != NULL) {
+		roundrobin_set_ready(r->rr, ready, arg);
+		return;
+	}
 	r->ready = ready;
 	r->arg = arg;
 }
@@ -521,14 +669,209 @@ block_ready_cut(struct block_reader *r)
 		return 0;
 	if (r->len < r->fill && !r->eof)
 		return 0;
-	cut = block_boundary(r->buf, r->len, r->want, &r->sep, r->eof);
+	cut = block_boundary_above(r->buf, r->len, r->cut_want, r->cut_floor,
+				   &r->sep, r->eof);
 	if (cut == 0 && !r->eof)
 		r->fill = r->len * 2; /* a record larger than the block */
 	return cut;
 }
 
+/* Watch fd for the next readiness (block_poll_cb says who hears it). */
+static void
+block_watch(struct block_reader *r)
+{
+	if (!r->polling && r->poll_open) {
+		uv_poll_start(&r->poll, UV_READABLE, block_poll_cb);
+		r->polling = true;
+	}
+}
+
+/* Can fd be read without blocking (data, or its end)? */
+static bool
+block_readable(const struct block_reader *r)
+{
+	struct pollfd p = {.fd = r->fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Where a block's tail starts: BLOCK_LOOKBACK and recend before --block
+ * (the cut is looked for after it). */
+static size_t
+block_tail_at(const struct block_reader *r)
+{
+	return r->want - BLOCK_LOOKBACK - r->sep.end_len;
+}
+
+/* A block whose middle will be spliced: it starts with what was read past
+ * the last cut. */
+static struct block *
+block_open(struct block_reader *r)
+{
+	struct block *b = xcalloc(1, sizeof *b);
+
+	b->offset = r->offset;
+	b->streamed = true;
+	b->head_len = r->len;
+	b->data = xmemdup(r->buf, r->len);
+	b->fd = -1;
+	b->source = r;
+	r->offset += r->len;
+	r->blind_left = block_tail_at(r) - r->len;
+	r->len = 0;
+	r->open = b;
+	r->in_tail = false;
+	return block_number(r, b);
+}
+
+/* The open block is cut at buf[cut]: its tail is buf[0..cut). */
+static void
+block_close(struct block_reader *r, size_t cut)
+{
+	struct block *b = r->open;
+
+	if (b != NULL) {
+		b->tail = cut > 0 ? xmemdup(r->buf, cut) : NULL;
+		b->tail_len = cut;
+		b->length = b->head_len + b->spliced + cut;
+		b->source = NULL;
+	}
+	memmove(r->buf, r->buf + cut, r->len - cut);
+	r->len -= cut;
+	r->offset += cut;
+	r->open = NULL;
+	r->draining = false;
+	r->in_tail = false;
+	r->blind_left = 0;
+	r->wake = NULL;
+	r->cut_want = r->want;
+	r->cut_floor = r->want > BLOCK_LOOKBACK ? r->want - BLOCK_LOOKBACK : 0;
+	r->fill = block_fill(r);
+	if (r->stopped) {
+		block_reader_stop(r); /* it waited for this block */
+	} else if (r->take_waiting) {
+		/* The pool hears of it in a turn of its own. */
+		block_watch(r);
+	}
+}
+
 int
-block_reader_next(struct block_reader *r, struct input **out)
+block_reader_move(struct block_reader *r, int fd, uint64_t *written,
+		  void (*wake)(void *arg), void *arg)
+{
+	*written = 0;
+	assert(r->open != NULL || r->draining);
+	if (r->blind_left > 0) {
+		size_t n = r->blind_left > BLOCK_PIPE_SIZE
+			       ? BLOCK_PIPE_SIZE
+			       : (size_t)r->blind_left;
+		ssize_t got;
+
+		if (fd >= 0) {
+			got = splice(r->fd, NULL, fd, NULL, n,
+				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		} else if (!block_readable(r)) {
+			got = -1;
+			errno = EAGAIN;
+		} else {
+			if (r->scratch == NULL)
+				r->scratch = xmalloc(BLOCK_PART_WINDOW);
+			got =
+			    read(r->fd, r->scratch,
+				 n < BLOCK_PART_WINDOW ? n : BLOCK_PART_WINDOW);
+		}
+		if (got > 0) {
+			r->blind_left -= (uint64_t)got;
+			r->offset += (uint64_t)got;
+			r->bytes += (uint64_t)got;
+			if (r->open != NULL)
+				r->open->spliced += (uint64_t)got;
+			if (fd >= 0)
+				*written = (uint64_t)got;
+			return BLOCK_MOVE_MORE;
+		}
+		if (got < 0 && errno == EINTR)
+			return BLOCK_MOVE_MORE;
+		if (got < 0 && errno == EAGAIN) {
+			struct pollfd p[2] = {{.fd = r->fd, .events = POLLIN},
+					      {.fd = fd, .events = POLLOUT}};
+
+			(void)poll(p, fd >= 0 ? 2 : 1, 0);
+			if (fd >= 0 && p[1].revents == 0)
+				return BLOCK_MOVE_WAIT_TASK;
+			if (p[0].revents != 0) /* (a race): try again */
+				return fd >= 0 ? BLOCK_MOVE_WAIT_TASK
+					       : BLOCK_MOVE_MORE;
+			r->wake = wake;
+			r->wake_arg = arg;
+			block_watch(r);
+			return BLOCK_MOVE_WAIT_STREAM;
+		}
+		if (got < 0 && errno == EPIPE && fd >= 0)
+			return BLOCK_MOVE_FAILED; /* the task is gone */
+		if (got < 0) {
+			/* The stream cannot be read: it ends here. */
+			r->error = errno;
+			log_warn("reading %s: %s", r->name, strerror(errno));
+		}
+		r->eof = true; /* the stream ended inside the block */
+		r->blind_left = 0;
+	}
+	if (!r->in_tail) {
+		r->in_tail = true;
+		r->cut_want = BLOCK_LOOKBACK + r->sep.end_len;
+		r->cut_floor = r->sep.end_len;
+		r->fill = block_fill(r);
+	}
+	for (;;) {
+		size_t cut = block_ready_cut(r);
+
+		if (cut > 0 || r->eof) {
+			block_close(r, cut);
+			return BLOCK_MOVE_CUT;
+		}
+		if (!block_readable(r)) {
+			r->wake = wake;
+			r->wake_arg = arg;
+			block_watch(r);
+			return BLOCK_MOVE_WAIT_STREAM;
+		}
+		(void)block_read(r);
+	}
+}
+
+/* Read the abandoned block's bytes to its end, and drop them. */
+static void
+block_drain_cb(void *arg)
+{
+	struct block_reader *r = arg;
+	uint64_t written;
+
+	while (r->draining && block_reader_move(r, -1, &written, block_drain_cb,
+						r) == BLOCK_MOVE_MORE)
+		;
+}
+
+void
+block_reader_abandon(struct block_reader *r, const struct block *b)
+{
+	if (r == NULL || r->open != b)
+		return;
+	r->open->source = NULL;
+	r->open->length = r->open->head_len + r->open->spliced; /* so far */
+	r->open = NULL;
+	r->draining = true;
+	r->wake = NULL; /* the feed's, which is going */
+	if (r->stopped) {
+		block_close(r, 0);
+		return;
+	}
+	/* The stream goes on after the block: read on to its cut. */
+	block_drain_cb(r);
+}
+
+int
+block_reader_take(struct block_reader *r, struct block **out)
 {
 	size_t cut;
 
@@ -536,6 +879,28 @@ block_reader_next(struct block_reader *r, struct input **out)
 		return -1;
 	if (r->part)
 		return block_next_part(r, out);
+	if (r->open != NULL || r->draining) {
+		r->take_waiting = true; /* block_close calls back */
+		return 0;
+	}
+	r->take_waiting = false;
+	if (r->splice && r->header_left == 0 && !r->eof) {
+		if (r->len == 0) {
+			/* A byte at least, or the end, before a block. */
+			if (!block_readable(r)) {
+				r->take_waiting = true;
+				block_watch(r);
+				return 0;
+			}
+			r->fill = BLOCK_PART_WINDOW;
+			(void)block_read(r);
+			r->fill = block_fill(r);
+		}
+		if (r->len > 0 && r->len < block_tail_at(r) && !r->eof) {
+			*out = block_open(r);
+			return 1;
+		}
+	}
 	for (;;) {
 		if ((cut = block_ready_cut(r)) > 0) {
 			*out = block_cut(r, cut);
@@ -555,12 +920,41 @@ block_reader_next(struct block_reader *r, struct input **out)
 	}
 }
 
+int
+block_reader_next(struct block_reader *r, struct input **out)
+{
+	struct block *b;
+	int rc;
+
+	if (r->rr != NULL)
+		return roundrobin_next(r->rr, out);
+	if ((rc = block_reader_take(r, &b)) > 0)
+		*out = block_input(b, "block");
+	return rc;
+}
+
 static void
 block_poll_cb(uv_poll_t *handle, int status, int events)
 {
 	struct block_reader *r = handle->data;
 
 	(void)events;
+	if (r->wake != NULL || (r->take_waiting && status >= 0)) {
+		/* A block's feed or drain waits for the stream, or the pool
+		 * for the next block. */
+		void (*wake)(void *arg) = r->wake;
+
+		uv_poll_stop(&r->poll);
+		r->polling = false;
+		r->wake = NULL;
+		if (wake != NULL) {
+			wake(r->wake_arg);
+		} else {
+			r->take_waiting = false;
+			r->ready(r->arg);
+		}
+		return;
+	}
 	if (status < 0) {
 		log_warn("reading %s: %s", r->name, uv_strerror(status));
 		r->error = EIO;
@@ -581,11 +975,13 @@ block_poll_cb(uv_poll_t *handle, int status, int events)
 bool
 block_reader_exhausted(const struct block_reader *r)
 {
+	bool read_all =
+	    r->part ? r->offset >= r->size
+		    : r->eof && r->len == 0 && r->open == NULL && !r->draining;
+
 	if (r->stopped)
 		return true;
-	if (r->part)
-		return r->offset >= r->size;
-	return r->eof && r->len == 0;
+	return r->rr != NULL ? roundrobin_exhausted(r->rr, read_all) : read_all;
 }
 
 void
@@ -594,6 +990,12 @@ block_reader_bytes(const struct block_reader *r, uint64_t *read,
 {
 	*read = r->bytes;
 	*total = r->part ? r->size : 0;
+}
+
+size_t
+block_reader_block_size(const struct block_reader *r)
+{
+	return r->want;
 }
 
 int
@@ -618,6 +1020,9 @@ block_reader_stop(struct block_reader *r)
 	if (r == NULL)
 		return;
 	r->stopped = true;
+	roundrobin_stop(r->rr);
+	if (r->open != NULL)
+		return; /* its task gets the whole block (block_close) */
 	if (r->poll_open && !uv_is_closing((uv_handle_t *)&r->poll)) {
 		uv_poll_stop(&r->poll);
 		r->polling = false;
@@ -630,213 +1035,21 @@ block_reader_free(struct block_reader *r)
 {
 	if (r == NULL)
 		return;
+	if (r->open != NULL)
+		r->open->source = NULL; /* its task is gone by now */
+	r->open = NULL;
 	block_reader_stop(r);
 	/* Blocks of --pipe-part read the file until their tasks end: it is
 	 * closed only now. */
 	if (r->close_fd)
 		close(r->fd);
+	roundrobin_free(r->rr);
+	r->rr = NULL;
+	free(r->scratch);
 	free(r->buf);
 	buf_free(&r->header);
 	free(r->name);
 	r->name = NULL;
 	if (!r->poll_open)
 		free(r);
-}
-
-/* ---- feeding a task ----------------------------------------------------- */
-
-struct block_feed {
-	uv_poll_t poll;
-	int fd; /* the write end of the task's stdin */
-	const struct block *block;
-	uint64_t done; /* bytes written: header, then records */
-	bool polling;
-	bool finished;	  /* closing, or closed */
-	bool closed;	  /* the handle is closed and fd with it */
-	bool stopped;	  /* the job let go: free once closed */
-	bool no_splice;	  /* the file cannot be spliced: copy it */
-	bool no_vmsplice; /* the block cannot be: write it */
-	char *bounce;	  /* ... through this */
-	size_t bounce_len, bounce_at;
-};
-
-static void block_feed_poll_cb(uv_poll_t *handle, int status, int events);
-
-static void
-block_feed_close_cb(uv_handle_t *handle)
-{
-	struct block_feed *f = handle->data;
-
-	close(f->fd);
-	free(f->bounce);
-	f->bounce = NULL;
-	f->closed = true;
-	if (f->stopped)
-		free(f);
-}
-
-/* Done writing (or the reader went away): EOF for the task. */
-static void
-block_feed_finish(struct block_feed *f)
-{
-	if (f->finished)
-		return;
-	f->finished = true;
-	uv_close((uv_handle_t *)&f->poll, block_feed_close_cb);
-}
-
-/* The records' part of the block from the file, without splice. */
-static ssize_t
-block_feed_copy(struct block_feed *f, uint64_t at, size_t n)
-{
-	ssize_t w;
-
-	if (f->bounce_at == f->bounce_len) {
-		ssize_t got;
-
-		if (f->bounce == NULL)
-			f->bounce = xmalloc(BLOCK_PART_WINDOW);
-		if (n > BLOCK_PART_WINDOW)
-			n = BLOCK_PART_WINDOW;
-		do
-			got = pread(f->block->fd, f->bounce, n,
-				    (off_t)(f->block->offset + at));
-		while (got < 0 && errno == EINTR);
-		if (got <= 0)
-			return got < 0 ? -1 : (errno = EIO, -1);
-		f->bounce_len = (size_t)got;
-		f->bounce_at = 0;
-	}
-	w = write(f->fd, f->bounce + f->bounce_at,
-		  f->bounce_len - f->bounce_at);
-	if (w > 0)
-		f->bounce_at += (size_t)w;
-	return w;
-}
-
-/* Write as much as the pipe takes; wait for room, or finish. */
-static void
-block_feed_step(struct block_feed *f)
-{
-	const struct block *b = f->block;
-
-	for (;;) {
-		uint64_t total = b->header_len + b->length;
-		ssize_t n;
-
-		if (f->done >= total) {
-			block_feed_finish(f);
-			return;
-		}
-		if (f->done < b->header_len) {
-			n = write(f->fd, b->header + f->done,
-				  b->header_len - (size_t)f->done);
-		} else {
-			uint64_t at = f->done - b->header_len;
-			uint64_t left = b->length - at;
-			size_t chunk =
-			    left > (1u << 30) ? (1u << 30) : (size_t)left;
-
-			if (b->data != NULL && !f->no_vmsplice) {
-				/* The pages go to the pipe, uncopied: the
-				 * block is not touched until its task has
-				 * ended (block_release). */
-				struct iovec iov = {b->data + at, chunk};
-
-				n = vmsplice(f->fd, &iov, 1, SPLICE_F_NONBLOCK);
-				if (n < 0 &&
-				    (errno == EINVAL || errno == ENOSYS)) {
-					f->no_vmsplice = true;
-					continue;
-				}
-			} else if (b->data != NULL) {
-				n = write(f->fd, b->data + at, chunk);
-			} else if (!f->no_splice) {
-				loff_t off = (loff_t)(b->offset + at);
-
-				n = splice(b->fd, &off, f->fd, NULL, chunk,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-				if (n < 0 &&
-				    (errno == EINVAL || errno == ENOSYS)) {
-					f->no_splice = true;
-					continue;
-				}
-				if (n == 0) {
-					errno = EIO; /* the file shrank */
-					n = -1;
-				}
-			} else {
-				n = block_feed_copy(f, at, chunk);
-				if (n > 0) {
-					f->done += (uint64_t)n;
-					continue;
-				}
-			}
-		}
-		if (n > 0) {
-			f->done += (uint64_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!f->polling) {
-				uv_poll_start(&f->poll, UV_WRITABLE,
-					      block_feed_poll_cb);
-				f->polling = true;
-			}
-			return;
-		}
-		/* EPIPE: the task stopped reading; it tells by its exit.
-		 * Anything else: the task sees a short block, and fails. */
-		if (errno != EPIPE)
-			log_warn("feeding block %llu: %s",
-				 (unsigned long long)b->number,
-				 strerror(errno));
-		block_feed_finish(f);
-		return;
-	}
-}
-
-static void
-block_feed_poll_cb(uv_poll_t *handle, int status, int events)
-{
-	struct block_feed *f = handle->data;
-
-	(void)events;
-	if (status < 0) {
-		block_feed_finish(f);
-		return;
-	}
-	block_feed_step(f);
-}
-
-struct block_feed *
-block_feed_start(uv_loop_t *loop, int fd, const struct block *b)
-{
-	struct block_feed *f = xcalloc(1, sizeof *f);
-	int rc;
-
-	f->fd = fd;
-	f->block = b;
-	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	(void)fcntl(fd, F_SETPIPE_SZ, BLOCK_PIPE_SIZE);
-	if ((rc = uv_poll_init(loop, &f->poll, fd)) != 0)
-		fatal("cannot watch a pipe: %s", uv_strerror(rc));
-	f->poll.data = f;
-	block_feed_step(f);
-	return f;
-}
-
-void
-block_feed_stop(struct block_feed *f)
-{
-	if (f == NULL)
-		return;
-	f->stopped = true;
-	if (f->closed) {
-		free(f);
-		return;
-	}
-	block_feed_finish(f);
 }

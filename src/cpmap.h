@@ -105,6 +105,8 @@ struct options {
 	/* blocks of a stream (--pipe; block.c) */
 	bool pipe;	     /* --pipe: each task reads one block on stdin */
 	bool pipe_part;	     /* --pipe-part: blocks are ranges of -a FILE */
+	bool round_robin;    /* --round-robin: -j long-lived tasks take
+				block after block (roundrobin.c) */
 	uint64_t block_size; /* --block: bytes per block, about */
 	char *recend;	     /* a record ends with these bytes (owned) */
 	size_t recend_len;
@@ -360,6 +362,22 @@ struct block {
 	char *data; /* --pipe: the records (owned); NULL once released or
 		       for --pipe-part */
 	int fd;	    /* --pipe-part: the file to read at offset; else -1 */
+	/* --round-robin: the long-lived task's stream of blocks (owned),
+	 * and what went into it: blocks written whole, length the bytes
+	 * written (headers too).  NULL for a block of the stream. */
+	struct roundrobin_stream *stream;
+	uint64_t blocks;
+	/* --pipe from a pipe: a streamed block is its head data[0..head_len)
+	 * (read past the last cut), then spliced bytes moved from the stream
+	 * to the task unseen, then tail[0..tail_len); source is the reader
+	 * while it is not yet cut (length is known only then). */
+	bool streamed;
+	struct block_reader *source;
+	size_t head_len;
+	uint64_t spliced;
+	char *tail;
+	size_t tail_len;
+	bool spilled; /* held for a retry in fd, an unlinked file, from 0 */
 };
 
 /*
@@ -370,6 +388,17 @@ struct block {
  */
 size_t block_boundary(const char *data, size_t len, size_t want,
 		      const struct block_separator *sep, bool eof);
+/*
+ * A block looks back at most this far from --block for its last record
+ * boundary (past it, the block grows to the next one instead): the bytes
+ * before that are never needed to cut it, so they can be spliced unseen.
+ */
+#define BLOCK_LOOKBACK 65536
+/* As block_boundary, with the last boundary looked for in (floor, want]:
+ * block_boundary's floor is want - BLOCK_LOOKBACK (or 0). */
+size_t block_boundary_above(const char *data, size_t len, size_t want,
+			    size_t floor, const struct block_separator *sep,
+			    bool eof);
 /* The first record boundary p >= from (p > 0) in data[0..len); 0 if none
  * can be seen yet (eof: len itself is one). */
 size_t block_next_boundary(const char *data, size_t len, size_t from,
@@ -380,8 +409,13 @@ ssize_t block_parse_separator(const char *spec, char *out);
 void block_free(struct block *b);
 /* Drop the block's bytes: its task needs them no more. */
 void block_release(struct block *b);
+/* b waits for a retry: past (jobs + 1) blocks in memory, it moves to an
+ * unlinked file in $TMPDIR (spliced from there to its next attempt). */
+void block_hold(struct block *b);
 
 struct block_reader;
+struct roundrobin;
+struct roundrobin_stream;
 
 /* Read the blocks of path (NULL or "-": stdin); NULL with *cause. */
 struct block_reader *block_reader_start(uv_loop_t *loop,
@@ -391,6 +425,28 @@ void block_reader_set_ready(struct block_reader *r, void (*ready)(void *arg),
 			    void *arg);
 /* As input_next: 1 and *out (an input that is a block), 0: wait, -1: end. */
 int block_reader_next(struct block_reader *r, struct input **out);
+/* --block. */
+size_t block_reader_block_size(const struct block_reader *r);
+/* The next block of the stream itself, as block_reader_next (roundrobin.c
+ * takes them so). */
+int block_reader_take(struct block_reader *r, struct block **out);
+/* What block_reader_move did. */
+enum {
+	BLOCK_MOVE_CUT = 0,	     /* the block is cut: its tail is known */
+	BLOCK_MOVE_MORE = 1,	     /* moved some: call again */
+	BLOCK_MOVE_WAIT_TASK = -1,   /* the task's pipe is full */
+	BLOCK_MOVE_WAIT_STREAM = -2, /* nothing to read: wake(arg) later */
+	BLOCK_MOVE_FAILED = -3,	     /* errno says why (EPIPE: task gone) */
+};
+/* Move the open streamed block on: splice its middle into fd (*written
+ * bytes), or gather and cut its tail; fd -1: read and drop. */
+int block_reader_move(struct block_reader *r, int fd, uint64_t *written,
+		      void (*wake)(void *arg), void *arg);
+/* The streamed block's task will not take the rest of it: the reader
+ * reads it to its cut and drops it (nothing if b is not open). */
+void block_reader_abandon(struct block_reader *r, const struct block *b);
+/* An input that is the block b, named "NAME NUMBER". */
+struct input *block_input(struct block *b, const char *name);
 /* Is nothing left (without reading)? */
 bool block_reader_exhausted(const struct block_reader *r);
 /* Bytes read so far, and in all when known (--pipe-part), else 0. */
@@ -400,6 +456,11 @@ int block_reader_error(const struct block_reader *r);
 /* Stop reading (blocks already taken stay readable). */
 void block_reader_stop(struct block_reader *r);
 void block_reader_free(struct block_reader *r);
+
+/* ---- block_feed.c: a block into a task's stdin ------------------------ */
+
+/* A pipe's size where allowed: stdin's, and each task's. */
+#define BLOCK_PIPE_SIZE 1048576
 
 /*
  * Feed a block to a task's stdin: fd is the write end of its pipe, which
@@ -411,6 +472,40 @@ struct block_feed *block_feed_start(uv_loop_t *loop, int fd,
 				    const struct block *b);
 /* Stop feeding (if it still does) and let go. */
 void block_feed_stop(struct block_feed *f);
+/* --round-robin: the next block for a feed that waits, or its EOF. */
+void block_feed_give(struct block_feed *f, const struct block *b);
+void block_feed_end(struct block_feed *f);
+
+/* ---- roundrobin.c: --round-robin, long-lived tasks fed block after block */
+
+/* Share r's blocks among up to jobs long-lived tasks. */
+struct roundrobin *roundrobin_create(uv_loop_t *loop, struct block_reader *r,
+				     unsigned jobs);
+/* The pool's: ready is called when roundrobin_next may yield more. */
+void roundrobin_set_ready(struct roundrobin *rr, void (*ready)(void *arg),
+			  void *arg);
+/* The reader's ready callback (arg is the roundrobin). */
+void roundrobin_reader_ready(void *arg);
+/* As input_next: 1 and *out, an input that is a new task's stream (its
+ * block's stream), 0: wait, -1: no more tasks. */
+int roundrobin_next(struct roundrobin *rr, struct input **out);
+/* Is nothing left to hand out?  read_all: the reader is at its end. */
+bool roundrobin_exhausted(const struct roundrobin *rr, bool read_all);
+/* Hand out no more blocks: each stream gets EOF after its current one. */
+void roundrobin_stop(struct roundrobin *rr);
+void roundrobin_free(struct roundrobin *rr);
+/* The feed of the stream's task starts: the first block to write. */
+const struct block *roundrobin_attach(struct roundrobin_stream *s,
+				      struct block_feed *f);
+/* The feed wrote the current block whole: the next one; or NULL, then
+ * block_feed_give comes later, or *end: close the task's stdin. */
+const struct block *roundrobin_fed(struct roundrobin_stream *s, bool *end);
+/* The stream's task ended; written: bytes of the current block it got. */
+void roundrobin_detach(struct roundrobin_stream *s, uint64_t written);
+/* A stream's task that ended before its stdin did failed: say what it
+ * was given and what became of the block being written. */
+void roundrobin_result(const struct block *b, struct result *r);
+void roundrobin_stream_free(struct roundrobin_stream *s);
 
 /* ---- input.c: inputs, read lazily from their sources ------------------ */
 

@@ -562,6 +562,16 @@ json_put_base64(struct buf *out, const char *data, size_t len)
 static bool
 json_put_input(struct buf *out, const struct input *in)
 {
+	if (in->block != NULL && in->block->stream != NULL) {
+		/* --round-robin: what went into the task's stdin. */
+		char text[96];
+
+		snprintf(text, sizeof text, "{\"blocks\":%llu,\"bytes\":%llu}",
+			 (unsigned long long)in->block->blocks,
+			 (unsigned long long)in->block->length);
+		buf_append_str(out, text);
+		return true;
+	}
 	if (in->block != NULL) {
 		/* --pipe: where the block was, not its bytes. */
 		char text[96];

@@ -540,6 +540,17 @@ main_check_pipe(struct options *opts, const char *header)
 		opts->header_lines = (unsigned)lines;
 		opts->header = false;
 	}
+	if (opts->round_robin &&
+	    (opts->retries > 0 || opts->resume || opts->resume_failed))
+		main_usage_error("--round-robin does not combine with %s: the "
+				 "blocks a task was given cannot be given "
+				 "again",
+				 opts->retries > 0 ? "--retries" : "--resume");
+	/* --round-robin: the tasks' output as it comes, whole lines (-k:
+	 * each task's in one piece, in task order). */
+	if (opts->round_robin && opts->output_mode == OUTPUT_GROUP &&
+	    !opts->ordered && !opts->json_output)
+		opts->output_mode = OUTPUT_LINE;
 	if (opts->block_size == 0)
 		opts->block_size = 1024 * 1024;
 	if (opts->block_size > SIZE_MAX / 4)
@@ -774,8 +785,8 @@ main_parse(struct options *opts, int argc, char **argv)
 			break;
 		}
 		case OPT_ROUND_ROBIN:
-			main_usage_error("--round-robin is not supported yet "
-					 "(a task per block: --pipe)");
+			opts->round_robin = true;
+			break;
 		case OPT_LOAD:
 			opts->load_max = main_load(optarg);
 			break;
@@ -936,9 +947,9 @@ main_parse(struct options *opts, int argc, char **argv)
 	if (opts->pipe)
 		main_check_pipe(opts, header);
 	else if (opts->block_size != 0 || opts->recend != NULL ||
-		 opts->recstart != NULL)
-		main_usage_error(
-		    "--block, --recend and --recstart need --pipe");
+		 opts->recstart != NULL || opts->round_robin)
+		main_usage_error("--block, --recend, --recstart and "
+				 "--round-robin need --pipe");
 	/* --jobserver-slots N is a budget of N, as make -jN: -j too. */
 	if (opts->jobserver_slots > 0 && !jobs_given)
 		opts->jobs = opts->jobserver_slots;

@@ -376,6 +376,8 @@ pool_retry(struct pool *p, struct task *t)
 		delay *= 2;
 	pool_forget_attempt(p, t);
 	t->timed_out = false;
+	if (t->input_count > 0 && t->inputs[0]->block != NULL)
+		block_hold(t->inputs[0]->block); /* --pipe: maybe to a file */
 	if (delay == 0) {
 		/* Due now: before any new input. */
 		TAILQ_INSERT_TAIL(&p->ready, t, queue);
@@ -440,6 +442,8 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 		return;
 	}
 	task_make_result(t, p->opts, end, &r);
+	if (t->input_count > 0 && t->inputs[0]->block != NULL)
+		roundrobin_result(t->inputs[0]->block, &r); /* --round-robin */
 	if (r.status != STATUS_OK && r.error != ERROR_BAD_INPUT &&
 	    !p->stopping && ++t->failures <= p->opts->retries) {
 		char then[64];

@@ -251,3 +251,67 @@ check_blocks() {
 	wait "$pid"
 	[ "$pos" -le 3072 ] || { echo "read $pos bytes ahead" >&2; false; }
 }
+
+# From a pipe, with blocks past twice BLOCK_LOOKBACK (64k), the middle of
+# each block is spliced to its task unseen: the same promises hold.
+@test "--pipe from a pipe, spliced blocks: none lost, split or repeated" {
+	records 20000 300 19 '\n' >"$S/in"
+	run bash -c 'cat "$S/in" | "$CPMAP" -j3 --pipe --block 200k "$S/task"'
+	assert_success
+	check_blocks "$S/in" 012
+	[ "$(ls "$S" | grep -c '^b\.')" -gt 10 ]
+}
+
+@test "--pipe from a pipe, spliced blocks: records larger than the look-back" {
+	records 80 150000 23 '\n' >"$S/in"
+	run bash -c 'cat "$S/in" | "$CPMAP" -j2 --pipe --block 140k "$S/task"'
+	assert_success
+	check_blocks "$S/in" 012
+}
+
+@test "--pipe from a pipe, spliced blocks: --recend, --header, --json lengths" {
+	{ echo head; records 5000 300 29 '<end>'; } >"$S/in"
+	run bash -c 'cat "$S/in" | "$CPMAP" --json --pipe --header 1 --recend "<end>" --block 150k "$S/task"'
+	assert_success
+	for f in "$S"/b.*; do
+		same "$f's header" "$(head -1 "$f")" head
+		[ "$(tail -c5 "$f")" = '<end>' ]
+	done
+	same "lengths" "$(jq -s 'map(.input.length) | add' <<<"$output")" "$(($(wc -c <"$S/in") - 5))"
+	for f in "$S"/b.*; do tail -n +2 "$f"; done >"$S/joined"
+	tail -n +2 "$S/in" | cmp - "$S/joined"
+}
+
+@test "--pipe from a pipe, spliced blocks: a task that leaves early, the next block starts at a record" {
+	records 20000 300 31 '\n' >"$S/in"
+	task 'if [ "$CPMAP_SEQ" = 1 ]; then head -c 10 >/dev/null; exit 3; fi; cat > "$S/b.$CPMAP_SEQ"'
+	run -1 bash -c 'cat "$S/in" | "$CPMAP" -j1 --pipe --block 300k "$S/task"'
+	n=$(ls "$S" | grep -c '^b\.')
+	for ((i = 2; i <= n + 1; i++)); do cat "$S/b.$i"; done >"$S/rest"
+	size=$(wc -c <"$S/rest")
+	[ "$size" -gt 0 ]
+	tail -c "$size" "$S/in" | cmp - "$S/rest"
+	same "the byte before block 2" "$(tail -c $((size + 1)) "$S/in" | head -c1 | od -An -to1 | tr -d ' ')" 012
+}
+
+@test "--pipe --retries: blocks held for a retry go to a file; memory stays bounded, records arrive once" {
+	[ -x /usr/bin/time ] || skip "no GNU time"
+	# 48 blocks of 1M, each failing its first attempt; the retries wait
+	# 0.5 s while the next blocks are read and fail too.
+	records 400000 240 37 '\n' >"$S/in"
+	task 'if [ ! -e "$S/seen.$CPMAP_SEQ" ]; then touch "$S/seen.$CPMAP_SEQ"; exit 1; fi; cat > "$S/b.$CPMAP_SEQ"'
+	# The same blocks without a failure: the memory cpmap needs anyway.
+	run /usr/bin/time -o "$S/rss0" -f %M "$CPMAP" -j2 --pipe --block 1M \
+		cat <"$S/in"
+	assert_success
+	run /usr/bin/time -o "$S/rss" -f %M "$CPMAP" -j2 --pipe --block 1M \
+		--retries 1 --retry-delay 0.5 "$S/task" <"$S/in"
+	assert_success
+	check_blocks "$S/in" 012
+	[ "$(ls "$S" | grep -c '^b\.')" -gt 40 ]
+	# (jobs + 2) blocks is 4 MB: well under 20 MB more than without
+	# failures, where keeping every block for its retry takes 40 MB more.
+	rss0=$(tail -1 "$S/rss0") rss=$(tail -1 "$S/rss")
+	[ "$rss" -lt $((rss0 + 20000)) ] ||
+		{ echo "peak RSS $rss KB, $rss0 KB without failures" >&2; false; }
+}

@@ -29,18 +29,20 @@ reference_is_boundary(const char *d, size_t len, size_t p,
 	return memcmp(d + p, sep->start, sep->start_len) == 0;
 }
 
-/* Where block_boundary must cut, found by trying every place. */
+/* Where block_boundary_above must cut, found by trying every place. */
 static size_t
-reference_cut(const char *d, size_t len, size_t want,
-	      const struct block_separator *sep, bool eof)
+reference_cut_above(const char *d, size_t len, size_t want, size_t floor,
+		    const struct block_separator *sep, bool eof)
 {
 	if (want == 0)
 		want = 1;
+	if (floor >= want)
+		floor = want - 1;
 	if (len <= want)
 		return eof ? len : 0;
 	if (!eof && len - want < sep->start_len)
 		return 0;
-	for (size_t p = want; p > 0; p--)
+	for (size_t p = want; p > floor; p--)
 		if (reference_is_boundary(d, len, p, sep, eof) == 1)
 			return p;
 	for (size_t p = want + 1; p <= len; p++) {
@@ -52,6 +54,16 @@ reference_cut(const char *d, size_t len, size_t want,
 			return 0;
 	}
 	return eof ? len : 0;
+}
+
+/* Where block_boundary must cut: it looks back BLOCK_LOOKBACK at most. */
+static size_t
+reference_cut(const char *d, size_t len, size_t want,
+	      const struct block_separator *sep, bool eof)
+{
+	return reference_cut_above(
+	    d, len, want, want > BLOCK_LOOKBACK ? want - BLOCK_LOOKBACK : 0,
+	    sep, eof);
 }
 
 #endif

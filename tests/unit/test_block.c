@@ -84,7 +84,7 @@ cut_stream(const char *d, size_t len, size_t want,
 int
 main(void)
 {
-	char buf[4096];
+	static char buf[200000];
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct cut_case *c = &cases[i];
@@ -164,6 +164,63 @@ main(void)
 		tap_ok(unstable == 0,
 		       "random: cuts do not depend on the reads (%d differ)",
 		       unstable);
+	}
+
+	/* A floor (the look-back limit): random streams and floors. */
+	{
+		static const char *ends[] = {"\n", "<>", "", "\n"};
+		static const char *starts[] = {"", "", ">", "<>"};
+		unsigned seed = 777;
+		int bad = 0;
+
+		for (int round = 0; round < 3000; round++) {
+			size_t len, want, floor;
+			int k = round % 4;
+			struct block_separator sep = {ends[k], strlen(ends[k]),
+						      starts[k],
+						      strlen(starts[k])};
+
+			seed = seed * 1103515245u + 12345u;
+			len = (seed >> 8) % 200;
+			want = 1 + (seed >> 20) % 60;
+			seed = seed * 1103515245u + 12345u;
+			floor = (seed >> 16) % (want + 3);
+			for (size_t j = 0; j < len; j++) {
+				seed = seed * 1103515245u + 12345u;
+				buf[j] = "ab\n<>"[(seed >> 16) % 5];
+			}
+			for (size_t have = 0; have <= len; have++)
+				for (int eof = 0; eof < 2; eof++) {
+					size_t got = block_boundary_above(
+					    buf, have, want, floor, &sep, eof);
+					size_t ref = reference_cut_above(
+					    buf, have, want, floor, &sep, eof);
+
+					if (got != ref && bad++ == 0)
+						tap_diag("k %d have %zu want "
+							 "%zu floor %zu eof "
+							 "%d: %zu, not %zu",
+							 k, have, want, floor,
+							 eof, got, ref);
+				}
+		}
+		tap_ok(bad == 0,
+		       "floor: the finder is the reference (%d differ)", bad);
+		/* Past the look-back, a block grows rather than shrinks. */
+		memset(buf, 'a', 200000);
+		buf[10] = '\n';
+		buf[150000] = '\n';
+		{
+			struct block_separator nl = {"\n", 1, "", 0};
+
+			tap_ok(block_boundary(buf, 200000, 100000, &nl,
+					      false) == 150001,
+			       "a boundary further back than BLOCK_LOOKBACK "
+			       "is not taken");
+			tap_ok(block_boundary(buf, 200000, 60000, &nl, false) ==
+				   11,
+			       "within it, it is");
+		}
 	}
 
 	/* Separator parsing. */

@@ -351,17 +351,6 @@ agent_request(const char *line)
 }
 
 static void
-agent_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	static char block[65536];
-
-	(void)handle;
-	(void)suggested;
-	buf->base = block;
-	buf->len = sizeof block;
-}
-
-static void
 agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	const char *p = buf->base, *end = buf->base + (nread > 0 ? nread : 0);
@@ -486,7 +475,7 @@ agent_run(void)
 		fatal("cannot watch child processes: %s", uv_strerror(rc));
 	if ((rc = uv_pipe_init(agent.loop, &agent.in, 0)) != 0 ||
 	    (rc = uv_pipe_open(&agent.in, STDIN_FILENO)) != 0 ||
-	    (rc = uv_read_start((uv_stream_t *)&agent.in, agent_alloc_cb,
+	    (rc = uv_read_start((uv_stream_t *)&agent.in, process_alloc_cb,
 				agent_read_cb)) != 0)
 		fatal("--worker: cannot read its standard input: %s",
 		      uv_strerror(rc));

@@ -412,7 +412,7 @@ process_maybe_done(struct process *p)
 	}
 }
 
-static void
+void
 process_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	/*

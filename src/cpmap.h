@@ -738,6 +738,9 @@ void process_quit_after(struct process *p, uint64_t ms, uint64_t kill_ms);
 void process_signal(struct process *p, int sig);
 bool process_exited(const struct process *p);
 pid_t process_pid(const struct process *p);
+/* libuv's alloc_cb for a pipe that is read and copied at once: one shared
+ * 64 KiB block (the read_cb runs right after each alloc). */
+void process_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 
 /* ---- jobserver.c: GNU make's jobserver, client and server ------------- */
 

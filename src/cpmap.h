@@ -951,6 +951,9 @@ void session_set_drain(struct session_set *set);
 void session_set_shutdown(struct session_set *set);
 /* Signal every process group of the set (async-signal-safe). */
 void session_set_stop(struct session_set *set, int sig);
+/* Its worker went away: kill every process; their attempts are all lost,
+ * whatever the processes still say. */
+void session_set_abandon(struct session_set *set);
 void session_set_free(struct session_set *set);
 /* For a protocol's decode: */
 void session_head_data(struct session *s, int stream, const char *data,

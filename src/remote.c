@@ -672,7 +672,7 @@ remote_down(struct remote_host *h, const char *why)
 	uv_timer_stop(&h->silence);
 	pool_worker_down(h->worker, false);
 	if (h->sets != NULL)
-		session_set_stop(h->sets, SIGKILL);
+		session_set_abandon(h->sets);
 	if (h->retired) {
 		log_warn("host %s: down: %s", h->name, why);
 		return;

@@ -79,6 +79,8 @@ struct session {
 				  request that ended its idleness */
 	bool eof_when_written; /* EOF once its batch is written (drain) */
 	bool told_to_go;       /* EOF sent, or signalled by the pool */
+	bool deaf;	       /* what it says no longer counts */
+	bool abandoned;	       /* its worker went away: every attempt lost */
 	const char *reason;    /* why it failed */
 	char reason_text[96];  /* a reason made up at the time */
 };
@@ -138,7 +140,8 @@ static void
 session_end_attempts(struct session *s)
 {
 	const struct session_config *config = &s->slot->set->config;
-	bool first = config->to_blame != NULL
+	bool first = s->abandoned ? false
+		     : config->to_blame != NULL
 			 ? config->to_blame(config->arg, s->wait_status)
 			 : config->protocol->blame_first;
 	struct session_attempt *a;
@@ -240,6 +243,7 @@ session_broken(struct session *s, const char *why)
 	log_debug("broken session pid %ld at slot %u: %s",
 		  (long)process_pid(s->process), s->slot->index + 1, why);
 	s->state = SESSION_FAILED;
+	s->deaf = true;
 	if (s->reason == NULL)
 		s->reason = why;
 	process_signal(s->process, SIGKILL);
@@ -303,7 +307,7 @@ session_head_data(struct session *s, int stream, const char *data, size_t len)
 {
 	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
 
-	if (s->state == SESSION_FAILED)
+	if (s->deaf)
 		return; /* it is being ended: its answers no longer count */
 	if (a == NULL) {
 		log_warn("[slot %u] the worker wrote a line it was not asked "
@@ -321,7 +325,7 @@ session_head_done(struct session *s, const struct attempt_end *end)
 {
 	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
 
-	if (s->state == SESSION_FAILED || a == NULL)
+	if (s->deaf || a == NULL)
 		return;
 	TAILQ_REMOVE(&s->unanswered, a, entry);
 	log_debug("answer seq %llu at slot %u", (unsigned long long)a->spec.seq,
@@ -336,7 +340,7 @@ session_head_answered(struct session *s)
 {
 	struct session_attempt *a = TAILQ_FIRST(&s->unanswered);
 
-	if (s->state == SESSION_FAILED || a == NULL)
+	if (s->deaf || a == NULL)
 		return;
 	if (--a->expect == 0)
 		session_head_done(
@@ -816,6 +820,29 @@ session_set_stop(struct session_set *set, int sig)
 
 		if (s != NULL)
 			(void)kill(-process_pid(s->process), sig);
+	}
+}
+
+/*
+ * The worker behind the set went away (a host down): each process is
+ * killed, and nothing it still says counts, since what it reports now is
+ * its own ending (a task it killed on EOF is no result): every attempt
+ * outstanding is lost, none blamed.
+ */
+void
+session_set_abandon(struct session_set *set)
+{
+	for (unsigned i = 0; i < set->slot_count; i++) {
+		struct session *s = set->slots[i].session;
+
+		if (s == NULL)
+			continue;
+		s->abandoned = true;
+		s->deaf = true;
+		if (s->state != SESSION_EXITED) {
+			s->state = SESSION_FAILED;
+			process_signal(s->process, SIGKILL);
+		}
 	}
 }
 

@@ -208,10 +208,17 @@ fake_signal_host() {       # fake_signal_host SIG HOST
 # no agent lives on a moment to report its task killed: a crashed machine
 # says nothing.
 fake_kill_host() {
+	# shellcheck disable=SC2046
+	fake_kill_groups $(fake_groups "$1")
+}
+
+# fake_kill_groups PGID...: crash those process groups and everything under
+# them, stopped first and then killed, as fake_kill_host does a host.
+fake_kill_groups() {
 	local g p pids= now i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		now=
-		for g in $(fake_groups "$1"); do
+		for g; do
 			for p in $(pgrep -g "$g"); do
 				now+=" $(sshbed_descendants "$p" | tr '\n' ' ')"
 			done

@@ -635,6 +635,40 @@ echo "$1"'
 	clean
 }
 
+@test "fake transport: a task lost with its session runs again on that host, which then goes down: it is lost again, never failed" {
+	# The session dies before the host is seen down, so its task goes
+	# back to the host's free slot, in a new session.  When the host then
+	# goes down, what that session still says (an agent kills its task on
+	# EOF, and cpmap --worker reports it) is no result: the task is lost
+	# again and runs elsewhere.
+	script t 'echo "$1 $CPMAP_HOST" >>"$S/started"
+wait-lines "$S/go" 1 || exit 9
+echo "$1"'
+	seq 4 >"$S/in"
+	mkdir "$FAKE_HOSTS/fa.tmp" "$FAKE_HOSTS/fb.tmp"
+	bg_rcpmap "$S/in" -S 1/fa,1/fb --transport "$FT" --json "$S/t"
+	wait_lines "$S/started" 2
+	local on_fb control session
+	on_fb=$(awk '$2 == "fb" {print $1}' "$S/started")
+	# fb's groups: its control connection first, then its session.
+	read -r control session <<<"$(fake_groups fb | tr '\n' ' ')"
+	[ -n "$session" ] || { echo "fb's groups: $(fake_groups fb)" >&2; false; }
+	fake_kill_groups "$session"
+	wait_lines "$S/started" 3
+	same "the lost task's new start" "$(tail -n 1 "$S/started")" "$on_fb fb"
+	fake_kill_groups "$control"
+	echo go >>"$S/go"
+	finish
+	same "status (stderr: $(cat "$S/err"); out: $(cat "$S/out"))" "$status" 0
+	[ "$(jq -r '"\(.seq) \(.status) \(.stdout)"' "$S/out" | sed '/^$/d' | sort -n)" = \
+		"$(for i in $(seq 4); do echo "$i ok $i"; done)" ]
+	grep -q "host fb: down" "$S/err"
+	fake_gone fa fb
+	[ -z "$(ls -A "$FAKE_HOSTS/fa.tmp")" ]
+	rm -rf "$FAKE_HOSTS/fb.tmp"
+	clean
+}
+
 @test "--workers-file: a host added joins the run, a host removed finishes its task and takes no more" {
 	script t 'echo "$1 $CPMAP_HOST" >>"$S/started"
 wait-lines "$S/go" "$1" || exit 9

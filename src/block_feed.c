@@ -121,6 +121,34 @@ block_feed_wake(void *arg)
 		block_feed_step(f);
 }
 
+/* What a write or splice of n bytes to the task's pipe means for the feed
+ * (errno tells, when n < 0). */
+enum feed_outcome {
+	FEED_ON,   /* bytes went in, or a signal came: go on */
+	FEED_WAIT, /* the pipe is full: wait for room */
+	FEED_STOP, /* the task stopped reading, or the write failed */
+};
+
+static enum feed_outcome
+block_feed_wrote(struct block_feed *f, ssize_t n)
+{
+	if (n > 0) {
+		f->done += (uint64_t)n;
+		return FEED_ON;
+	}
+	if (n < 0 && errno == EINTR)
+		return FEED_ON;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (!f->polling) {
+			uv_poll_start(&f->poll, UV_WRITABLE,
+				      block_feed_poll_cb);
+			f->polling = true;
+		}
+		return FEED_WAIT;
+	}
+	return FEED_STOP;
+}
+
 /*
  * A streamed block: the --header lines and the head from memory, the
  * middle spliced from the stream by the reader, then the tail, from
@@ -167,19 +195,13 @@ block_feed_streamed(struct block_feed *f)
 			block_feed_finish(f);
 			return;
 		}
-		if (n > 0) {
-			f->done += (uint64_t)n;
+		switch (block_feed_wrote(f, n)) {
+		case FEED_ON:
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!f->polling) {
-				uv_poll_start(&f->poll, UV_WRITABLE,
-					      block_feed_poll_cb);
-				f->polling = true;
-			}
+		case FEED_WAIT:
 			return;
+		case FEED_STOP:
+			break;
 		}
 		/* The task stopped reading (it tells by its exit): the
 		 * reader reads the rest of the block itself. */
@@ -271,19 +293,13 @@ block_feed_step(struct block_feed *f)
 				}
 			}
 		}
-		if (n > 0) {
-			f->done += (uint64_t)n;
+		switch (block_feed_wrote(f, n)) {
+		case FEED_ON:
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!f->polling) {
-				uv_poll_start(&f->poll, UV_WRITABLE,
-					      block_feed_poll_cb);
-				f->polling = true;
-			}
+		case FEED_WAIT:
 			return;
+		case FEED_STOP:
+			break;
 		}
 		/* EPIPE: the task stopped reading; it tells by its exit.
 		 * Anything else: the task sees a short block, and fails. */

@@ -5,8 +5,7 @@
  * (agent.sh says it in full):
  *
  *   P len mode\n<path>\n<bytes>                 put a file
- *   T seq inlen nret nrm\n<env line>\n<words line>\n<paths, a line each>
- *       <stdin>
+ *   T seq inlen nret nrm slot\n<words line>\n<paths, a line each><stdin>
  *   K seq signal\n                             signal it
  *   F len\n<path>\n<bytes>                      a returned file
  *   E len\n<message>                           why its files failed
@@ -16,9 +15,11 @@
  * returns are read whole (io_read_file) once the task is over.
  *
  * but runs a task as the local worker does: one vfork and exec (child.c),
- * no shell, when the command line is the "export ...; exec WORDS" that
- * remote.c writes (shquote_parse_exec reads it back); any other line runs
- * under /bin/sh -c.  A task is the leader of its own process group, and a
+ * no shell, when the words are the quoted words that remote.c writes
+ * (shquote_parse_exec reads them back); any other line runs under /bin/sh
+ * -c.  A task's CPMAP_SEQ and CPMAP_SLOT come from its T; CPMAP_HOST, and
+ * what --env sends, from the environment the session's command exported
+ * for the whole session.  A task is the leader of its own process group, and a
  * death by signal is reported as such.  Tasks run one at a time, in the
  * order they came.  EOF on stdin (cpmap or its connection went away) kills
  * the running task's group and ends the worker once it is reaped.
@@ -39,7 +40,8 @@
 
 struct agent_task {
 	unsigned long long seq;
-	char *command; /* the line, NUL-terminated */
+	unsigned slot; /* its CPMAP_SLOT */
+	char *command; /* "exec " and its words line, NUL-terminated */
 	size_t command_len;
 	char *input; /* its stdin bytes */
 	size_t input_len;
@@ -51,7 +53,6 @@ struct agent_task {
 
 enum agent_read_state {
 	AGENT_HEADER,  /* reading a request's first line */
-	AGENT_COMMAND, /* reading a T request's environment line */
 	AGENT_WORDS,   /* reading a T request's words line */
 	AGENT_PATHS,   /* reading a T request's paths */
 	AGENT_INPUT,   /* reading a T request's stdin bytes */
@@ -75,7 +76,8 @@ static struct {
 	size_t put_left;     /* ... bytes still due */
 	unsigned put_mode;
 	char *put_path;
-	struct buf fail; /* why files put since the last T failed */
+	struct buf fail;  /* why files put since the last T failed */
+	const char *host; /* CPMAP_HOST, as the session's command set it */
 } agent;
 
 static void agent_next(void);
@@ -199,28 +201,6 @@ static const struct process_callbacks agent_process_callbacks = {
     .closed = agent_process_closed_cb,
 };
 
-/* Give the task the exports of its command line. */
-static void
-agent_environment(struct buf *env, struct process_spec *spec)
-{
-	for (char *p = env->data, *next; p != NULL && p < env->data + env->len;
-	     p = next) {
-		char *eq = strchr(p, '=');
-
-		next = p + strlen(p) + 1;
-		*eq = '\0';
-		if (strcmp(p, "CPMAP_SEQ") == 0)
-			spec->seq = strtoull(eq + 1, NULL, 10);
-		else if (strcmp(p, "CPMAP_SLOT") == 0)
-			spec->slot = (unsigned)strtoul(eq + 1, NULL, 10);
-		else if (strcmp(p, "CPMAP_HOST") == 0)
-			spec->host = eq + 1;
-		else
-			(void)setenv(p, eq + 1, 1);
-	}
-	child_refresh_environment();
-}
-
 /* Start the next task in the queue, if nothing runs. */
 static void
 agent_next(void)
@@ -250,12 +230,14 @@ agent_next(void)
 			argv = xcalloc(argc + 1, sizeof *argv);
 			for (size_t i = 0; i < argc; i++, w += strlen(w) + 1)
 				argv[i] = w;
-			agent_environment(&env, &spec);
 			spec.argv = argv;
 		} else {
 			shell[2] = t->command;
 			spec.argv = shell;
 		}
+		spec.seq = t->seq;
+		spec.slot = t->slot;
+		spec.host = agent.host;
 		spec.stdin_pipe = t->input_len > 0;
 		rc = process_start(agent.loop, &spec, &agent_process_callbacks,
 				   NULL, &agent.process);
@@ -324,13 +306,14 @@ agent_request(const char *line)
 {
 	unsigned long long seq;
 	size_t input_len, nret = 0, nrm = 0;
-	unsigned mode;
+	unsigned mode, slot = 0;
 	int sig;
 
-	if (sscanf(line, "T %llu %zu %zu %zu", &seq, &input_len, &nret, &nrm) >=
-	    2) {
+	if (sscanf(line, "T %llu %zu %zu %zu %u", &seq, &input_len, &nret, &nrm,
+		   &slot) >= 2) {
 		agent.reading = xcalloc(1, sizeof *agent.reading);
 		agent.reading->seq = seq;
+		agent.reading->slot = slot;
 		agent.reading->input_len = input_len;
 		agent.reading->input = xmalloc(input_len + 1);
 		agent.reading->nret = nret;
@@ -339,7 +322,7 @@ agent_request(const char *line)
 		    xcalloc(nret + nrm + 1, sizeof *agent.reading->paths);
 		if (agent.fail.len > 0)
 			agent.reading->fail = buf_steal(&agent.fail, NULL);
-		agent.state = AGENT_COMMAND;
+		agent.state = AGENT_WORDS;
 	} else if (sscanf(line, "P %zu %o", &agent.put_left, &mode) == 2) {
 		agent.put_mode = mode & 07777;
 		agent.state = AGENT_PUT;
@@ -428,21 +411,13 @@ agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			t->paths[t->npaths++] = buf_steal(&agent.line, NULL);
 			if (t->paths[t->npaths - 1] == NULL)
 				t->paths[t->npaths - 1] = xstrdup("");
-		} else if (agent.state == AGENT_COMMAND) {
-			/* "export ...; " then, on the next line, the words:
-			 * the line that shquote_parse_exec reads. */
-			buf_append_str(&agent.line, "exec ");
-			t->command = buf_steal(&agent.line, &t->command_len);
-			agent.state = AGENT_WORDS;
-			continue;
 		} else {
+			/* The words: the line that shquote_parse_exec reads
+			 * back as an exec. */
 			struct buf line = {0};
 
-			buf_append(&line, t->command, t->command_len);
-			if (agent.line.len > 0)
-				buf_append(&line, agent.line.data,
-					   agent.line.len);
-			free(t->command);
+			buf_append_str(&line, "exec ");
+			buf_append(&line, agent.line.data, agent.line.len);
 			t->command = buf_steal(&line, &t->command_len);
 			agent.line.len = 0;
 		}
@@ -469,6 +444,7 @@ agent_run(void)
 
 	agent.loop = uv_default_loop();
 	agent.put_fd = -1;
+	agent.host = getenv("CPMAP_HOST");
 	STAILQ_INIT(&agent.queue);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = child_init(agent.loop)) != 0)

@@ -41,7 +41,7 @@
 #include <uv.h>
 
 #define CPMAP_EXIT_USAGE 255	 /* usage error or cpmap's own fatal error */
-#define CPMAP_PROTOCOL_VERSION 3 /* what the remote agent speaks */
+#define CPMAP_PROTOCOL_VERSION 4 /* what the remote agent speaks */
 
 /* ---- options (main.c fills it; everybody reads it) -------------------- */
 

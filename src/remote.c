@@ -18,20 +18,23 @@
  *
  * Each slot has a session (session.c) running the agent (agent.c), a small
  * sh script sent over the session itself, so nothing but sh need be
- * installed on the host.  The protocol (version 3) is framed by byte
+ * installed on the host.  The protocol (version 4) is framed by byte
  * counts, so any bytes survive.  Requests:
  *
  *   P len mode\n<path>\n<bytes>          put a file (--transfer)
- *   T seq inlen nret nrm\n<env line>\n<words line>\n<nret + nrm
- *       paths, a line each><stdin bytes> run a task
+ *   T seq inlen nret nrm slot\n<words line>\n<nret + nrm paths, a line
+ *       each><stdin bytes>             run a task
  *   K seq signal\n                      signal its process group
  *
- * The command is two lines of sh, quoted here for the remote sh:
- * "export NAME=WORD ...; " (the task's environment), then its words; the
- * sh agent runs the words as a plain command, no sh -c.  A task's P
- * requests come just before its T; the paths after the command are the
- * files to bring back once it is over (--return), then those
- * to remove after that (--cleanup).  Answers, in the order of the tasks:
+ * The command is one line: its words, quoted here for the remote sh; the
+ * agent exports CPMAP_SEQ and CPMAP_SLOT from the T.  What is the same for
+ * every task on the host (CPMAP_HOST, --env) is exported once, by the
+ * session's command, so that a task's request stays short: the sh agent
+ * reads it a byte per system call.  The sh agent runs the words as a
+ * plain command, no sh -c.  A task's P requests come just before its T;
+ * the paths after the command are the files to bring back once it is over
+ * (--return), then those to remove after that (--cleanup).  Answers, in
+ * the order of the tasks:
  *
  *   F len\n<path>\n<bytes>               a returned file
  *   E len\n<message>                    its files failed: an error result
@@ -103,7 +106,7 @@ struct remote_host {
 	uint64_t retry_ms;	   /* the next delay */
 	uv_timer_t silence;	   /* how long the host has said nothing */
 	const char *silenced;	   /* why we killed the control, or NULL */
-	struct buf environment;	   /* --env: "export NAME=value; " */
+	struct buf environment;	   /* "export CPMAP_HOST=...; ", --env's */
 	bool persist;		   /* --persist: sessions run the command */
 	bool retired;		   /* removed from the run: never again up */
 	char ***persist_argv;	   /* ... each slot's session argv */
@@ -320,31 +323,17 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	      char **cause)
 {
 	struct remote_host *h = arg;
-	struct buf cmd = {0}, words = {0}, files = {0}, paths = {0};
+	struct buf words = {0}, files = {0}, paths = {0};
 	size_t counts[2] = {0, 0};
 	char header[96];
 	int n;
 
-	n = snprintf(header, sizeof header,
-		     "export CPMAP_SEQ=%llu CPMAP_SLOT=%u PARALLEL_SEQ=%llu "
-		     "PARALLEL_JOBSLOT=%u; ",
-		     (unsigned long long)spec->seq, spec->slot,
-		     (unsigned long long)spec->seq, spec->slot);
-	buf_append(&cmd, header, (size_t)n);
-	buf_append_str(&cmd, "export CPMAP_HOST=");
-	shquote_append(&cmd, h->name, strlen(h->name));
-	buf_append_str(&cmd, " PARALLEL_SSHLOGIN=");
-	shquote_append(&cmd, h->name, strlen(h->name));
-	buf_append_str(&cmd, "; ");
-	if (h->environment.len > 0)
-		buf_append(&cmd, h->environment.data, h->environment.len);
 	for (char *const *word = spec->argv; *word != NULL; word++) {
 		if (word != spec->argv)
 			buf_append_char(&words, ' ');
 		shquote_append(&words, *word, strlen(*word));
 	}
 	if (!remote_task_files(h, spec, &files, &paths, counts, cause)) {
-		buf_free(&cmd);
 		buf_free(&words);
 		buf_free(&files);
 		buf_free(&paths);
@@ -352,22 +341,18 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	}
 	if (files.len > 0)
 		buf_append(batch, files.data, files.len);
-	n = snprintf(header, sizeof header, "T %llu %zu %zu %zu\n",
+	n = snprintf(header, sizeof header, "T %llu %zu %zu %zu %u\n",
 		     (unsigned long long)spec->seq,
 		     spec->stdin_data != NULL ? spec->stdin_len : 0, counts[0],
-		     counts[1]);
+		     counts[1], spec->slot);
 	buf_append(batch, header, (size_t)n);
-	/* Two lines, the environment and the words: a newline (always
-	 * inside single quotes) is spelt out. */
-	shquote_one_line(batch, cmd.data, cmd.len);
-	buf_append_char(batch, '\n');
+	/* One line: a newline (always inside single quotes) is spelt out. */
 	shquote_one_line(batch, words.data, words.len);
 	buf_append_char(batch, '\n');
 	if (paths.len > 0)
 		buf_append(batch, paths.data, paths.len);
 	if (spec->stdin_data != NULL)
 		buf_append(batch, spec->stdin_data, spec->stdin_len);
-	buf_free(&cmd);
 	buf_free(&words);
 	buf_free(&files);
 	buf_free(&paths);
@@ -750,13 +735,16 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 		    .to_blame = h->persist ? remote_persist_to_blame : NULL,
 		    .died = remote_died_cb,
 		};
+		struct buf command = {0};
 		char boot[96];
 
 		snprintf(boot, sizeof boot,
 			 "eval \"$(dd bs=1 count=%zu 2>/dev/null)\"",
 			 strlen(agent_script));
-		h->session = remote_argv(
-		    h, native ? "exec cpmap --worker" : boot, false);
+		buf_append(&command, h->environment.data, h->environment.len);
+		buf_append_str(&command, native ? "exec cpmap --worker" : boot);
+		h->session = remote_argv(h, command.data, false);
+		buf_free(&command);
 		log_debug("host %s: agent %s", h->name,
 			  native ? "cpmap --worker" : "sh");
 		h->sets = session_set_create(h->loop, &config, slots);
@@ -978,6 +966,13 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	if (mkdtemp(h->control_dir) == NULL)
 		fatal("cannot make a directory in /tmp: %s", strerror(errno));
 	h->control_path = xasprintf("%s/cm", h->control_dir);
+	/* What every task on the host has in its environment: set once, in
+	 * each session's command. */
+	buf_append_str(&h->environment, "export CPMAP_HOST=");
+	shquote_append(&h->environment, h->name, strlen(h->name));
+	buf_append_str(&h->environment, " PARALLEL_SSHLOGIN=");
+	shquote_append(&h->environment, h->name, strlen(h->name));
+	buf_append_str(&h->environment, "; ");
 	for (size_t i = 0; i < opts->env_count; i++) {
 		const char *value = getenv(opts->env[i]);
 
@@ -1025,12 +1020,7 @@ remote_persist_start(void *state, const struct attempt_spec *spec,
 				 spec->slot, spec->slot);
 
 		buf_append(&line, head, (size_t)n);
-		buf_append_str(&line, "export CPMAP_HOST=");
-		shquote_append(&line, h->name, strlen(h->name));
-		buf_append_str(&line, "; ");
-		if (h->environment.len > 0)
-			buf_append(&line, h->environment.data,
-				   h->environment.len);
+		buf_append(&line, h->environment.data, h->environment.len);
 		buf_append_str(&line, "exec");
 		for (char *const *word = spec->argv; *word != NULL; word++) {
 			buf_append_char(&line, ' ');

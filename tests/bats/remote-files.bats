@@ -266,10 +266,9 @@ inputs() {
 case "\$*" in
 *cpmap-host*) echo "cpmap-host 1 0"; exec cat >/dev/null ;;
 esac
-echo "cpmap-agent 3"
+echo "cpmap-agent 4"
 while read -r op seq rest; do
 	[ "\$op" = T ] || continue
-	read -r env
 	read -r words
 	printf "F 4\\n%s\\nevil" "$S/planted"
 	printf "R %s 0 0 0 0\\n" "\$seq"

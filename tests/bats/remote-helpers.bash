@@ -8,7 +8,9 @@
 #   teardown_file: sshbed_stop_all
 #
 # Each host's sessions get TMPDIR=$SSHBED_DIR/NAME/tmp (sshd SetEnv), so the
-# agents' temporary directories land where a test can see that none is left.
+# agents' temporary directories land where a test can see that none is left;
+# with SSHBED_NO_TMPDIR=1 (bench/remote-bench) they get none, as a plain ssh
+# login has none.
 # Needs openssh-server, openssh-client and iproute2 (ss).
 
 sshbed_init() {            # sshbed_init [DIR]  (keep DIR short: ControlPath limit)
@@ -47,6 +49,8 @@ sshbed_start_host() {
 	: "${SSHBED_PORT:=$(cat "$SSHBED_DIR/port")}"
 	mkdir -p "$d/tmp"
 	chmod 1777 "$d/tmp"
+	local tmpenv=" TMPDIR=$d/tmp"
+	[ -z "${SSHBED_NO_TMPDIR:-}" ] || tmpenv=
 	cat >"$d/sshd_config" <<CFG
 ListenAddress $addr:$SSHBED_PORT
 HostKey $SSHBED_DIR/host_ed25519_key
@@ -63,7 +67,7 @@ UseDNS no
 MaxStartups 200
 MaxSessions 100
 LogLevel VERBOSE
-SetEnv SHLVL=1 TMPDIR=$d/tmp${REMOTE_AGENT_DIR:+ PATH=$REMOTE_AGENT_DIR:/usr/local/bin:/usr/bin:/bin}
+SetEnv SHLVL=1$tmpenv${REMOTE_AGENT_DIR:+ PATH=$REMOTE_AGENT_DIR:/usr/local/bin:/usr/bin:/bin}
 CFG
 	[ $# -eq 0 ] || printf '%s\n' "$@" >>"$d/sshd_config"
 	/usr/sbin/sshd -t -f "$d/sshd_config" 2>"$d/sshd.check" || {

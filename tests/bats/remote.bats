@@ -734,3 +734,25 @@ cpmap: --workers-file: fa is gone from the file: it finishes its tasks and takes
 	fake_gone fa
 	clean
 }
+
+@test "fake transport: a host with no TMPDIR: the sh agent keeps its files in XDG_RUNTIME_DIR (a tmpfs), and removes them" {
+	# Each task creates and truncates files in the agent's directory:
+	# on a disk filesystem that costs a millisecond a task, so a tmpfs
+	# is taken when the host does not name a TMPDIR.
+	mkdir "$FAKE_HOSTS/fa.run"
+	run --separate-stderr rcpmap -S 1/fa --transport "$FT" -k sh -c \
+		'ls "$XDG_RUNTIME_DIR" | sed "s/\..*//"; echo "$1 ${TMPDIR-no TMPDIR}"' sh ::: 1 2
+	[ "$status" -eq 0 ]
+	if [ "$AGENT" = sh ]; then
+		same stdout "$output" "cpmap-agent
+1 no TMPDIR
+cpmap-agent
+2 no TMPDIR"
+	else
+		same stdout "$output" "1 no TMPDIR
+2 no TMPDIR"
+	fi
+	fake_gone fa
+	same "fa's XDG_RUNTIME_DIR" "$(ls -A "$FAKE_HOSTS/fa.run")" ""
+	clean
+}

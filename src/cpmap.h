@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 
@@ -242,6 +243,15 @@ struct result {
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
+
+/* Freed structs of one size, kept for reuse (all of them: as many as were
+ * ever alive at once); without CPMAP_KEEP_SPARES, keep frees at once. */
+struct spares {
+	void **items;
+	size_t count, cap;
+};
+void *spares_take(struct spares *s); /* NULL: none kept */
+void spares_keep(struct spares *s, void *p);
 void *xrealloc(void *ptr, size_t size);
 void *xreallocarray(void *ptr, size_t count, size_t size);
 char *xstrdup(const char *s);
@@ -280,9 +290,29 @@ struct buf {
 };
 
 void buf_reserve(struct buf *b, size_t extra);
-void buf_append(struct buf *b, const void *data, size_t len);
 void buf_append_str(struct buf *b, const char *s);
-void buf_append_char(struct buf *b, char c);
+
+/* Inline: a run of tiny tasks appends a few bytes at a time, millions of
+ * times, and nearly always fits. */
+static inline void
+buf_append(struct buf *b, const void *data, size_t len)
+{
+	if (b->len + len + 1 > b->cap)
+		buf_reserve(b, len);
+	if (len > 0)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+static inline void
+buf_append_char(struct buf *b, char c)
+{
+	if (b->len + 2 > b->cap)
+		buf_reserve(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
 /* Hand the bytes over to the caller and leave b empty. */
 char *buf_steal(struct buf *b, size_t *len);
 void buf_free(struct buf *b);
@@ -527,6 +557,7 @@ struct input {
 	char *error;		     /* bad input: why, or NULL */
 	uint64_t error_line, error_column;
 	struct block *block; /* --pipe: the block this input is (owned) */
+	bool spare_sized;    /* made from input.c's spares */
 };
 
 struct input_reader;

@@ -104,12 +104,36 @@ input_split_columns(struct input *in, const char *sep)
 	in->column_count = count;
 }
 
+/* Inputs whose text fits in this many bytes (its NUL too) are made from
+ * spares of one size: most lines are short. */
+#define INPUT_SPARE_TEXT 64
+
+static struct spares input_spares;
+
+/* An input, zeroed, with room for text of len bytes and a NUL after it. */
+static struct input *
+input_alloc(size_t len)
+{
+	struct input *in;
+
+	if (len + 1 <= INPUT_SPARE_TEXT) {
+		in = spares_take(&input_spares);
+		if (in == NULL)
+			in = xmalloc(sizeof *in + INPUT_SPARE_TEXT);
+		memset(in, 0, sizeof *in);
+		in->spare_sized = true;
+	} else {
+		in = xcalloc(1, sizeof *in + len + 1);
+	}
+	in->text = (char *)(in + 1);
+	return in;
+}
+
 struct input *
 input_create(const char *text, size_t len, const char *colsep, uint64_t number)
 {
-	struct input *in = xcalloc(1, sizeof *in + len + 1);
+	struct input *in = input_alloc(len);
 
-	in->text = (char *)(in + 1);
 	memcpy(in->text, text, len);
 	in->text[len] = '\0';
 	in->len = len;
@@ -130,9 +154,8 @@ input_combine(char *const *values, const size_t *lens, size_t count,
 
 	for (size_t i = 0; i < count; i++)
 		total += lens[i];
-	in = input_create("", 0, NULL, number);
-	in = xrealloc(in, sizeof *in + total);
-	in->text = (char *)(in + 1);
+	in = input_alloc(total);
+	in->number = number;
 	in->columns = xcalloc(count, sizeof *in->columns);
 	in->column_lens = xcalloc(count, sizeof *in->column_lens);
 	p = in->text;
@@ -200,7 +223,10 @@ input_free(struct input *in)
 		block_free(in->block);
 		free(in->text); /* the block's name, made for it */
 	}
-	free(in);
+	if (in->spare_sized)
+		spares_keep(&input_spares, in);
+	else
+		free(in);
 }
 
 /* ---- streams ----------------------------------------------------------- */

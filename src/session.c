@@ -466,6 +466,9 @@ session_flush_cb(uv_prepare_t *handle)
 		s->dirty = false;
 		if (s->batch.len > 0) {
 			data = buf_steal(&s->batch, &len);
+			/* The next batch is likely as big: one allocation
+			 * for it, not one per doubling. */
+			buf_reserve(&s->batch, len);
 			log_debug("batch to slot %u: %zu bytes",
 				  s->slot->index + 1, len);
 			process_write(s->process, data, len, true);

@@ -19,11 +19,8 @@
 #include "cpmap.h"
 
 /* Freed tasks kept for the next ones, so that a run of many tiny tasks
- * does not allocate one per input (at most this many are kept). */
-#define TASK_SPARE_MAX 256
-
-static struct task *task_spare[TASK_SPARE_MAX];
-static size_t task_spare_count;
+ * does not allocate one per input. */
+static struct spares task_spares;
 
 /* --tagstring: the tag is the expanded string (the input when it cannot
  * be expanded: a NUL byte or a missing field, which the task will tell). */
@@ -47,11 +44,12 @@ struct task *
 task_create(struct pool *p, struct output *out, uint64_t seq,
 	    struct input **inputs, size_t count, struct template *tagstring)
 {
-	struct task *t = task_spare_count > 0 ? task_spare[--task_spare_count]
-					      : xmalloc(sizeof *t);
+	struct task *t = spares_take(&task_spares);
 	const char *tag;
 	size_t tag_len;
 
+	if (t == NULL)
+		t = xmalloc(sizeof *t);
 	/* The retry timer is set up when needed: not cleared. */
 	memset(t, 0, offsetof(struct task, retry_timer));
 	t->pool = p;
@@ -94,10 +92,7 @@ task_free(struct task *t)
 	free(t->argv);
 	free(t->stdin_data);
 	free(t->tag);
-	if (CPMAP_KEEP_SPARES && task_spare_count < TASK_SPARE_MAX)
-		task_spare[task_spare_count++] = t;
-	else
-		free(t);
+	spares_keep(&task_spares, t);
 }
 
 /* The inputs of a task, each followed by its delimiter (--stdin). */

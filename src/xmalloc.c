@@ -4,6 +4,12 @@
  * Running out of memory is not something cpmap can recover from in the
  * middle of a run, so every allocation goes through here and a failure is
  * fatal; callers never check.
+ *
+ * A struct made once per task (a task, a small input) is kept on a stack of
+ * spares when freed and taken from it for the next: a run of a million
+ * tiny tasks then allocates as many as are ever alive at once, not one per
+ * task.  malloc's own caches hold only a few of a size, and tasks are freed
+ * and made in batches of hundreds (--stride).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,4 +82,24 @@ xasprintf(const char *fmt, ...)
 		fatal("out of memory formatting a message");
 	va_end(ap);
 	return s;
+}
+
+void *
+spares_take(struct spares *s)
+{
+	return s->count > 0 ? s->items[--s->count] : NULL;
+}
+
+void
+spares_keep(struct spares *s, void *p)
+{
+	if (!CPMAP_KEEP_SPARES) {
+		free(p);
+		return;
+	}
+	if (s->count == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->items = xreallocarray(s->items, s->cap, sizeof *s->items);
+	}
+	s->items[s->count++] = p;
 }

@@ -30,10 +30,12 @@
 # call, so a request says no more than it must.
 #
 # The agent's files go in a directory of its own under TMPDIR, if the host
-# sets it; else on a tmpfs ($XDG_RUNTIME_DIR, /dev/shm), else in /tmp.  Each
-# task truncates and creates small files, which costs 0.3-0.6 ms each on
-# a disk filesystem (ext4 mounted with discard, measured) and 20 us on a
-# tmpfs; a task's stdin and output are held there until sent.
+# sets it; else on a tmpfs ($XDG_RUNTIME_DIR, /dev/shm) with 1 GiB free,
+# else in /tmp.  Each task truncates and creates small files, which costs
+# 0.3-0.6 ms each on a disk filesystem (ext4 mounted with discard,
+# measured) and 20 us on a tmpfs; a task's stdin and output are held there
+# until sent, so a small tmpfs (a container's /dev/shm is 64 MiB) is
+# passed over.
 #
 # Every process started per task costs a millisecond or more on a small
 # machine, so a task here starts one: the command itself, and nothing else
@@ -76,6 +78,10 @@ umask 077
 d=
 for t in "${TMPDIR:-}" "${XDG_RUNTIME_DIR:-}" /dev/shm /tmp; do
 	[ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ] || continue
+	case $t in
+	"${TMPDIR:-}" | /tmp) ;;
+	*) df -Pk "$t" 2>/dev/null | { read -r head && read -r fs size used free rest && [ "$free" -ge 1048576 ]; } 2>/dev/null || continue ;;
+	esac
 	d=$(mktemp -d "$t/cpmap-agent.XXXXXX" 2>/dev/null) || { d=$t/cpmap-agent.$$; mkdir "$d" 2>/dev/null; } || d=
 	[ -n "$d" ] && break
 done

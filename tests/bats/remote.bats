@@ -756,3 +756,30 @@ cpmap-agent
 	same "fa's XDG_RUNTIME_DIR" "$(ls -A "$FAKE_HOSTS/fa.run")" ""
 	clean
 }
+
+@test "fake transport: a host whose XDG_RUNTIME_DIR and /dev/shm are small tmpfs (a container's): the sh agent keeps its files in /tmp" {
+	# A task's output is held in the agent's directory until it is sent:
+	# a tmpfs of a few MiB would fail a task that writes more.  The
+	# host's mounts are its own (a mount namespace).
+	mkdir "$FAKE_HOSTS/fa.run"
+	cat >"$S/small-run" <<SMALL
+#!/bin/sh
+exec unshare -m --propagation private sh -c 'mount -t tmpfs -o size=1m tmpfs "\$FAKE_HOSTS/\$1.run" && mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "\$0" "\$@"' "$FT" "\$@"
+SMALL
+	chmod +x "$S/small-run"
+	run --separate-stderr rcpmap -S 1/fa --transport "$S/small-run" sh -c \
+		'df -Pk "$XDG_RUNTIME_DIR" | { read -r h; read -r fs size rest; echo "$size"; }
+ls -A "$XDG_RUNTIME_DIR" | wc -l
+ls /tmp | sed -n "s/^cpmap-agent\..*/cpmap-agent/p"' ::: 1
+	[ "$status" -eq 0 ]
+	if [ "$AGENT" = sh ]; then
+		same stdout "$output" "1024
+0
+cpmap-agent"
+	else
+		same stdout "$output" "1024
+0"
+	fi
+	fake_gone fa
+	clean
+}

@@ -4,6 +4,7 @@
  * protocol version.  It speaks the same protocol on stdin and stdout
  * (agent.sh says it in full):
  *
+ *   V\n<exports line>\n                        the session's environment
  *   P len mode\n<path>\n<bytes>                 put a file
  *   T seq inlen nret nrm slot\n<words line>\n<paths, a line each><stdin>
  *   K seq signal\n                             signal it
@@ -14,15 +15,15 @@
  * A P is written as it comes, to a file opened at its header; a T's
  * returns are read whole (io_read_file) once the task is over.
  *
- * but runs a task as the local worker does: one vfork and exec (child.c),
+ * It runs a task as the local worker does: one vfork and exec (child.c),
  * no shell, when the words are the quoted words that remote.c writes
  * (shquote_parse_exec reads them back); any other line runs under /bin/sh
  * -c.  A task's CPMAP_SEQ and CPMAP_SLOT come from its T; CPMAP_HOST, and
- * what --env sends, from the environment the session's command exported
- * for the whole session.  A task is the leader of its own process group, and a
- * death by signal is reported as such.  Tasks run one at a time, in the
- * order they came.  EOF on stdin (cpmap or its connection went away) kills
- * the running task's group and ends the worker once it is reaped.
+ * what --env sends, from the session's V request (its environment).  A
+ * task is the leader of its own process group, and a death by signal is
+ * reported as such.  Tasks run one at a time, in the order they came.  EOF
+ * on stdin (cpmap or its connection went away) kills the running task's
+ * group and ends the worker once it is reaped.
  */
 #include <assert.h>
 #include <errno.h>
@@ -57,6 +58,7 @@ enum agent_read_state {
 	AGENT_PATHS,   /* reading a T request's paths */
 	AGENT_INPUT,   /* reading a T request's stdin bytes */
 	AGENT_PUT,     /* reading a P request's path */
+	AGENT_EXPORTS, /* reading a V request's exports */
 	AGENT_PUT_DATA /* reading a P request's bytes */
 };
 
@@ -76,8 +78,8 @@ static struct {
 	size_t put_left;     /* ... bytes still due */
 	unsigned put_mode;
 	char *put_path;
-	struct buf fail;  /* why files put since the last T failed */
-	const char *host; /* CPMAP_HOST, as the session's command set it */
+	struct buf fail; /* why files put since the last T failed */
+	char *host;	 /* CPMAP_HOST, as the session's V set it */
 } agent;
 
 static void agent_next(void);
@@ -201,6 +203,37 @@ static const struct process_callbacks agent_process_callbacks = {
     .closed = agent_process_closed_cb,
 };
 
+/* The session's environment (V): every task of it gets it. */
+static void
+agent_exports(const char *line, size_t len)
+{
+	struct buf env = {0};
+
+	if (line == NULL)
+		line = "";
+	if (!shquote_parse_exports(line, len, &env)) {
+		log_warn("--worker: an environment it cannot read: %.*s",
+			 (int)len, line);
+		buf_free(&env);
+		return;
+	}
+	for (char *p = env.data, *next; p != NULL && p < env.data + env.len;
+	     p = next) {
+		char *eq = strchr(p, '=');
+
+		next = p + strlen(p) + 1;
+		*eq = '\0';
+		if (strcmp(p, "CPMAP_HOST") == 0) {
+			free(agent.host);
+			agent.host = xstrdup(eq + 1);
+		} else {
+			(void)setenv(p, eq + 1, 1);
+		}
+	}
+	buf_free(&env);
+	child_refresh_environment();
+}
+
 /* Start the next task in the queue, if nothing runs. */
 static void
 agent_next(void)
@@ -323,6 +356,8 @@ agent_request(const char *line)
 		if (agent.fail.len > 0)
 			agent.reading->fail = buf_steal(&agent.fail, NULL);
 		agent.state = AGENT_WORDS;
+	} else if (strcmp(line, "V") == 0) {
+		agent.state = AGENT_EXPORTS;
 	} else if (sscanf(line, "P %zu %o", &agent.put_left, &mode) == 2) {
 		agent.put_mode = mode & 07777;
 		agent.state = AGENT_PUT;
@@ -398,6 +433,12 @@ agent_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			agent.line.len = 0;
 			continue;
 		}
+		if (agent.state == AGENT_EXPORTS) {
+			agent_exports(agent.line.data, agent.line.len);
+			agent.line.len = 0;
+			agent.state = AGENT_HEADER;
+			continue;
+		}
 		if (agent.state == AGENT_PUT) {
 			agent_put_open(agent.line.data != NULL ? agent.line.data
 							       : "");
@@ -444,7 +485,6 @@ agent_run(void)
 
 	agent.loop = uv_default_loop();
 	agent.put_fd = -1;
-	agent.host = getenv("CPMAP_HOST");
 	STAILQ_INIT(&agent.queue);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = child_init(agent.loop)) != 0)
@@ -463,6 +503,7 @@ agent_run(void)
 	buf_free(&agent.err);
 	buf_free(&agent.fail);
 	agent_task_free(agent.reading);
+	free(agent.host);
 	if (agent.put_fd >= 0)
 		(void)close(agent.put_fd);
 	free(agent.put_path);

@@ -3,6 +3,7 @@
 # (head or dd, mkfifo, setsid or timeout) need be installed there.  It
 # reads requests on stdin and answers on stdout (protocol 4):
 #
+#   V\n<exports line>\n                               the session's environment
 #   P len mode\n<path>\n<len bytes>                    put a file
 #   T seq inlen nret nrm slot\n<words line>\n<nret paths><nrm paths><stdin>
 #                                                     run a task
@@ -25,9 +26,13 @@
 # A T's command is one line of sh: its words, quoted.  Their newlines (only
 # ever inside single quotes) come as '"$CPMAP_NL"', so that the builtin read
 # takes them.  The task gets CPMAP_SEQ and CPMAP_SLOT from the T; what is the
-# same for all tasks (CPMAP_HOST, --env) the session's command exported
-# before it started this script.  The builtin read takes a byte per system
-# call, so a request says no more than it must.
+# same for all tasks (CPMAP_HOST, --env) comes once, first, in a V: a line of
+# "export NAME=WORD ...; ", kept in a file that the runner reads when it
+# starts, and run by each task's subshell just before its exec, never by the
+# agent's own shells: a variable of the user's named like one of the
+# agent's (d is its directory, which it removes at the end) must not touch
+# it.  The builtin read takes a byte per system call, so a request says no
+# more than it must.
 #
 # The agent's files go in a directory of its own under TMPDIR, if the host
 # sets it; else on a tmpfs ($XDG_RUNTIME_DIR, /dev/shm) with 1 GiB free,
@@ -147,6 +152,8 @@ d=$1 g=$2 N="
 "
 CPMAP_NL=$N
 exec 3<"$d/q" 4>"$d/z"
+en=
+[ ! -s "$d/env" ] || IFS= read -r en <"$d/env"
 set -C
 trap "y=1" HUP TERM USR1 USR2 ALRM
 exec 5>|"$d/v"
@@ -171,10 +178,11 @@ while :; do
 		st=$((128 + sig))
 	else
 		# In the background, not as a plain command: sh would write
-		# "Terminated" into its stderr.  exec: never a builtin or a
-		# function of the runner.  A K that came as it started is passed
-		# on; wait again if the signal of a K cut the wait short.
-		(exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
+		# "Terminated" into its stderr.  The session's exports, then
+		# exec: never a builtin or a function of the runner.  A K that
+		# came as it started is passed on; wait again if the signal of a
+		# K cut the wait short.
+		(eval "$en" && exec "$@") <"$s" >&5 2>&6 3<&- 4>&- 5>&- 6>&- &
 		p=$!
 		[ -n "$g" ] || echo "$p" >|"$d/p"
 		if [ -e "$d/k$q" ] && read -r x <"$d/k$q"; then
@@ -243,6 +251,10 @@ echo "cpmap-agent 4"
 fail=
 while read -r op a b0 c e sl; do
 	case $op in
+	V)
+		IFS= read -r en
+		printf '%s\n' "$en" >"$d/env"
+		;;
 	P)
 		idle
 		IFS= read -r p

@@ -693,6 +693,9 @@ void shquote_one_line(struct buf *out, const char *line, size_t len);
  */
 bool shquote_parse_exec(const char *line, size_t len, struct buf *env,
 			struct buf *argv, size_t *argc);
+/* Read back a line of exports alone ("export NAME=WORD ...; " ...), as
+ * shquote_parse_exec reads them; false for any other line. */
+bool shquote_parse_exports(const char *line, size_t len, struct buf *env);
 
 /* ---- child.c: starting and reaping child processes -------------------- */
 

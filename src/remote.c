@@ -21,6 +21,7 @@
  * installed on the host.  The protocol (version 4) is framed by byte
  * counts, so any bytes survive.  Requests:
  *
+ *   V\n<exports line>\n                  the session's environment
  *   P len mode\n<path>\n<bytes>          put a file (--transfer)
  *   T seq inlen nret nrm slot\n<words line>\n<nret + nrm paths, a line
  *       each><stdin bytes>             run a task
@@ -28,13 +29,15 @@
  *
  * The command is one line: its words, quoted here for the remote sh; the
  * agent exports CPMAP_SEQ and CPMAP_SLOT from the T.  What is the same for
- * every task on the host (CPMAP_HOST, --env) is exported once, by the
- * session's command, so that a task's request stays short: the sh agent
- * reads it a byte per system call.  The sh agent runs the words as a
- * plain command, no sh -c.  A task's P requests come just before its T;
- * the paths after the command are the files to bring back once it is over
- * (--return), then those to remove after that (--cleanup).  Answers, in
- * the order of the tasks:
+ * every task on the host (CPMAP_HOST, --env) is exported once, by a V
+ * first in each session, so that a task's request stays short: the sh
+ * agent reads it a byte per system call.  It goes on stdin, not in the
+ * session's command: a command line is seen by every user of the host
+ * (ps), and one argument is at most 128 KiB there (Linux).  The sh agent
+ * runs the words as a plain command, no sh -c.  A task's P requests come
+ * just before its T; the paths after the command are the files to bring
+ * back once it is over (--return), then those to remove after that
+ * (--cleanup).  Answers, in the order of the tasks:
  *
  *   F len\n<path>\n<bytes>               a returned file
  *   E len\n<message>                    its files failed: an error result
@@ -107,6 +110,7 @@ struct remote_host {
 	uv_timer_t silence;	   /* how long the host has said nothing */
 	const char *silenced;	   /* why we killed the control, or NULL */
 	struct buf environment;	   /* "export CPMAP_HOST=...; ", --env's */
+	char *preamble;		   /* each session's first bytes */
 	bool persist;		   /* --persist: sessions run the command */
 	bool retired;		   /* removed from the run: never again up */
 	char ***persist_argv;	   /* ... each slot's session argv */
@@ -724,6 +728,17 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 	if (h->sets == NULL) {
 		bool native = version == CPMAP_PROTOCOL_VERSION &&
 			      !h->opts->remote_agent_sh && !h->persist;
+		struct buf preamble = {0};
+
+		/* Each session gets the agent (the sh one: it reads it
+		 * itself), then its environment. */
+		if (!native)
+			buf_append_str(&preamble, agent_script);
+		buf_append_str(&preamble, "V\n");
+		shquote_one_line(&preamble, h->environment.data,
+				 h->environment.len);
+		buf_append_char(&preamble, '\n');
+		h->preamble = buf_steal(&preamble, NULL);
 		struct session_config config = {
 		    .protocol =
 			h->persist ? &persist_protocol : &remote_protocol,
@@ -731,20 +746,17 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 		    .host = h->name,
 		    .max_requests = h->persist ? h->opts->persist_max : 0,
 		    .kill_after_ms = h->opts->kill_after_ms,
-		    .preamble = native || h->persist ? NULL : agent_script,
+		    .preamble = h->persist ? NULL : h->preamble,
 		    .to_blame = h->persist ? remote_persist_to_blame : NULL,
 		    .died = remote_died_cb,
 		};
-		struct buf command = {0};
 		char boot[96];
 
 		snprintf(boot, sizeof boot,
 			 "eval \"$(dd bs=1 count=%zu 2>/dev/null)\"",
 			 strlen(agent_script));
-		buf_append(&command, h->environment.data, h->environment.len);
-		buf_append_str(&command, native ? "exec cpmap --worker" : boot);
-		h->session = remote_argv(h, command.data, false);
-		buf_free(&command);
+		h->session = remote_argv(
+		    h, native ? "exec cpmap --worker" : boot, false);
 		log_debug("host %s: agent %s", h->name,
 			  native ? "cpmap --worker" : "sh");
 		h->sets = session_set_create(h->loop, &config, slots);
@@ -1093,6 +1105,7 @@ remote_free(void *state)
 	buf_free(&h->said);
 	buf_free(&h->complaint);
 	buf_free(&h->environment);
+	free(h->preamble);
 	buf_free(&h->basefiles);
 	if (h->transfer != NULL)
 		template_free(h->transfer);

@@ -130,17 +130,15 @@ shquote_read_word(const char **p, const char *end, struct buf *word)
 	return true;
 }
 
-bool
-shquote_parse_exec(const char *line, size_t len, struct buf *env,
-		   struct buf *argv, size_t *argc)
+/* "export NAME=WORD ...; " any number of times, at *p: env gets
+ * "NAME=value" strings; false if what is there is not that. */
+static bool
+shquote_read_exports(const char **pp, const char *end, struct buf *env)
 {
-	const char *p = line, *end = line + len;
+	const char *p = *pp;
 	struct buf word = {0};
 	bool ok = false;
 
-	env->len = argv->len = 0;
-	*argc = 0;
-	/* "export NAME=WORD ...; " any number of times */
 	while ((size_t)(end - p) > 7 && memcmp(p, "export ", 7) == 0) {
 		p += 7;
 		for (;;) {
@@ -172,6 +170,34 @@ shquote_parse_exec(const char *line, size_t len, struct buf *env,
 			goto out;
 		p += 2;
 	}
+	ok = true;
+	*pp = p;
+out:
+	buf_free(&word);
+	return ok;
+}
+
+bool
+shquote_parse_exports(const char *line, size_t len, struct buf *env)
+{
+	const char *p = line;
+
+	env->len = 0;
+	return shquote_read_exports(&p, line + len, env) && p == line + len;
+}
+
+bool
+shquote_parse_exec(const char *line, size_t len, struct buf *env,
+		   struct buf *argv, size_t *argc)
+{
+	const char *p = line, *end = line + len;
+	struct buf word = {0};
+	bool ok = false;
+
+	env->len = argv->len = 0;
+	*argc = 0;
+	if (!shquote_read_exports(&p, end, env))
+		goto out;
 	/* "exec WORD..." */
 	if ((size_t)(end - p) < 4 || memcmp(p, "exec", 4) != 0)
 		goto out;

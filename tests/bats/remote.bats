@@ -783,3 +783,28 @@ cpmap-agent"
 	fake_gone fa
 	clean
 }
+
+@test "fake transport: --env values go over the session, never on a command line; names the sh agent uses itself (d, r, N) reach the task and harm nothing" {
+	# A command line is seen by every user of the host (ps), so a
+	# secret passed with --env must not be on one, here or there.  And
+	# d is the agent's own directory, which it removes at the end.
+	export SECRET="s3cr3t-$$-$RANDOM" d=$S/not-the-agents r=5 N=x
+	mkdir "$d" "$FAKE_HOSTS/fa.tmp"
+	script t 'echo "[$SECRET] [$d] [$r] [$N]"
+echo started >>"$S/started"
+wait-lines "$S/go" 1'
+	echo 1 >"$S/in"
+	bg_rcpmap "$S/in" -S 1/fa --transport "$FT" --env SECRET --env d \
+		--env r --env N "$S/t"
+	wait_lines "$S/started" 1
+	same "processes with the secret on their command line" \
+		"$(pgrep -af -- "$SECRET" || true)" ""
+	echo go >>"$S/go"
+	finish
+	same "status (stderr: $(cat "$S/err"))" "$status" 0
+	same stdout "$(cat "$S/out")" "[$SECRET] [$d] [5] [x]"
+	[ -d "$d" ]
+	fake_gone fa
+	same "fa's TMPDIR" "$(ls -A "$FAKE_HOSTS/fa.tmp")" ""
+	clean
+}

@@ -731,10 +731,12 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 		struct buf preamble = {0};
 
 		/* Each session gets the agent (the sh one: it reads it
-		 * itself), then its environment. */
-		if (!native)
+		 * itself), then its environment; a persistent command, its
+		 * environment alone. */
+		if (!native && !h->persist)
 			buf_append_str(&preamble, agent_script);
-		buf_append_str(&preamble, "V\n");
+		if (!h->persist)
+			buf_append_str(&preamble, "V\n");
 		shquote_one_line(&preamble, h->environment.data,
 				 h->environment.len);
 		buf_append_char(&preamble, '\n');
@@ -746,7 +748,7 @@ remote_up(struct remote_host *h, unsigned cpus, int version)
 		    .host = h->name,
 		    .max_requests = h->persist ? h->opts->persist_max : 0,
 		    .kill_after_ms = h->opts->kill_after_ms,
-		    .preamble = h->persist ? NULL : h->preamble,
+		    .preamble = h->preamble,
 		    .to_blame = h->persist ? remote_persist_to_blame : NULL,
 		    .died = remote_died_cb,
 		};
@@ -1032,8 +1034,12 @@ remote_persist_start(void *state, const struct attempt_spec *spec,
 				 spec->slot, spec->slot);
 
 		buf_append(&line, head, (size_t)n);
-		buf_append(&line, h->environment.data, h->environment.len);
-		buf_append_str(&line, "exec");
+		/* The environment is the first line on its stdin (the
+		 * builtin read takes no byte past it), as for an agent: not
+		 * on the command line. */
+		buf_append_str(&line,
+			       "CPMAP_NL='\n'; IFS= read -r cpmap_env && "
+			       "eval \"$cpmap_env\" && exec");
 		for (char *const *word = spec->argv; *word != NULL; word++) {
 			buf_append_char(&line, ' ');
 			shquote_append(&line, *word, strlen(*word));

@@ -808,3 +808,24 @@ wait-lines "$S/go" 1'
 	same "fa's TMPDIR" "$(ls -A "$FAKE_HOSTS/fa.tmp")" ""
 	clean
 }
+
+@test "fake transport: with --persist too, --env values and CPMAP_HOST go over the session's stdin, never on a command line" {
+	export SECRET="s3cr3t-$$-$RANDOM"
+	script w 'while IFS= read -r l; do
+	echo "[$SECRET] [$CPMAP_HOST] [$PARALLEL_SSHLOGIN] $l"
+	echo started >>"$S/started"
+	wait-lines "$S/go" 1
+done'
+	printf '1\n2\n' >"$S/in"
+	bg_rcpmap "$S/in" -S 1/fa --transport "$FT" --persist -k --env SECRET "$S/w"
+	wait_lines "$S/started" 1
+	same "processes with the secret on their command line" \
+		"$(pgrep -af -- "$SECRET" || true)" ""
+	echo go >>"$S/go"
+	finish
+	same "status (stderr: $(cat "$S/err"))" "$status" 0
+	same stdout "$(cat "$S/out")" "[$SECRET] [fa] [fa] 1
+[$SECRET] [fa] [fa] 2"
+	fake_gone fa
+	clean
+}

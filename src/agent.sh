@@ -27,7 +27,8 @@
 # ever inside single quotes) come as '"$CPMAP_NL"', so that the builtin read
 # takes them.  The task gets CPMAP_SEQ and CPMAP_SLOT from the T; what is the
 # same for all tasks (CPMAP_HOST, --env) comes once, first, in a V: a line of
-# "export NAME=WORD ...; ", kept in a file that the runner reads when it
+# "export NAME=WORD ...; ", before any T (a runner already started would
+# not see a later one), kept in a file that the runner reads when it
 # starts, and run by each task's subshell just before its exec, never by the
 # agent's own shells: a variable of the user's named like one of the
 # agent's (d is its directory, which it removes at the end) must not touch

@@ -701,6 +701,11 @@ main_parse(struct options *opts, int argc, char **argv)
 				    "--env: '%s' is not a variable "
 				    "name",
 				    optarg);
+			if (strcmp(optarg, "CPMAP_NL") == 0)
+				main_usage_error(
+				    "--env: CPMAP_NL is cpmap's own "
+				    "(it spells newlines for the "
+				    "remote sh)");
 			opts->env = xreallocarray(
 			    opts->env, opts->env_count + 1, sizeof *opts->env);
 			opts->env[opts->env_count++] = optarg;

@@ -21,7 +21,8 @@
  * installed on the host.  The protocol (version 4) is framed by byte
  * counts, so any bytes survive.  Requests:
  *
- *   V\n<exports line>\n                  the session's environment
+ *   V\n<exports line>\n                  the session's environment,
+ *                                       once, before any T
  *   P len mode\n<path>\n<bytes>          put a file (--transfer)
  *   T seq inlen nret nrm slot\n<words line>\n<nret + nrm paths, a line
  *       each><stdin bytes>             run a task
@@ -329,7 +330,7 @@ remote_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 	struct remote_host *h = arg;
 	struct buf words = {0}, files = {0}, paths = {0};
 	size_t counts[2] = {0, 0};
-	char header[96];
+	char header[128];
 	int n;
 
 	for (char *const *word = spec->argv; *word != NULL; word++) {
@@ -980,8 +981,8 @@ remote_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	if (mkdtemp(h->control_dir) == NULL)
 		fatal("cannot make a directory in /tmp: %s", strerror(errno));
 	h->control_path = xasprintf("%s/cm", h->control_dir);
-	/* What every task on the host has in its environment: set once, in
-	 * each session's command. */
+	/* What every task on the host has in its environment: sent once per
+	 * session, on its stdin (the V request, or --persist's first line). */
 	buf_append_str(&h->environment, "export CPMAP_HOST=");
 	shquote_append(&h->environment, h->name, strlen(h->name));
 	buf_append_str(&h->environment, " PARALLEL_SSHLOGIN=");
@@ -1036,10 +1037,12 @@ remote_persist_start(void *state, const struct attempt_spec *spec,
 		buf_append(&line, head, (size_t)n);
 		/* The environment is the first line on its stdin (the
 		 * builtin read takes no byte past it), as for an agent: not
-		 * on the command line. */
-		buf_append_str(&line,
-			       "CPMAP_NL='\n'; IFS= read -r cpmap_env && "
-			       "eval \"$cpmap_env\" && exec");
+		 * on the command line.  No newline in the command itself: a
+		 * csh login shell refuses one inside quotes. */
+		buf_append_str(
+		    &line, "CPMAP_NL=$(printf '\\n.'); CPMAP_NL=${CPMAP_NL%.}; "
+			   "IFS= read -r cpmap_env && "
+			   "eval \"$cpmap_env\" && exec");
 		for (char *const *word = spec->argv; *word != NULL; word++) {
 			buf_append_char(&line, ' ');
 			shquote_append(&line, *word, strlen(*word));

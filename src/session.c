@@ -467,8 +467,9 @@ session_flush_cb(uv_prepare_t *handle)
 		if (s->batch.len > 0) {
 			data = buf_steal(&s->batch, &len);
 			/* The next batch is likely as big: one allocation
-			 * for it, not one per doubling. */
-			buf_reserve(&s->batch, len);
+			 * for it, not one per doubling (up to 64 KiB: a
+			 * block or a file sent is no guide). */
+			buf_reserve(&s->batch, len < 65536 ? len : 65536);
 			log_debug("batch to slot %u: %zu bytes",
 				  s->slot->index + 1, len);
 			process_write(s->process, data, len, true);

@@ -829,3 +829,46 @@ done'
 	fake_gone fa
 	clean
 }
+
+@test "a host whose login shell is tcsh: the agent and --persist run, --env with a newline and a quote intact" {
+	# ssh hands its command to the login shell, and csh refuses a newline
+	# inside quotes: the session's command must hold none.  A fake ssh
+	# (named ssh, so that cpmap treats it as one) runs it under tcsh -c.
+	mkdir "$S/bin"
+	cat >"$S/bin/ssh" <<'SSH'
+#!/bin/sh
+for last; do :; done
+exec tcsh -c "$last"
+SSH
+	chmod +x "$S/bin/ssh"
+	export V="it's
+two lines"
+	run --separate-stderr rcpmap -S 1/csh --transport "$S/bin/ssh" --env V -k \
+		sh -c 'printf "%s|%s|%s\n" "$V" "$CPMAP_HOST" "$1"' sh ::: a b
+	same "status (stderr: $stderr)" "$status" 0
+	same stdout "$output" "$V|csh|a
+$V|csh|b"
+	run --separate-stderr rcpmap -S 1/csh --transport "$S/bin/ssh" --env V -k \
+		--persist sh -c 'while IFS= read -r l; do printf "%s|%s|%s\n" "$V" "$CPMAP_HOST" "$l" | tr "\n" "/"; echo; done'  ::: a b
+	same "status (stderr: $stderr)" "$status" 0
+	same stdout "$output" "it's/two lines|csh|a/
+it's/two lines|csh|b/"
+	clean
+}
+
+@test "fake transport: after a task is killed with SIGKILL (the sh agent starts a new runner), the next task still gets --env" {
+	export V="line one
+it's two"
+	script t 'trap "" TERM
+if [ "$1" = 1 ]; then echo started >>"$S/started"; wait-lines "$S/go" 1; fi
+printf "%s|%s\n" "$V" "$1"'
+	printf '1\n2\n' >"$S/in"
+	bg_rcpmap "$S/in" -S 1/fa --transport "$FT" --env V -k --timeout 1 \
+		--kill-after 0.1 "$S/t"
+	finish
+	same "status (stderr: $(cat "$S/err"))" "$status" 1
+	same stdout "$(cat "$S/out")" "$V|2"
+	grep -q "task 1 (input 1): timed out" "$S/err"
+	fake_gone fa
+	clean
+}

@@ -447,6 +447,64 @@ test_parse_exec(void)
 			   "are left to sh");
 }
 
+/* The V request's line: exports alone, values with any byte (a newline
+ * spelt out), and nothing else taken. */
+static void
+test_parse_exports(void)
+{
+	static const char value[] = "it's\ttwo\nlines $(id) \"q\" \\";
+	struct buf quoted = {0}, line = {0}, env = {0};
+	const char *e;
+	bool ok;
+
+	buf_append_str(&quoted, "export CPMAP_HOST=h1 PARALLEL_SSHLOGIN=h1; "
+				"export V=");
+	shquote_append(&quoted, value, strlen(value));
+	buf_append_str(&quoted, "; export E=; ");
+	shquote_one_line(&line, quoted.data, quoted.len);
+	ok = memchr(line.data, '\n', line.len) == NULL &&
+	     shquote_parse_exports(line.data, line.len, &env);
+	e = env.data;
+	if (ok) {
+		ok = strcmp(e, "CPMAP_HOST=h1") == 0;
+		e += strlen(e) + 1;
+		ok = ok && strcmp(e, "PARALLEL_SSHLOGIN=h1") == 0;
+		e += strlen(e) + 1;
+		ok =
+		    ok && strncmp(e, "V=", 2) == 0 && strcmp(e + 2, value) == 0;
+		e += strlen(e) + 1;
+		ok = ok && strcmp(e, "E=") == 0;
+		e += strlen(e) + 1;
+		ok = ok && e == env.data + env.len;
+	}
+	tap_ok(ok, "an exports line comes back as its variables, a newline "
+		   "and a quote in a value intact");
+	ok = shquote_parse_exports("", 0, &env) && env.len == 0;
+	tap_ok(ok, "an empty exports line sets nothing");
+
+	static const char *const rejected[] = {
+	    "export A=x",
+	    "export A=x; exec a",
+	    "export A=$(id); ",
+	    "export 1A=x; ",
+	    "A=x; ",
+	    "export A='x; ",
+	    "export A=x;export B=y; ",
+	};
+	int wrong = 0;
+
+	for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++)
+		if (shquote_parse_exports(rejected[i], strlen(rejected[i]),
+					  &env)) {
+			tap_diag("taken: %s", rejected[i]);
+			wrong++;
+		}
+	tap_ok(wrong == 0, "lines that are not exports alone are refused");
+	buf_free(&quoted);
+	buf_free(&line);
+	buf_free(&env);
+}
+
 int
 main(void)
 {
@@ -457,5 +515,6 @@ main(void)
 	test_unquote_rejects();
 	test_round_trip();
 	test_parse_exec();
+	test_parse_exports();
 	return tap_done();
 }

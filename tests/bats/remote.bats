@@ -784,6 +784,19 @@ cpmap-agent"
 	clean
 }
 
+# secret_run ARGS...: rcpmap ARGS on $S/in in the background; once its first
+# task says it started, no process (here or on the "host") may have $SECRET
+# on its command line; then the task goes on, and the run must succeed.
+secret_run() {
+	bg_rcpmap "$S/in" "$@"
+	wait_lines "$S/started" 1
+	same "processes with the secret on their command line" \
+		"$(pgrep -af -- "$SECRET" || true)" ""
+	echo go >>"$S/go"
+	finish
+	same "status (stderr: $(cat "$S/err"))" "$status" 0
+}
+
 @test "fake transport: --env values go over the session, never on a command line; names the sh agent uses itself (d, r, N) reach the task and harm nothing" {
 	# A command line is seen by every user of the host (ps), so a
 	# secret passed with --env must not be on one, here or there.  And
@@ -794,14 +807,8 @@ cpmap-agent"
 echo started >>"$S/started"
 wait-lines "$S/go" 1'
 	echo 1 >"$S/in"
-	bg_rcpmap "$S/in" -S 1/fa --transport "$FT" --env SECRET --env d \
-		--env r --env N "$S/t"
-	wait_lines "$S/started" 1
-	same "processes with the secret on their command line" \
-		"$(pgrep -af -- "$SECRET" || true)" ""
-	echo go >>"$S/go"
-	finish
-	same "status (stderr: $(cat "$S/err"))" "$status" 0
+	secret_run -S 1/fa --transport "$FT" --env SECRET --env d --env r \
+		--env N "$S/t"
 	same stdout "$(cat "$S/out")" "[$SECRET] [$d] [5] [x]"
 	[ -d "$d" ]
 	fake_gone fa
@@ -817,13 +824,7 @@ wait-lines "$S/go" 1'
 	wait-lines "$S/go" 1
 done'
 	printf '1\n2\n' >"$S/in"
-	bg_rcpmap "$S/in" -S 1/fa --transport "$FT" --persist -k --env SECRET "$S/w"
-	wait_lines "$S/started" 1
-	same "processes with the secret on their command line" \
-		"$(pgrep -af -- "$SECRET" || true)" ""
-	echo go >>"$S/go"
-	finish
-	same "status (stderr: $(cat "$S/err"))" "$status" 0
+	secret_run -S 1/fa --transport "$FT" --persist -k --env SECRET "$S/w"
 	same stdout "$(cat "$S/out")" "[$SECRET] [fa] [fa] 1
 [$SECRET] [fa] [fa] 2"
 	fake_gone fa

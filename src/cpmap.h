@@ -781,7 +781,8 @@ void process_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 struct jobserver;
 
 /* At start, before any descriptor is opened: the jobserver MAKEFLAGS
- * names, if any (a bad one is warned about, once, and ignored). */
+ * names, if any (a bad one is ignored, and warned about once a run
+ * starts). */
 void jobserver_inherit(void);
 /* --jobserver=no: use none (MAKEFLAGS and its descriptors stay as they
  * are for the tasks, which do not inherit the descriptors). */

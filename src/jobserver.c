@@ -153,6 +153,10 @@ jobserver_auth(const char *flags)
 	return xasprintf("%.*s", (int)strcspn(found, " "), found);
 }
 
+/* Why MAKEFLAGS's jobserver is not used, told when a run starts (not by
+ * cpmap --completion in a recipe, say), or NULL. */
+static char *jobserver_problem;
+
 void
 jobserver_inherit(void)
 {
@@ -169,9 +173,10 @@ jobserver_inherit(void)
 			jobserver_fifo = xstrdup(auth + 5);
 			jobserver_found = true;
 		} else {
-			log_warn("MAKEFLAGS names a jobserver FIFO %s that "
-				 "is not one: running without it",
-				 auth + 5);
+			jobserver_problem =
+			    xasprintf("MAKEFLAGS names a jobserver FIFO %s "
+				      "that is not one: running without it",
+				      auth + 5);
 		}
 		free(auth);
 		return;
@@ -181,12 +186,13 @@ jobserver_inherit(void)
 	w = *end == ',' ? strtol(end + 1, &end, 10) : -1;
 	if (errno != 0 || *end != '\0' || r < 0 || w < 0 || r > INT_MAX ||
 	    w > INT_MAX) {
-		log_warn("MAKEFLAGS: --jobserver-auth=%s is not R,W or "
-			 "fifo:PATH: running without a jobserver",
-			 auth);
+		jobserver_problem =
+		    xasprintf("MAKEFLAGS: --jobserver-auth=%s is not R,W or "
+			      "fifo:PATH: running without a jobserver",
+			      auth);
 	} else if (!jobserver_fds_ok((int)r, (int)w)) {
 		/* make passes them only to recipes it knows run make. */
-		log_warn(
+		jobserver_problem = xasprintf(
 		    "MAKEFLAGS names a jobserver on descriptors %ld,%ld, "
 		    "which are not the two ends of a pipe (mark the recipe "
 		    "with '+'): "
@@ -352,6 +358,11 @@ jobserver_start(uv_loop_t *loop, void (*ready)(void *arg), void *arg)
 	char path[64];
 	int fd, rc;
 
+	if (jobserver_problem != NULL) {
+		log_warn("%s", jobserver_problem);
+		free(jobserver_problem);
+		jobserver_problem = NULL;
+	}
 	if (!jobserver_found)
 		return NULL;
 	if (jobserver_server_fd >= 0) {

@@ -106,6 +106,14 @@ most() {
 	same "warnings" "$(grep -c jobserver <<<"$stderr")" 1
 }
 
+@test "a recipe not marked '+' that asks cpmap for no run (--completion, --help, --version) gets no warning" {
+	command -v make >/dev/null || skip "no make"
+	printf 'all:\n\t@$(CPMAP) --completion bash >/dev/null\n\t@$(CPMAP) --help >/dev/null\n\t@$(CPMAP) --version >/dev/null\n' >"$S/Makefile"
+	run --separate-stderr timeout 60 make -s -j2 -C "$S" CPMAP="$CPMAP"
+	assert_success
+	same "stderr" "$stderr" ""
+}
+
 @test "the fifo style: 2 tokens, -j8: 3 tasks at once, the tokens back at the end" {
 	jobserver 2
 	BARRIER=3 run timeout 30 "$CPMAP" -j8 "$S/task" ::: $(seq 12)

@@ -121,6 +121,7 @@ struct options {
 	bool persist;	      /* --persist: one long-lived worker per slot */
 	uint64_t persist_max; /* --persist-max: tasks per worker, 0: no limit */
 	unsigned stride;      /* --stride: tasks outstanding per worker */
+	bool stride_auto;     /* --persist without --stride: it may grow */
 	unsigned jobs;	      /* slots, >= 1 */
 	unsigned chunk;	      /* inputs per task, >= 1 */
 	size_t chunk_bytes;   /* -X, -m: a task's inputs stop growing past
@@ -964,6 +965,12 @@ struct session_config {
 	bool stall_check;
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
+	/* Requests outstanding per process (the pool's places per slot):
+	 * while the processes answer a stride of them in well under a
+	 * millisecond, it doubles up to grow_to (0: it is fixed), and
+	 * stride_grown tells the worker kind. */
+	unsigned stride, grow_to;
+	void (*stride_grown)(void *arg, unsigned stride);
 };
 
 /* A worker's slots, each with at most one long-lived process at a time. */
@@ -1012,6 +1019,8 @@ unsigned session_slot_number(const struct session *s);
 extern const struct worker_kind persist_worker;
 /* The line protocol, which remote hosts speak too with --persist. */
 extern const struct session_protocol persist_protocol;
+/* How far the stride of jobs local workers may grow without --stride. */
+unsigned persist_stride_limit(unsigned jobs);
 
 /* ---- remote.c: hosts reached over ssh or --transport (-S) --------------- */
 

@@ -963,14 +963,19 @@ main_parse(struct options *opts, int argc, char **argv)
 	if (opts->source_count == 0)
 		main_add_source(opts, SOURCE_STDIN, NULL);
 	main_fit_fd_limit(opts);
+	if (opts->persist && opts->stride == 0) {
+		opts->stride = 64;
+		opts->stride_auto = true; /* persist.c may raise it */
+	}
 	if (!buffer_given) {
-		unsigned long buffer = 64ul * opts->jobs;
+		/* Room for every place a grown stride makes. */
+		unsigned long per_slot =
+		    opts->stride_auto ? persist_stride_limit(opts->jobs) : 64;
+		unsigned long buffer = per_slot * opts->jobs;
 
 		opts->buffer =
 		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
 	}
-	if (opts->persist && opts->stride == 0)
-		opts->stride = 64;
 	if (!opts->persist && (opts->stride != 0 || opts->persist_max != 0))
 		main_usage_error("--stride and --persist-max need --persist");
 	if (opts->persist && opts->dry_run)

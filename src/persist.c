@@ -22,7 +22,39 @@
 /* A persist worker: this machine's slots, each with a session. */
 struct persist {
 	struct session_set *sessions;
+	struct worker *worker;
+	unsigned slots;
 };
+
+/*
+ * Without --stride, a worker that answers in microseconds (cat, a lookup)
+ * is given more requests at once, so that one write and one read carry
+ * hundreds of them: up to 1024 per worker, and 4096 for all of them (each
+ * outstanding task holds about a kilobyte), never below the 64 it starts
+ * with.
+ */
+#define PERSIST_STRIDE_START 64
+#define PERSIST_STRIDE_MAX 1024
+#define PERSIST_STRIDE_ALL 4096
+
+unsigned
+persist_stride_limit(unsigned jobs)
+{
+	unsigned limit = PERSIST_STRIDE_ALL / (jobs > 0 ? jobs : 1);
+
+	if (limit > PERSIST_STRIDE_MAX)
+		return PERSIST_STRIDE_MAX;
+	return limit < PERSIST_STRIDE_START ? PERSIST_STRIDE_START : limit;
+}
+
+/* The sessions found the workers quick: more places per slot. */
+static void
+persist_stride_grown(void *arg, unsigned stride)
+{
+	struct persist *ps = arg;
+
+	pool_worker_up(ps->worker, ps->slots, stride);
+}
 
 /* One line per input (-J: the compact record). */
 static long
@@ -101,11 +133,18 @@ persist_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	struct persist *ps = xcalloc(1, sizeof *ps);
 	struct session_config config = {
 	    .protocol = &persist_protocol,
+	    .arg = ps,
 	    .max_requests = opts->persist_max,
 	    .kill_after_ms = opts->kill_after_ms,
 	    .stall_check = true,
+	    .stride = opts->stride,
+	    .grow_to =
+		opts->stride_auto ? persist_stride_limit(opts->jobs) : 0,
+	    .stride_grown = persist_stride_grown,
 	};
 
+	ps->worker = w;
+	ps->slots = plan->slots;
 	ps->sessions = session_set_create(loop, &config, plan->slots);
 	pool_worker_up(w, plan->slots, opts->stride);
 	return ps;

@@ -74,6 +74,9 @@ struct session {
 	void *protocol_data;   /* the protocol's, freed with the session */
 	struct buf complaint;  /* a stderr line not yet complete */
 	uint64_t read_ns;      /* while decoding: when the answers came */
+	size_t answered;       /* ... and how many attempts they ended */
+	size_t owed;	       /* attempts sent and not answered */
+	unsigned idle_reads;   /* reads in a row that left nothing owed */
 	uint64_t sent;	       /* requests given, for max_requests */
 	uint64_t quiet_since;  /* loop time of its last answer, or of the
 				  request that ended its idleness */
@@ -107,6 +110,7 @@ struct session_set {
 	uv_timer_t stall; /* looks for processes that owe answers, silent */
 	bool stall_open;
 	struct session_attempt *spare; /* ended attempts, kept for new ones */
+	unsigned stride;	       /* requests outstanding per process */
 };
 
 /* The handle of an attempt that ended before it was sent: signals pass
@@ -328,6 +332,8 @@ session_head_done(struct session *s, const struct attempt_end *end)
 	if (s->deaf || a == NULL)
 		return;
 	TAILQ_REMOVE(&s->unanswered, a, entry);
+	s->answered++;
+	s->owed--;
 	log_debug("answer seq %llu at slot %u", (unsigned long long)a->spec.seq,
 		  s->slot->index + 1);
 	a->cb->done(a->arg, end);
@@ -421,6 +427,38 @@ session_complain(struct session *s, const char *p, size_t len)
 	}
 }
 
+/*
+ * The process answered everything it was given before cpmap looked, and
+ * that was half a stride or more: it sits idle while its next batch waits
+ * for cpmap's turn round the other slots.  Twice in a row, and the stride
+ * doubles (up to config.grow_to): one write and one read then carry more
+ * requests, and they cost more than tasks this quick.  A process that
+ * takes its time answers a request or two per read, and never trips this;
+ * nor does the end of the input, which leaves less than half a stride.
+ */
+static void
+session_pace(struct session *s, size_t owed, size_t answered)
+{
+	struct session_set *set = s->slot->set;
+
+	if (set->config.grow_to <= set->stride)
+		return;
+	if (answered < owed || answered * 2 < set->stride) {
+		s->idle_reads = 0;
+		return;
+	}
+	if (++s->idle_reads < 2)
+		return;
+	s->idle_reads = 0;
+	set->stride = set->stride * 2 < set->config.grow_to
+			  ? set->stride * 2
+			  : set->config.grow_to;
+	log_debug("stride %u: slot %u answered %zu requests, all it had, in "
+		  "one read",
+		  set->stride, s->slot->index + 1, answered);
+	set->config.stride_grown(set->config.arg, set->stride);
+}
+
 static void
 session_read_cb(void *arg, int stream, const char *data, size_t len)
 {
@@ -433,9 +471,14 @@ session_read_cb(void *arg, int stream, const char *data, size_t len)
 	else {
 		/* The answers in these bytes all came now: one clock read
 		 * times them all (a task's duration ends here). */
+		/* What it owed now: the answers may send it more. */
+		size_t owed = s->owed;
+
 		s->read_ns = uv_hrtime();
+		s->answered = 0;
 		s->slot->set->config.protocol->decode(s, data, len);
 		s->read_ns = 0;
+		session_pace(s, owed, s->answered);
 	}
 }
 
@@ -550,6 +593,7 @@ session_send(struct session *s, struct session_attempt *a)
 	if (TAILQ_EMPTY(&s->unanswered))
 		s->quiet_since = uv_now(set->loop);
 	TAILQ_INSERT_TAIL(&s->unanswered, a, entry);
+	s->owed++;
 	if (!s->dirty) {
 		s->dirty = true;
 		TAILQ_INSERT_TAIL(&set->dirty, s, dirty_entry);
@@ -759,6 +803,7 @@ session_set_create(uv_loop_t *loop, const struct session_config *config,
 	set->loop = loop;
 	set->config = *config;
 	set->slot_count = slots;
+	set->stride = config->stride;
 	set->slots = xcalloc(slots, sizeof *set->slots);
 	for (unsigned i = 0; i < slots; i++) {
 		set->slots[i].set = set;

@@ -171,6 +171,35 @@ echo "$l" >>"$S/seen"'
 	done
 }
 
+@test "a worker that answers each batch whole gets more at a time: the stride doubles to 1024 at -j2, 512 at -j8" {
+	# cat answers a batch with one write, so each read empties it: the
+	# trace says so at every doubling, whatever the machine's speed.
+	local j limit
+	for j in 2 8; do
+		limit=$((j == 2 ? 1024 : 512))
+		rm -f "$S/trace"
+		seq 40000 | CPMAP_DEBUG=$S/trace prun --persist -k -j"$j" cat
+		same "status, -j$j" "$status" 0
+		same "output, -j$j" "$(cat "$OUT")" "$(seq 40000)"
+		same "strides, -j$j" "$(sed -n 's/.* stride \([0-9]*\): .*/\1/p' "$S/trace" | tr '\n' ' ')" \
+			"$(s=128; while [ $s -le $limit ]; do printf '%s ' $s; s=$((s * 2)); done)"
+		# Batches grew past 128 six-byte lines (at 64, 384 bytes).
+		[ "$(sed -n 's/.*batch to slot [0-9]*: \([0-9]*\) bytes/\1/p' "$S/trace" | sort -n | tail -n 1)" -gt 768 ] ||
+			fail "-j$j: no batch of more than 128 requests in the trace"
+	done
+}
+
+@test "--stride given is kept: no doubling" {
+	seq 20000 | CPMAP_DEBUG=$S/trace prun --persist -k -j2 --stride 64 cat
+	same "status" "$status" 0
+	same "output" "$(cat "$OUT")" "$(seq 20000)"
+	if grep ' stride ' "$S/trace"; then
+		fail "the stride changed"
+	fi
+	grep -q 'batch to slot [0-9]*: 384 bytes' "$S/trace" ||
+		fail "no batch of 64 six-byte lines"
+}
+
 @test "-J sends each record as one compact JSON line; a string keeps its quotes" {
 	worker w 'printf "%s\n" "<$l>"'
 	printf '%s\n' '{ "a" : [1, 2] , "b":"x y"}' '"s t"' '[ 1, "two" ]' '"quote\"in"' 'null' '{"n":"line\nbreak"}' |

@@ -138,8 +138,7 @@ persist_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	    .kill_after_ms = opts->kill_after_ms,
 	    .stall_check = true,
 	    .stride = opts->stride,
-	    .grow_to =
-		opts->stride_auto ? persist_stride_limit(opts->jobs) : 0,
+	    .grow_to = opts->stride_auto ? persist_stride_limit(opts->jobs) : 0,
 	    .stride_grown = persist_stride_grown,
 	};
 

@@ -882,6 +882,9 @@ struct worker_kind {
 	const char *name;
 	/* The command is expanded once per slot, not per task. */
 	bool per_slot_command;
+	/* Attempts started in one fill go out together (one write, at the
+	 * end of the loop's turn): they share one reading of the clock. */
+	bool batched;
 	/* Make one worker's state; it reports capacity with pool_worker_up,
 	 * now or later. */
 	void *(*create)(struct worker *w, uv_loop_t *loop,
@@ -1266,15 +1269,16 @@ void task_free(struct task *t);
 char **task_command(struct task *t, const struct options *opts,
 		    struct template *tmpl, unsigned slot, char ***slot_argv,
 		    char **cause);
-/* The wall clock, as task_started reads it: once, until read is cleared. */
+/* The wall clock, as task_started reads it: once a second at most. */
 struct task_clock {
 	bool read;
 	uint64_t us; /* the wall clock then, in microseconds since the epoch */
 	uint64_t ns; /* uv_hrtime() then */
 };
 
-/* An attempt of t starts now: its start on both clocks. */
-void task_started(struct task *t, struct task_clock *clock);
+/* An attempt of t starts at now_ns (uv_hrtime): its start on both
+ * clocks. */
+void task_started(struct task *t, struct task_clock *clock, uint64_t now_ns);
 /* The fields every result of the task shares. */
 void task_result_init(const struct task *t, struct result *r);
 /* Turn how an attempt ended into the task's result. */

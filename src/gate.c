@@ -124,17 +124,21 @@ gate_may_start(struct gate *g, unsigned running)
 				    jobserver_take(g->jobserver, running));
 }
 
+/* Twice a task: the calls are skipped when there is nothing to tell. */
 void
 gate_running(struct gate *g, unsigned running)
 {
-	jobserver_settle(g->jobserver, running);
-	throttle_running(g->throttle, running);
+	if (g->jobserver != NULL)
+		jobserver_settle(g->jobserver, running);
+	if (g->throttle != NULL)
+		throttle_running(g->throttle, running);
 }
 
 void
 gate_settle(struct gate *g, unsigned running)
 {
-	jobserver_settle(g->jobserver, running);
+	if (g->jobserver != NULL)
+		jobserver_settle(g->jobserver, running);
 }
 
 /* ---- out of processes or descriptors ----------------------------------- */

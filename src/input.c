@@ -210,15 +210,19 @@ input_free(struct input *in)
 {
 	if (in == NULL)
 		return;
-	if (in->owns_columns)
-		for (size_t i = 0; i < in->column_count; i++)
-			free(in->columns[i]);
-	free(in->columns);
-	free(in->column_lens);
+	if (in->columns != NULL) {
+		if (in->owns_columns)
+			for (size_t i = 0; i < in->column_count; i++)
+				free(in->columns[i]);
+		free(in->columns);
+		free(in->column_lens);
+	}
 	if (in->json != NULL)
 		json_release(in->json);
-	free(in->field_text);
-	free(in->error);
+	if (in->field_text != NULL)
+		free(in->field_text);
+	if (in->error != NULL)
+		free(in->error);
 	if (in->block != NULL) {
 		block_free(in->block);
 		free(in->text); /* the block's name, made for it */

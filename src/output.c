@@ -93,8 +93,9 @@ struct task_output {
 struct output {
 	const struct options *opts;
 	output_written_cb written;
-	struct task_output **ring; /* ordered: by seq % ring_size */
-	size_t ring_size;
+	struct task_output **ring; /* ordered: by seq & ring_mask */
+	size_t ring_size;	   /* a power of two, >= --buffer */
+	uint64_t ring_mask;
 	uint64_t next_seq; /* ordered: the next sequence number to write */
 	size_t pending;	   /* begun, not yet written */
 	bool broken;	   /* stdout failed: write nothing more to it */
@@ -132,7 +133,12 @@ output_create(const struct options *opts, output_written_cb written)
 
 	o->opts = opts;
 	o->written = written;
-	o->ring_size = opts->buffer;
+	/* The places pending span fewer than --buffer numbers, so no two
+	 * share a slot; a power of two spares a division per look. */
+	o->ring_size = 1;
+	while (o->ring_size < opts->buffer)
+		o->ring_size *= 2;
+	o->ring_mask = o->ring_size - 1;
 	o->ring = xcalloc(o->ring_size, sizeof *o->ring);
 	o->next_seq = 1;
 	o->retired_tail = &o->retired;
@@ -353,7 +359,7 @@ output_begin(struct output *o, uint64_t seq, const char *tag, size_t tag_len,
 	/* Unordered lines, and the oldest task of ordered ones, flow live. */
 	t->live = o->opts->output_mode == OUTPUT_LINE &&
 		  (!o->opts->ordered || seq == o->next_seq);
-	o->ring[seq % o->ring_size] = t;
+	o->ring[seq & o->ring_mask] = t;
 	o->pending++;
 	return t;
 }
@@ -589,7 +595,8 @@ output_tell(struct output *o, struct task_output *t)
 	}
 	o->pending--;
 	o->written(owner, finished ? &result : NULL, whole);
-	free(result.message);
+	if (result.message != NULL)
+		free(result.message);
 }
 
 /* Write the batch, then tell the owners of the places retired into it (a
@@ -627,12 +634,15 @@ output_release(struct output *o, struct task_output *t)
 {
 	uint64_t seq = t->seq;
 
-	if (o->ring[seq % o->ring_size] == t)
-		o->ring[seq % o->ring_size] = NULL;
+	if (o->ring[seq & o->ring_mask] == t)
+		o->ring[seq & o->ring_mask] = NULL;
 	for (int stream = 1; stream <= 2; stream++) {
-		capture_free(t->held[stream]);
-		t->held[stream] = NULL;
-		buf_free(&t->partial[stream]);
+		if (t->held[stream] != NULL) {
+			capture_free(t->held[stream]);
+			t->held[stream] = NULL;
+		}
+		if (t->partial[stream].data != NULL)
+			buf_free(&t->partial[stream]);
 	}
 	t->next_retired = NULL;
 	*o->retired_tail = t;
@@ -668,7 +678,7 @@ output_flush_ordered(struct output *o)
 {
 	struct task_output *t;
 
-	while ((t = o->ring[o->next_seq % o->ring_size]) != NULL &&
+	while ((t = o->ring[o->next_seq & o->ring_mask]) != NULL &&
 	       t->seq == o->next_seq) {
 		if (!t->finished && !t->discarded) {
 			if (o->opts->output_mode == OUTPUT_LINE && !t->live) {

@@ -204,6 +204,7 @@ persist_free(void *state)
 const struct worker_kind persist_worker = {
     .name = "persist",
     .per_slot_command = true,
+    .batched = true,
     .create = persist_create,
     .start = persist_start,
     .signal = session_signal,

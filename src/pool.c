@@ -390,6 +390,30 @@ pool_retry(struct pool *p, struct task *t)
 }
 
 static void
+pool_refill_cb(uv_idle_t *idle)
+{
+	struct pool *p = idle->data;
+
+	uv_idle_stop(idle);
+	pool_fill(p);
+}
+
+/*
+ * Fill the places an attempt freed once the loop has run every callback
+ * of this turn: a long-lived worker's read ends hundreds of attempts, and
+ * one fill for all of them costs less than one each.  An idle handle, so
+ * that the loop does not block before it runs.
+ */
+static void
+pool_refill_soon(struct pool *p)
+{
+	if (p->refill_open)
+		(void)uv_idle_start(&p->refill, pool_refill_cb);
+	else
+		pool_fill(p);
+}
+
+static void
 pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 {
 	struct task *t = arg;
@@ -456,7 +480,7 @@ pool_attempt_done_cb(void *arg, const struct attempt_end *end)
 	} else {
 		pool_finish(p, t, &r);
 	}
-	pool_fill(p);
+	pool_refill_soon(p);
 }
 
 static const struct attempt_callbacks pool_attempt_callbacks = {
@@ -472,6 +496,7 @@ pool_launch(struct pool *p, struct task *t)
 	const struct worker_kind *kind;
 	char *cause = NULL;
 	char **argv;
+	uint64_t now;
 
 	if (roster_all_gone(p->roster)) {
 		pool_finish_error(p, t, ERROR_HOST_LOST,
@@ -518,7 +543,12 @@ pool_launch(struct pool *p, struct task *t)
 	    .slot_index = s->index,
 	};
 
-	task_started(t, &p->clock);
+	/* A batch goes out at the end of the turn: one clock for it. */
+	if (!kind->batched)
+		now = uv_hrtime();
+	else if ((now = p->fill_ns) == 0)
+		now = p->fill_ns = uv_hrtime();
+	task_started(t, &p->clock, now);
 	gate_started(p->gate, t->start_ns);
 	if (p->opts->verbose)
 		task_announce(t, p->tmpl);
@@ -568,6 +598,10 @@ static void
 pool_close(struct pool *p)
 {
 	p->finished = true;
+	if (p->refill_open) {
+		uv_close((uv_handle_t *)&p->refill, NULL);
+		p->refill_open = false;
+	}
 	pool_signals_stop(p);
 	roster_close(p->roster);
 	gate_stop(p->gate);
@@ -589,7 +623,7 @@ pool_can_place(const struct pool *p)
 void
 pool_fill(struct pool *p)
 {
-	p->clock.read = false; /* read the wall clock again (task_started) */
+	p->fill_ns = 0; /* read when the first batched attempt starts */
 	while (!p->stopping && !gate_spawn_blocked(p->gate) &&
 	       pool_can_place(p) && gate_delay_over(p->gate)) {
 		struct task *t = TAILQ_FIRST(&p->ready);
@@ -740,6 +774,10 @@ pool_run(struct pool *p)
 		     pool_flushed_cb, p);
 	if (p->opts->progress || p->opts->bar)
 		p->progress = progress_start(p->loop, p->opts->bar);
+	if (uv_idle_init(p->loop, &p->refill) != 0)
+		fatal("cannot watch the loop");
+	p->refill.data = p;
+	p->refill_open = true;
 	roster_start(p->roster);
 	pool_fill(p);
 	(void)uv_run(p->loop, UV_RUN_DEFAULT);

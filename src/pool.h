@@ -40,7 +40,10 @@ struct pool {
 	uv_signal_t signals[3]; /* pool_signal.c's: SIGINT, SIGTERM, SIGHUP */
 	struct deadline *deadline; /* --timeout, --kill-after */
 	struct gate *gate;	   /* --delay, --load, --memfree, tokens */
-	struct task_clock clock;   /* read once per pool_fill */
+	struct task_clock clock;   /* the wall clock, read once a second */
+	uint64_t fill_ns;	   /* uv_hrtime() in this pool_fill, or 0 */
+	uv_idle_t refill;	   /* pool_fill once this turn's ends are in */
+	bool refill_open;
 };
 
 /* ---- pool.c ---- */

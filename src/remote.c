@@ -1127,6 +1127,7 @@ remote_free(void *state)
 
 const struct worker_kind remote_worker = {
     .name = "remote",
+    .batched = true,
     .create = remote_create,
     .start = remote_start,
     .signal = session_signal,
@@ -1139,6 +1140,7 @@ const struct worker_kind remote_worker = {
 const struct worker_kind remote_persist_worker = {
     .name = "remote-persist",
     .per_slot_command = true,
+    .batched = true,
     .create = remote_create,
     .start = remote_persist_start,
     .signal = session_signal,

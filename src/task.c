@@ -89,9 +89,13 @@ task_free(struct task *t)
 		input_free(t->inputs[i]);
 	if (t->inputs != &t->one_input)
 		free(t->inputs);
-	free(t->argv);
-	free(t->stdin_data);
-	free(t->tag);
+	/* A long-lived worker's task has none of these: no call for them. */
+	if (t->argv != NULL)
+		free(t->argv);
+	if (t->stdin_data != NULL)
+		free(t->stdin_data);
+	if (t->tag != NULL)
+		free(t->tag);
 	spares_keep(&task_spares, t);
 }
 
@@ -146,18 +150,21 @@ task_done(struct task *t)
 }
 
 /*
- * The wall clock is read once per clock->read cleared (the pool does so in
- * each pool_fill) and carried on by the monotonic one, still to the
- * microsecond: a fill that starts many attempts (a long-lived worker's
- * batch) reads one clock per task, not two.
+ * The wall clock is read once a second at most, and carried on by the
+ * monotonic one, still to the microsecond: a fill that starts many
+ * attempts (a long-lived worker's batch, a refill per answer) reads one
+ * clock per task, not two.  A step of the wall clock (settimeofday, an NTP
+ * jump) shows in the start times a second later at most.
  */
+#define TASK_CLOCK_REREAD_NS 1000000000ull
+
 void
-task_started(struct task *t, struct task_clock *clock)
+task_started(struct task *t, struct task_clock *clock, uint64_t now_ns)
 {
 	uint64_t us;
 
-	t->start_ns = uv_hrtime();
-	if (!clock->read) {
+	t->start_ns = now_ns;
+	if (!clock->read || t->start_ns - clock->ns >= TASK_CLOCK_REREAD_NS) {
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);

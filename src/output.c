@@ -583,20 +583,17 @@ output_emit_task(struct output *o, struct task_output *t)
 static void
 output_tell(struct output *o, struct task_output *t)
 {
-	void *owner = t->owner;
-	struct result result = t->result;
-	bool finished = t->finished, whole = !t->cut;
-
+	o->pending--;
+	/* The owner reads the result in place; the place is free after. */
+	o->written(t->owner, t->finished ? &t->result : NULL, !t->cut);
+	if (t->finished && t->result.message != NULL)
+		free(t->result.message);
 	if (CPMAP_KEEP_SPARES) {
 		t->next_retired = o->spare;
 		o->spare = t;
 	} else {
 		free(t);
 	}
-	o->pending--;
-	o->written(owner, finished ? &result : NULL, whole);
-	if (result.message != NULL)
-		free(result.message);
 }
 
 /* Write the batch, then tell the owners of the places retired into it (a

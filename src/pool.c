@@ -407,8 +407,10 @@ pool_refill_cb(uv_idle_t *idle)
 static void
 pool_refill_soon(struct pool *p)
 {
-	if (p->refill_open)
-		(void)uv_idle_start(&p->refill, pool_refill_cb);
+	if (p->refill_open) {
+		if (!uv_is_active((uv_handle_t *)&p->refill))
+			(void)uv_idle_start(&p->refill, pool_refill_cb);
+	}
 	else
 		pool_fill(p);
 }

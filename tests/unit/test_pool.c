@@ -475,7 +475,8 @@ static const struct pool_case pool_cases[] = {
 		    "end 1.1 exit 0\n"
 		    "shutdown w0\n"},
     /* A place keeps a small output itself (output.c), and moves it to a
-     * capture when more comes: nothing is lost or reordered there. */
+     * capture when more comes: nothing is lost or reordered there.  The
+     * first two end in one turn; then one refill starts 3 and 4. */
     {"-k: answers in small pieces, some past what a place keeps",
      {"pieces:0123456789012345678901234567890123456789-and-on",
       "pieces:012345678901234567890123456789012345678",
@@ -493,10 +494,10 @@ static const struct pool_case pool_cases[] = {
 	 "start 2.1 w0/2 run pieces:012345678901234567890123456789012345678 "
 	 "2 2\n"
 	 "end 1.1 exit 0\n"
-	 "start 3.1 w0/1 run pieces:0123456789012345678901234567890123456789 "
-	 "3 1\n"
 	 "end 2.1 exit 0\n"
-	 "start 4.1 w0/2 run ok:four 4 2\n"
+	 "start 3.1 w0/2 run pieces:0123456789012345678901234567890123456789 "
+	 "3 2\n"
+	 "start 4.1 w0/1 run ok:four 4 1\n"
 	 "end 3.1 exit 0\n"
 	 "end 4.1 exit 0\n"
 	 "shutdown w0\n"},
@@ -580,6 +581,9 @@ static const struct pool_case pool_cases[] = {
 		    "end 1.1 signal SIGTERM\n"
 		    "end 3.1 signal SIGTERM\n"
 		    "shutdown w0\n"},
+    /* Attempts that end in one turn of the loop free their places before
+     * the one refill of that turn (pool_refill_soon): 5 goes to the
+     * place freed last, w1's. */
     {"a worker down: the other takes its lost attempt, then it is back",
      {"down:one", "ok:two", "after-up:three", "ok:four", "ok:five"},
      {1, 1},
@@ -596,12 +600,12 @@ static const struct pool_case pool_cases[] = {
 		    "up w0\n"
 		    "start 4.1 w0/1 run ok:four 4 1\n"
 		    "end 4.1 exit 0\n"
-		    "start 5.1 w0/1 run ok:five 5 1\n"
 		    "end 3.1 exit 0\n"
+		    "start 5.1 w1/2 run ok:five 5 2\n"
 		    "end 5.1 exit 0\n"
 		    "shutdown w0\n"
 		    "shutdown w1\n",
-     .want_ran = "w0=3 w1=3"},
+     .want_ran = "w0=2 w1=4"},
     {"host-lost: the last worker gone, every task left ends host-lost",
      {"gone", "ok:b", "ok:c", "ok:d"},
      {2},

@@ -410,8 +410,7 @@ pool_refill_soon(struct pool *p)
 	if (p->refill_open) {
 		if (!uv_is_active((uv_handle_t *)&p->refill))
 			(void)uv_idle_start(&p->refill, pool_refill_cb);
-	}
-	else
+	} else
 		pool_fill(p);
 }
 

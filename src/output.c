@@ -74,15 +74,17 @@ struct task_output {
 	bool live;		    /* line mode: bytes go straight out */
 	bool at_line_start[3];	    /* grouped --tag: next byte starts a line */
 	bool finished, discarded;
-	bool cut;	      /* a write of its output failed: not whole */
-	struct result result; /* once finished; its message is ours */
-	void *owner;	      /* told when this place is written */
-	uint64_t out_start;   /* its bytes in the batch: from here (counted */
-	uint64_t out_end;     /* over all batches) to here, if any */
+	bool cut;	    /* a write of its output failed: not whole */
+	void *owner;	    /* told when this place is written */
+	uint64_t out_start; /* its bytes in the batch: from here (counted */
+	uint64_t out_end;   /* over all batches) to here, if any */
 	struct task_output *next_retired; /* or the next spare */
+	/* A place is cleared up to here: what follows is read only once
+	 * set (result once finished, small up to small_len), and leaving
+	 * them be spares two of the cache lines a tiny task touches. */
+	struct result result; /* once finished; its message is ours */
 	/* Plain grouped output: the first bytes, until they outgrow this,
-	 * so that a tiny result needs no capture.  Last: a place is
-	 * cleared up to here (small_len says what is in it). */
+	 * so that a tiny result needs no capture. */
 	char small[3][OUTPUT_SMALL_MAX];
 };
 
@@ -347,7 +349,7 @@ output_begin(struct output *o, uint64_t seq, const char *tag, size_t tag_len,
 
 	if (t != NULL) {
 		o->spare = t->next_retired;
-		memset(t, 0, offsetof(struct task_output, small));
+		memset(t, 0, offsetof(struct task_output, result));
 	} else {
 		t = xcalloc(1, sizeof *t);
 	}
@@ -759,7 +761,8 @@ output_free(struct output *o)
 			capture_free(t->held[stream]);
 			buf_free(&t->partial[stream]);
 		}
-		free(t->result.message);
+		if (t->finished)
+			free(t->result.message);
 		free(t);
 	}
 	while ((left = o->spare) != NULL) {

@@ -559,6 +559,7 @@ struct input {
 	uint64_t error_line, error_column;
 	struct block *block; /* --pipe: the block this input is (owned) */
 	bool spare_sized;    /* made from input.c's spares */
+	bool one_line;	     /* holds no newline: cut from a stream at them */
 };
 
 struct input_reader;

@@ -771,6 +771,9 @@ input_next(struct input_reader *r, struct input **out)
 				continue;
 			}
 			in->header = r->header;
+			/* A persistent worker need not look for one. */
+			in->one_line = r->groups[0].stream != NULL &&
+				       r->opts->delimiter == '\n';
 			*out = in;
 			return 1;
 		}

@@ -75,7 +75,8 @@ persist_encode(void *arg, struct buf *batch, const struct attempt_spec *spec,
 
 			buf_append(batch, text, len);
 			free(text);
-		} else if (memchr(in->text, '\n', in->len) != NULL) {
+		} else if (!in->one_line &&
+			   memchr(in->text, '\n', in->len) != NULL) {
 			*cause = xasprintf("input %llu holds a newline, which "
 					   "a persistent worker cannot be sent",
 					   (unsigned long long)in->number);

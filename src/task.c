@@ -174,7 +174,8 @@ task_started(struct task *t, struct task_clock *clock, uint64_t now_ns)
 		clock->read = true;
 	}
 	us = clock->us + (t->start_ns - clock->ns) / 1000;
-	t->start = (double)(us / 1000000) + (double)(us % 1000000) / 1e6;
+	/* Multiplied, not divided: a division is 20 cycles a task. */
+	t->start = (double)(us / 1000000) + (double)(us % 1000000) * 1e-6;
 }
 
 /* The fields every result of the task shares; its last attempt ended at
@@ -195,7 +196,7 @@ task_result_at(const struct task *t, struct result *r, uint64_t ended_ns)
 		r->start = t->start;
 		if (ended_ns < t->start_ns) /* 0: now */
 			ended_ns = uv_hrtime();
-		r->duration = (double)(ended_ns - t->start_ns) / 1e9;
+		r->duration = (double)(ended_ns - t->start_ns) * 1e-9;
 	}
 }
 

@@ -972,9 +972,10 @@ struct session_config {
 	/* A slot's process ended before it was told to go (or NULL). */
 	void (*died)(void *arg, unsigned index, int wait_status);
 	/* Requests outstanding per process (the pool's places per slot):
-	 * while the processes answer a stride of them in well under a
-	 * millisecond, it doubles up to grow_to (0: it is fixed), and
-	 * stride_grown tells the worker kind. */
+	 * while processes answer all they owe, half a stride or more, by
+	 * the time their answers are read (twice in a row), it doubles up
+	 * to grow_to (0: it is fixed), and stride_grown tells the worker
+	 * kind. */
 	unsigned stride, grow_to;
 	void (*stride_grown)(void *arg, unsigned stride);
 };
@@ -1025,8 +1026,9 @@ unsigned session_slot_number(const struct session *s);
 extern const struct worker_kind persist_worker;
 /* The line protocol, which remote hosts speak too with --persist. */
 extern const struct session_protocol persist_protocol;
-/* How far the stride of jobs local workers may grow without --stride. */
-unsigned persist_stride_limit(unsigned jobs);
+/* How far the stride of a local worker of that many slots may grow
+ * without --stride. */
+unsigned persist_stride_limit(unsigned slots);
 
 /* ---- remote.c: hosts reached over ssh or --transport (-S) --------------- */
 

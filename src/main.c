@@ -968,10 +968,7 @@ main_parse(struct options *opts, int argc, char **argv)
 		opts->stride_auto = true; /* persist.c may raise it */
 	}
 	if (!buffer_given) {
-		/* Room for every place a grown stride makes. */
-		unsigned long per_slot =
-		    opts->stride_auto ? persist_stride_limit(opts->jobs) : 64;
-		unsigned long buffer = per_slot * opts->jobs;
+		unsigned long buffer = 64ul * opts->jobs;
 
 		opts->buffer =
 		    buffer > 100000000 ? 100000000 : (unsigned)buffer;
@@ -1023,11 +1020,22 @@ main_parse(struct options *opts, int argc, char **argv)
 	main_plan_workers(opts, jobs_given);
 	/* Hosts' slots are known only once they are up: room for 64
 	 * tasks a slot on 64 slots a host. */
-	for (size_t i = 0; !buffer_given && i < opts->worker_count; i++)
-		if (opts->workers[i].kind != &local_worker &&
-		    opts->workers[i].kind != &persist_worker &&
-		    opts->buffer < 4096 * opts->worker_count)
+	for (size_t i = 0; !buffer_given && i < opts->worker_count; i++) {
+		const struct worker_plan *w = &opts->workers[i];
+
+		if (w->kind == &persist_worker && opts->stride_auto) {
+			/* Room for every place a grown stride makes. */
+			unsigned room =
+			    persist_stride_limit(w->slots) * w->slots;
+
+			if (opts->buffer < room)
+				opts->buffer = room;
+		} else if (w->kind != &local_worker &&
+			   w->kind != &persist_worker &&
+			   opts->buffer < 4096 * opts->worker_count) {
 			opts->buffer = (unsigned)(4096 * opts->worker_count);
+		}
+	}
 }
 
 /* Descriptors 0-2 must exist, or a pipe could land on one of them. */

@@ -24,6 +24,7 @@ struct persist {
 	struct session_set *sessions;
 	struct worker *worker;
 	unsigned slots;
+	bool retired; /* gone from --workers-file: it gets no more places */
 };
 
 /*
@@ -40,9 +41,9 @@ struct persist {
 #define PERSIST_STRIDE_ALL 512
 
 unsigned
-persist_stride_limit(unsigned jobs)
+persist_stride_limit(unsigned slots)
 {
-	unsigned limit = PERSIST_STRIDE_ALL / (jobs > 0 ? jobs : 1);
+	unsigned limit = PERSIST_STRIDE_ALL / (slots > 0 ? slots : 1);
 
 	if (limit > PERSIST_STRIDE_MAX)
 		return PERSIST_STRIDE_MAX;
@@ -55,7 +56,9 @@ persist_stride_grown(void *arg, unsigned stride)
 {
 	struct persist *ps = arg;
 
-	pool_worker_up(ps->worker, ps->slots, stride);
+	/* Its last answers may still come quick: it stays gone. */
+	if (!ps->retired)
+		pool_worker_up(ps->worker, ps->slots, stride);
 }
 
 /* One line per input (-J: the compact record). */
@@ -141,7 +144,8 @@ persist_create(struct worker *w, uv_loop_t *loop, const struct options *opts,
 	    .kill_after_ms = opts->kill_after_ms,
 	    .stall_check = true,
 	    .stride = opts->stride,
-	    .grow_to = opts->stride_auto ? persist_stride_limit(opts->jobs) : 0,
+	    .grow_to =
+		opts->stride_auto ? persist_stride_limit(plan->slots) : 0,
 	    .stride_grown = persist_stride_grown,
 	};
 
@@ -182,6 +186,7 @@ persist_retire(void *state)
 {
 	struct persist *ps = state;
 
+	ps->retired = true;
 	session_set_retire(ps->sessions);
 }
 

@@ -666,6 +666,14 @@ pool_fill(struct pool *p)
 		}
 		pool_launch(p, t);
 	}
+	if (!p->stopping && p->running == 0 && TAILQ_EMPTY(&p->ready) &&
+	    TAILQ_EMPTY(&p->waiting) && !pool_can_place(p) &&
+	    !gather_input_done(p->gather)) {
+		/* No place, and nothing runs to free one (the workers left
+		 * are down): has the input ended?  Then the run is over.
+		 * Else one chunk waits here for a place. */
+		(void)gather_next(p->gather);
+	}
 	gate_settle(p->gate, p->running);
 	if (!p->drained && gather_drained(p->gather) &&
 	    TAILQ_EMPTY(&p->ready) && TAILQ_EMPTY(&p->waiting)) {

@@ -164,16 +164,20 @@ task_started(struct task *t, struct task_clock *clock, uint64_t now_ns)
 	uint64_t us;
 
 	t->start_ns = now_ns;
-	if (!clock->read || t->start_ns - clock->ns >= TASK_CLOCK_REREAD_NS) {
+	if (!clock->read || (now_ns > clock->ns &&
+			     now_ns - clock->ns >= TASK_CLOCK_REREAD_NS)) {
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
+		clock->ns = uv_hrtime(); /* the two read together */
 		clock->us = (uint64_t)now.tv_sec * 1000000 +
 			    (uint64_t)now.tv_nsec / 1000;
-		clock->ns = t->start_ns;
 		clock->read = true;
 	}
-	us = clock->us + (t->start_ns - clock->ns) / 1000;
+	/* now_ns may be a little older than the reading: a fill's one clock
+	 * for a batch, read before an unbatched attempt of the same fill. */
+	us = now_ns >= clock->ns ? clock->us + (now_ns - clock->ns) / 1000
+				 : clock->us - (clock->ns - now_ns) / 1000;
 	/* Multiplied, not divided: a division is 20 cycles a task. */
 	t->start = (double)(us / 1000000) + (double)(us % 1000000) * 1e-6;
 }

@@ -204,6 +204,55 @@ echo "$l" >>"$S/seen"'
 		fail "no batch of 64 six-byte lines"
 }
 
+@test "the stride's limit counts the worker's own slots: -j1 -S 8/: keeps 64" {
+	seq 20000 | CPMAP_DEBUG=$S/trace prun -j1 -S 8/: --persist -k cat
+	same "status" "$status" 0
+	same "output" "$(cat "$OUT")" "$(seq 20000)"
+	if grep ' stride ' "$S/trace"; then
+		fail "the stride grew past 512 tasks in all"
+	fi
+}
+
+@test "a local worker taken out of --workers-file stays out when its last answers come whole" {
+	# The worker answers each batch of 64 in one write; the second waits
+	# at the gate until ":" is gone from the file.  That answer, like the
+	# first, is all the worker owed: the stride would double, and a gone
+	# worker must not be given places again (cpmap once aborted here).
+	# Then no place is left (fa never comes up) and nothing runs: cpmap
+	# must see that the input has ended and finish (it once waited for
+	# fa for ever).
+	cat >"$S/w" <<-EOF
+		#!/bin/sh
+		n=0
+		while :; do
+			out= i=0
+			while [ \$i -lt 64 ] && IFS= read -r l; do
+				out="\$out\$l "
+				i=\$((i + 1))
+			done
+			[ \$i -eq 0 ] && exit 0
+			n=\$((n + 1))
+			echo \$n >>"$S/batches"
+			[ \$n -eq 2 ] && fifo-wait "$S/gate" >/dev/null
+			printf '%s' "\$out" | tr ' ' '\n'
+		done
+	EOF
+	chmod +x "$S/w"
+	printf '1/:\n1/fa\n' >"$S/workers"
+	seq 128 >"$S/in"
+	bg_cpmap -t 40 --workers-file "$S/workers" --transport false \
+		--persist -k "$S/w"
+	timeout 20 wait-lines "$S/batches" 2
+	printf '1/fa\n' >"$S/workers"
+	timeout 20 sh -c 'until grep -q "local is gone from the file" "$1"; do sleep 0.1; done' _ "$S/err" ||
+		fail "cpmap never saw the file change: $(cat "$S/err")"
+	release_within "$S/gate"
+	finish
+	same "status" "$status" 0
+	same "output" "$output" "$(seq 128)"
+	same "batches" "$(cat "$S/batches")" "$(printf '1\n2')"
+}
+
 @test "-J sends each record as one compact JSON line; a string keeps its quotes" {
 	worker w 'printf "%s\n" "<$l>"'
 	printf '%s\n' '{ "a" : [1, 2] , "b":"x y"}' '"s t"' '[ 1, "two" ]' '"quote\"in"' 'null' '{"n":"line\nbreak"}' |

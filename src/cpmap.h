@@ -1317,6 +1317,7 @@ struct worker {
 	unsigned slot_count;
 	unsigned active; /* slots in use now (the first ones) */
 	uint64_t losses; /* attempts lost with it */
+	bool creating;	 /* in its kind's create: no attempt may start */
 };
 
 /*

@@ -143,7 +143,7 @@ pool_worker_up(struct worker *w, unsigned slots, unsigned places)
 	}
 	log_debug("worker %s up: %u slots, %u places each", w->name, slots,
 		  places);
-	if (r->started)
+	if (r->started && !w->creating)
 		r->changed(r->pool);
 }
 
@@ -178,7 +178,7 @@ pool_worker_down(struct worker *w, bool for_good)
 	    r->gone < r->worker_count && !r->closed)
 		uv_timer_start(&r->host_timer, roster_host_timeout_cb,
 			       r->opts->host_timeout_ms, 0);
-	if (r->started)
+	if (r->started && !w->creating)
 		r->changed(r->pool);
 }
 
@@ -217,7 +217,12 @@ roster_add(struct roster *r, const struct worker_plan *plan)
 	r->workers =
 	    xreallocarray(r->workers, r->worker_count + 1, sizeof *r->workers);
 	r->workers[r->worker_count++] = w;
+	/* A worker that comes up inside create (this machine's do) must not
+	 * be given an attempt before create has returned its state: the
+	 * caller fills its places after (pool_add_worker). */
+	w->creating = true;
 	w->data = plan->kind->create(w, r->loop, r->opts, plan);
+	w->creating = false;
 	return w;
 }
 

@@ -253,6 +253,30 @@ echo "$l" >>"$S/seen"'
 	same "batches" "$(cat "$S/batches")" "$(printf '1\n2')"
 }
 
+@test "--workers-file: this machine added while the run waits for a host that never comes up runs the tasks, plain and --persist" {
+	# Once cpmap crashed here: the new worker came up inside its own
+	# creation and was given a task before it had a state.
+	local mode cmd
+	seq 6 >"$S/in"
+	for mode in plain --persist; do
+		cmd=echo
+		[ "$mode" = plain ] || cmd=cat
+		printf '1/fa\n' >"$S/workers"
+		bg_cpmap -t 40 --workers-file "$S/workers" --transport false \
+			-k ${mode/plain/} "$cmd"
+		timeout 20 sh -c 'until grep -q "host fa: cannot connect" "$1"; do sleep 0.1; done' _ "$S/err" ||
+			fail "$mode: fa was never tried: $(cat "$S/err")"
+		printf '1/fa\n1/:\n' >"$S/workers"
+		# Touched until seen: a change within cpmap's first look at
+		# the file could pass unnoticed.
+		timeout 20 sh -c 'until grep -q "adding local" "$1"; do touch "$2"; sleep 0.2; done' _ "$S/err" "$S/workers" ||
+			fail "$mode: the file change was never seen: $(cat "$S/err")"
+		finish
+		same "$mode: status" "$status" 0
+		same "$mode: output" "$output" "$(seq 6)"
+	done
+}
+
 @test "-J sends each record as one compact JSON line; a string keeps its quotes" {
 	worker w 'printf "%s\n" "<$l>"'
 	printf '%s\n' '{ "a" : [1, 2] , "b":"x y"}' '"s t"' '[ 1, "two" ]' '"quote\"in"' 'null' '{"n":"line\nbreak"}' |

@@ -121,6 +121,17 @@ pool_signals_stop(struct pool *p)
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&p->signals[i], NULL);
 	output_unwatch_stdout(p->out);
+	/*
+	 * Closing the handles put back the default actions.  A run stopped
+	 * by a signal has only its last writes left (the --timeline
+	 * picture): a second ^C, or the copy of the first that timeout(1)
+	 * sends to its whole process group, must not kill it before them.
+	 * Its exit status already says how it ended.
+	 */
+	if (p->stop_signal == SIGINT || p->stop_signal == SIGTERM ||
+	    p->stop_signal == SIGHUP)
+		for (int i = 0; i < 3; i++)
+			(void)signal(pool_signals[i], SIG_IGN);
 }
 
 void

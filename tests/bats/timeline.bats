@@ -137,6 +137,28 @@ render() {
 	assert_output "$SIGNALED"
 }
 
+@test "^C twice: the second, once the tasks are gone, does not keep the picture from being written" {
+	# The picture goes to a FIFO, so cpmap holds still in its open until
+	# this test reads it; the second SIGINT comes then (as the copy of
+	# the first that timeout(1) sends its process group can).  cpmap
+	# once died of it, writing nothing.
+	mkfifo "$S/t.fifo"
+	"$CPMAP" -j2 --timeline "$S/t.fifo" "$S/task" {} 0 ::: 1 2 \
+		>"$S/out" 2>"$S/err" &
+	local pid=$!
+	wait-lines "$S/started" 2
+	kill -INT "$pid"
+	wait-state asleep "$pid" fifo wait_for_partner pipe
+	kill -INT "$pid"
+	timeout 20 cat "$S/t.fifo" >"$S/t.svg"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 130 ]
+	render "$S/t.svg"
+	run grep -c 'signal SIGTERM' "$S/t.svg"
+	assert_output 2
+}
+
 @test "--halt now: the picture is written, the failure and what it stopped" {
 	timeout 30 "$CPMAP" -j2 --halt now,fail=1 --timeline "$S/t.svg" \
 		"$S/task" {} {} ::: 1 2 >"$S/out" 2>"$S/err" &

@@ -1,7 +1,7 @@
 # helpers.bash - shared set-up for cpmap's bats suites.
 #
 # make check exports CPMAP (the binary under test), TESTS_BIN (helper
-# programs: argv-print, fifo-wait, wait-lines, wait-state) and TESTS_SRC; running a suite by hand
+# programs: argv-print, fifo-wait, wait-lines, wait-state, wait-text) and TESTS_SRC; running a suite by hand
 # from the source tree falls back to ./build or the in-tree binary.
 
 bats_load_library bats-support 2>/dev/null || load '/usr/lib/bats/bats-support/load'

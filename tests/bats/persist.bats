@@ -244,7 +244,7 @@ echo "$l" >>"$S/seen"'
 		--persist -k "$S/w"
 	timeout 20 wait-lines "$S/batches" 2
 	printf '1/fa\n' >"$S/workers"
-	timeout 20 sh -c 'until grep -q "local is gone from the file" "$1"; do sleep 0.1; done' _ "$S/err" ||
+	wait-text -t "$S/workers" "$S/err" "local is gone from the file" ||
 		fail "cpmap never saw the file change: $(cat "$S/err")"
 	release_within "$S/gate"
 	finish
@@ -264,12 +264,12 @@ echo "$l" >>"$S/seen"'
 		printf '1/fa\n' >"$S/workers"
 		bg_cpmap -t 40 --workers-file "$S/workers" --transport false \
 			-k ${mode/plain/} "$cmd"
-		timeout 20 sh -c 'until grep -q "host fa: cannot connect" "$1"; do sleep 0.1; done' _ "$S/err" ||
+		wait-text "$S/err" "host fa: cannot connect" ||
 			fail "$mode: fa was never tried: $(cat "$S/err")"
 		printf '1/fa\n1/:\n' >"$S/workers"
-		# Touched until seen: a change within cpmap's first look at
-		# the file could pass unnoticed.
-		timeout 20 sh -c 'until grep -q "adding local" "$1"; do touch "$2"; sleep 0.2; done' _ "$S/err" "$S/workers" ||
+		# Touched until seen (wait-text -t): a change before cpmap's
+		# first look at the file would pass unnoticed.
+		wait-text -t "$S/workers" "$S/err" "adding local" ||
 			fail "$mode: the file change was never seen: $(cat "$S/err")"
 		finish
 		same "$mode: status" "$status" 0

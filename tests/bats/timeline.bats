@@ -121,18 +121,24 @@ render() {
 	assert_output --partial 'input: a<b&c"d\xFFe · exit 0'
 }
 
+# stopped_by_int PID SVG: cpmap (PID) exits 130, and SVG is a picture of
+# its two attempts stopped by SIGTERM.
+stopped_by_int() {
+	local rc=0
+	wait "$1" || rc=$?
+	[ "$rc" -eq 130 ]
+	render "$2"
+	run grep -c 'signal SIGTERM' "$2"
+	assert_output 2
+}
+
 @test "^C: the picture is written, with the interrupted attempts" {
 	timeout 30 "$CPMAP" -j2 --timeline "$S/t.svg" "$S/task" {} 0 ::: 1 2 \
 		>"$S/out" 2>"$S/err" &
 	local pid=$!
 	wait-lines "$S/started" 2
 	kill -INT "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	[ "$rc" -eq 130 ]
-	render "$S/t.svg"
-	run grep -c 'signal SIGTERM' "$S/t.svg"
-	assert_output 2
+	stopped_by_int "$pid" "$S/t.svg"
 	run bar_pixel "$S/t.svg" "$S/t.svg.png" 'seq 2 '
 	assert_output "$SIGNALED"
 }
@@ -151,12 +157,7 @@ render() {
 	wait-state asleep "$pid" fifo wait_for_partner pipe
 	kill -INT "$pid"
 	timeout 20 cat "$S/t.fifo" >"$S/t.svg"
-	local rc=0
-	wait "$pid" || rc=$?
-	[ "$rc" -eq 130 ]
-	render "$S/t.svg"
-	run grep -c 'signal SIGTERM' "$S/t.svg"
-	assert_output 2
+	stopped_by_int "$pid" "$S/t.svg"
 }
 
 @test "--halt now: the picture is written, the failure and what it stopped" {
